@@ -1,0 +1,5 @@
+import sys
+
+from hepsweep.cli import main
+
+sys.exit(main())

@@ -1,0 +1,138 @@
+"""The Hydra application behind ``hepsweep``: config composition, the task, one-line errors."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+from typing import Any
+
+from omegaconf import DictConfig
+
+from hepsweep.errors import ConfigError, HepsweepError
+
+log = logging.getLogger("hepsweep")
+
+CONFIG_NAME = "config"
+# Hydra's own flags that take no value, and those that take one.
+_FLAGS = {"-m", "--multirun", "--info", "-i", "--shell-completion", "-sc", "--resolve", "--help", "-h", "--hydra-help", "--version"}
+_FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--experimental-rerun"}
+
+
+def quiet_tensorflow() -> None:
+    """Silence TensorFlow's C++ start-up chatter unless the user asked for it."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def split_command_line(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Hydra flags (with their values) and overrides, in the order given."""
+    flags, overrides, i = [], [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in _FLAGS_WITH_VALUE and i + 1 < len(argv):
+            flags += [arg, argv[i + 1]]
+            i += 2
+            continue
+        (flags if arg in _FLAGS or arg.startswith("-") else overrides).append(arg)
+        i += 1
+    return flags, overrides
+
+
+def explain_hydra_error(exc: BaseException) -> str:
+    """One line (problem and fix) from the multi-line errors Hydra and OmegaConf raise."""
+    from hydra.errors import MissingConfigException, OverrideParseException
+
+    text = str(exc).strip()
+    if isinstance(exc, MissingConfigException) and exc.options is not None:
+        match = re.search(r"Could not find '([^']+)'", text)
+        missing = match.group(1) if match else (exc.missing_cfg_file or "?")
+        group, _, option = missing.rpartition("/")
+        return f"{group}={option} is not a known option; choose one of: {', '.join(sorted(exc.options))}"
+    if isinstance(exc, OverrideParseException):
+        return f"cannot parse the override ({text.splitlines()[0]}); write overrides as key=value"
+    key = re.search(r"full_key: (\S+)", text)
+    first = text.splitlines()[0] if text else type(exc).__name__
+    if "not in" in first and "Key '" in text or "Could not override" in first:
+        name = re.search(r"Could not override '([^']+)'", text)
+        bad = name.group(1) if name else (key.group(1) if key else "?")
+        return f"'{bad}' is not a config key; check its spelling (hepsweep --cfg job lists every key)"
+    if key:
+        detail = first.replace("\n", " ")
+        return f"{key.group(1)}: {detail}; give a value of the right type"
+    return f"{first}; check the overrides (hepsweep --help lists the config groups)"
+
+
+def _validate_overrides(overrides: list[str]) -> None:
+    """Compose once with the non-sweep overrides so a bad one fails here, in one line."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    plain = []
+    for text in overrides:
+        try:
+            parsed = parser.parse_override(text)
+        except Exception as exc:  # OverrideParseException
+            raise ConfigError(explain_hydra_error(exc)) from None
+        if not parsed.is_sweep_override():
+            plain.append(text)
+    compose_config(plain)
+
+
+def compose_config(overrides: list[str]) -> DictConfig:
+    """Compose hepsweep's config as the command line would, with one-line errors."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from hepsweep._resources import config_dir
+    from hepsweep.config import register_configs
+
+    register_configs()
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+            return compose(config_name=CONFIG_NAME, overrides=overrides)
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError(explain_hydra_error(exc)) from None
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def task(cfg: DictConfig) -> Any:
+    """The Hydra task: one training run; inside a sweep, linked to its Optuna trial and MLflow run."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from hepsweep.sweep.trial_link import TrialLink
+    from hepsweep.train import run
+
+    hydra_cfg = HydraConfig.get()
+    in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    link = TrialLink.from_environment()
+    with link.tracker_for(cfg, sweep=in_sweep) as tracker:
+        try:
+            result = run(cfg, trial=link.trial(), tracker=tracker, output_dir=hydra_cfg.runtime.output_dir)
+        except HepsweepError as exc:
+            if in_sweep:
+                raise
+            print(f"hepsweep: error: {exc}", file=sys.stderr)
+            sys.exit(1)
+    return result.value
+
+
+def main(argv: list[str]) -> None:
+    """Run the Hydra app with ``argv`` (everything after ``hepsweep``)."""
+    import hydra
+
+    from hepsweep._resources import config_dir
+    from hepsweep.config import register_configs
+
+    quiet_tensorflow()
+    flags, overrides = split_command_line(argv)
+    if not any(f in flags for f in ("--help", "-h", "--hydra-help", "--version", "--info", "-i", "--shell-completion", "-sc")):
+        _validate_overrides(overrides)
+    register_configs()
+    sys.argv = ["hepsweep", *argv]
+    hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=CONFIG_NAME)(task)()

@@ -1,0 +1,32 @@
+"""``hepsweep`` on the command line: a verb (report, ui, resume, drone), else the Hydra app."""
+
+from __future__ import annotations
+
+import sys
+
+from hepsweep.errors import HepsweepError
+
+VERBS = ("report", "ui", "resume", "drone")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] in VERBS:
+            from hepsweep.commands import run_verb
+
+            return run_verb(argv[0], argv[1:])
+        from hepsweep.app import main as hydra_app
+
+        hydra_app(argv)
+        return 0
+    except HepsweepError as exc:
+        print(f"hepsweep: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("hepsweep: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Datasets: seeded generators that mimic the physics, readers of the real formats, tf.data input.
+
+``load_dataset(cfg.dataset)`` returns scaled train/validation/test arrays; the raw arrays are
+cached once in a binary form and memory-mapped afterwards.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig
+
+from hepsweep.data import cache
+from hepsweep.data._base import Arrays, DatasetFamily, SplitData
+from hepsweep.data.belle2 import Belle2Pixels
+from hepsweep.data.cms import CmsEvents
+from hepsweep.data.hepmass import Hepmass
+from hepsweep.data.ntd_pits import NtdPits
+from hepsweep.data.preprocessing import Scaler, split_fractions, split_indices
+from hepsweep.errors import ConfigError, DataError
+
+FAMILIES: dict[str, DatasetFamily] = {
+    family.name: family for family in (Hepmass(), NtdPits(), Belle2Pixels(), CmsEvents())
+}
+
+__all__ = ["Arrays", "DatasetFamily", "FAMILIES", "SplitData", "family_of", "load_dataset", "raw_arrays"]
+
+
+def family_of(cfg: DictConfig) -> DatasetFamily:
+    try:
+        return FAMILIES[cfg.name]
+    except KeyError:
+        raise ConfigError(
+            f"dataset.name={cfg.name!r} is unknown; use one of {sorted(FAMILIES)}"
+        ) from None
+
+
+def _file_identity(path: Path) -> dict[str, object]:
+    stat = path.stat()
+    return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def raw_arrays(cfg: DictConfig, path: str | None = None) -> Arrays:
+    """The unsplit, unscaled events of ``cfg`` (or of the file ``path``), through the cache."""
+    family = family_of(cfg)
+    root = Path(cfg.cache_dir) if cfg.cache_dir else cache.default_cache_dir()
+    key = family.cache_key(cfg)
+    if path is not None:
+        file = Path(path).expanduser()
+        if file.exists():
+            family.check_format(file)
+            key = {**key, "path": _file_identity(file)}
+        else:
+            raise DataError(f"data file '{file}' does not exist; check dataset.path (or dataset.test_path)")
+    entry = cache.cache_entry(root, key)
+    cached = cache.load(entry)
+    if cached is not None:
+        return cached
+    if path is not None:
+        chunks = family.read(Path(path).expanduser(), cfg)
+    else:
+        chunks = iter([family.generate(cfg, np.random.default_rng(int(cfg.seed)))])
+    return cache.store(entry, chunks, source=key)
+
+
+def _check_labels(arrays: Arrays, n_classes: int, what: str) -> None:
+    if len(arrays) and (arrays.y.min() < 0 or arrays.y.max() >= n_classes):
+        raise DataError(
+            f"{what} has labels outside 0..{n_classes - 1}; this dataset has classes "
+            f"0..{n_classes - 1}: relabel the file"
+        )
+
+
+def load_dataset(cfg: DictConfig) -> SplitData:
+    """Split and scale the events of ``cfg``; the scaler is fitted on the training split only.
+
+    With ``dataset.test_path`` the test split is that file, untouched, and ``dataset.path`` is
+    cut into training and validation in the ratio of ``split.train`` to ``split.val``.
+    """
+    family = family_of(cfg)
+    class_names = family.class_names(cfg)
+    fractions = split_fractions(cfg.split)
+    events = raw_arrays(cfg, cfg.path)
+    _check_labels(events, len(class_names), "dataset.path" if cfg.path else "the generator")
+    if cfg.test_path:
+        test = raw_arrays(cfg, cfg.test_path)
+        _check_labels(test, len(class_names), "dataset.test_path")
+        share = fractions[0] / (fractions[0] + fractions[1])
+        train_idx, val_idx, _ = split_indices(len(events), (share, 1 - share, 0.0), int(cfg.seed))
+        test_arrays = Arrays(np.asarray(test.x), np.asarray(test.y))
+    else:
+        train_idx, val_idx, test_idx = split_indices(len(events), fractions, int(cfg.seed))
+        test_arrays = events.take(np.sort(test_idx))
+    if min(len(train_idx), len(val_idx), len(test_arrays)) == 0:
+        raise DataError(
+            f"only {len(events)} events: a split came out empty; use more events "
+            "(dataset.n_events or a larger file) or change dataset.split"
+        )
+    train = events.take(np.sort(train_idx))
+    if train.x.shape[1:] != test_arrays.x.shape[1:]:
+        raise DataError(
+            f"dataset.test_path events have shape {test_arrays.x.shape[1:]} but dataset.path "
+            f"events {train.x.shape[1:]}; give files of the same format"
+        )
+    scaler = Scaler().fit(train.x)
+    return SplitData(
+        train=scaler.apply(train),
+        val=scaler.apply(events.take(np.sort(val_idx))),
+        test=scaler.apply(test_arrays),
+        class_names=class_names,
+        signal_class=family.signal_class(cfg),
+        preprocessing=scaler.to_dict(),
+    )

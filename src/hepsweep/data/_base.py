@@ -1,0 +1,100 @@
+"""What every dataset family provides, and the split arrays that training consumes."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+from omegaconf import DictConfig
+
+from hepsweep.errors import DataError
+
+
+@dataclass
+class Arrays:
+    """Events ``x`` (N, ...) and integer class labels ``y`` (N,)."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+    def __post_init__(self) -> None:
+        if len(self.x) != len(self.y):
+            raise DataError(
+                f"the data has {len(self.x)} events but {len(self.y)} labels; "
+                "fix the file so that x and y have the same length"
+            )
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def take(self, index: np.ndarray) -> "Arrays":
+        return Arrays(np.asarray(self.x[index]), np.asarray(self.y[index]))
+
+
+@dataclass
+class SplitData:
+    """Scaled train/validation/test arrays plus what a model needs to know about them."""
+
+    train: Arrays
+    val: Arrays
+    test: Arrays
+    class_names: list[str]
+    signal_class: int | None = None
+    preprocessing: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.train.x.shape[1:])
+
+    @property
+    def is_image(self) -> bool:
+        return len(self.input_shape) == 3
+
+
+class DatasetFamily(abc.ABC):
+    """A dataset: a seeded generator that mimics the physics and a reader of the real file format."""
+
+    name: str
+    file_formats: tuple[str, ...] = (".npz",)
+
+    @abc.abstractmethod
+    def class_names(self, cfg: DictConfig) -> list[str]:
+        """Names of the classes, in label order."""
+
+    @abc.abstractmethod
+    def generate(self, cfg: DictConfig, rng: np.random.Generator) -> Arrays:
+        """Draw ``cfg.n_events`` events from the built-in generator."""
+
+    def read(self, path: Path, cfg: DictConfig) -> Iterator[Arrays]:
+        """Read a real file in chunks; the default reads ``.npz`` files holding ``x`` and ``y``."""
+        from hepsweep.data.readers import read_npz
+
+        yield read_npz(path, max_events=cfg.max_events)
+
+    def signal_class(self, cfg: DictConfig) -> int | None:
+        """The class treated as signal in signal-vs-background figures (binary: class 1)."""
+        return 1 if len(self.class_names(cfg)) == 2 else None
+
+    def cache_key(self, cfg: DictConfig) -> dict[str, Any]:
+        """The config values that change the raw (unsplit, unscaled) arrays."""
+        from omegaconf import OmegaConf
+
+        keys = OmegaConf.to_container(cfg, resolve=True)
+        assert isinstance(keys, dict)
+        for unused in ("split", "cache_dir", "test_path"):
+            keys.pop(unused, None)
+        return keys
+
+    def check_format(self, path: Path) -> None:
+        if not any(path.name.endswith(ext) for ext in self.file_formats):
+            raise DataError(
+                f"dataset {self.name} cannot read '{path.name}'; give a file ending in "
+                f"{' or '.join(self.file_formats)}"
+            )

@@ -1,0 +1,70 @@
+"""A write-once binary cache of raw event arrays, memory-mapped on every later read."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from hepsweep.data._base import Arrays
+
+CACHE_VERSION = 1
+
+
+def default_cache_dir() -> Path:
+    """``$HEPSWEEP_CACHE``, else ``~/.cache/hepsweep``."""
+    env = os.environ.get("HEPSWEEP_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "hepsweep"
+
+
+def cache_entry(root: Path, key: dict[str, Any]) -> Path:
+    """The folder that holds (or will hold) the arrays described by ``key``."""
+    digest = hashlib.sha256(
+        json.dumps({"v": CACHE_VERSION, **key}, sort_keys=True, default=str).encode()
+    ).hexdigest()[:20]
+    return root / f"{key.get('name', 'data')}-{digest}"
+
+
+def load(entry: Path) -> Arrays | None:
+    """Memory-map a finished cache entry, or None when there is none."""
+    meta_path = entry / "meta.json"
+    if not meta_path.is_file():
+        return None
+    meta = json.loads(meta_path.read_text())
+    x = np.memmap(entry / "x.bin", dtype=meta["x_dtype"], mode="r", shape=tuple(meta["x_shape"]))
+    y = np.memmap(entry / "y.bin", dtype=np.int64, mode="r", shape=(meta["x_shape"][0],))
+    return Arrays(x, y)
+
+
+def store(entry: Path, chunks: Iterable[Arrays], source: dict[str, Any]) -> Arrays:
+    """Write ``chunks`` to ``entry`` one at a time, then publish it atomically and map it."""
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{entry.name}-", dir=entry.parent))
+    try:
+        n_events, x_shape, x_dtype = 0, None, None
+        with open(staging / "x.bin", "wb") as x_file, open(staging / "y.bin", "wb") as y_file:
+            for chunk in chunks:
+                x_shape = chunk.x.shape[1:] if x_shape is None else x_shape
+                x_dtype = chunk.x.dtype if x_dtype is None else x_dtype
+                np.ascontiguousarray(chunk.x, dtype=x_dtype).tofile(x_file)
+                np.ascontiguousarray(chunk.y, dtype=np.int64).tofile(y_file)
+                n_events += len(chunk)
+        assert x_shape is not None and x_dtype is not None
+        meta = {"x_shape": [n_events, *x_shape], "x_dtype": np.dtype(x_dtype).str, "source": source}
+        (staging / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
+        try:
+            staging.rename(entry)
+        except OSError:  # another process published the same entry first
+            shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    cached = load(entry)
+    assert cached is not None
+    return cached

@@ -1,0 +1,42 @@
+"""Model builders (MLP, CNN, ResNet) with a check that the config builds a valid network."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import keras
+from omegaconf import DictConfig
+
+from hepsweep.errors import ConfigError
+from hepsweep.models.cnn import build_cnn, validate_cnn
+from hepsweep.models.mlp import build_mlp, validate_mlp
+from hepsweep.models.resnet import build_resnet, validate_resnet
+
+Builder = Callable[[DictConfig, tuple[int, ...], int], keras.Model]
+Validator = Callable[[DictConfig, tuple[int, ...]], None]
+
+FAMILIES: dict[str, tuple[Validator, Builder]] = {
+    "mlp": (validate_mlp, build_mlp),
+    "cnn": (validate_cnn, build_cnn),
+    "resnet": (validate_resnet, build_resnet),
+}
+
+__all__ = ["FAMILIES", "build_model", "validate_model"]
+
+
+def _family(cfg: DictConfig) -> tuple[Validator, Builder]:
+    try:
+        return FAMILIES[cfg.name]
+    except KeyError:
+        raise ConfigError(f"model.name={cfg.name!r} is unknown; use one of {sorted(FAMILIES)}") from None
+
+
+def validate_model(cfg: DictConfig, input_shape: tuple[int, ...]) -> None:
+    """Refuse, with the key to change, a config that cannot build a network for ``input_shape``."""
+    _family(cfg)[0](cfg, input_shape)
+
+
+def build_model(cfg: DictConfig, input_shape: tuple[int, ...], n_classes: int) -> keras.Model:
+    validator, builder = _family(cfg)
+    validator(cfg, input_shape)
+    return builder(cfg, input_shape, n_classes)

@@ -1,0 +1,116 @@
+"""Optuna samplers and pruners from the sweeper config.
+
+Each accepts a short name (``tpe``), a dict with ``name`` plus keyword arguments
+(``{name: median, n_startup_trials: 3}``), or, as in hydra-optuna-sweeper, a dict with
+``_target_`` naming the class (``{_target_: optuna.samplers.TPESampler, seed: 1}``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Mapping
+
+import optuna
+from omegaconf import DictConfig, OmegaConf
+
+from hepsweep.errors import ConfigError
+
+SAMPLERS = {
+    "tpe": "TPESampler",
+    "random": "RandomSampler",
+    "grid": "GridSampler",
+    "cmaes": "CmaEsSampler",
+    "nsgaii": "NSGAIISampler",
+    "nsgaiii": "NSGAIIISampler",
+    "qmc": "QMCSampler",
+    "gp": "GPSampler",
+    "bruteforce": "BruteForceSampler",
+}
+PRUNERS = {
+    "none": "NopPruner",
+    "median": "MedianPruner",
+    "percentile": "PercentilePruner",
+    "successive_halving": "SuccessiveHalvingPruner",
+    "hyperband": "HyperbandPruner",
+    "threshold": "ThresholdPruner",
+    "patient": "PatientPruner",
+    "wilcoxon": "WilcoxonPruner",
+}
+
+
+def _plain(spec: Any) -> Any:
+    if isinstance(spec, DictConfig):
+        return OmegaConf.to_container(spec, resolve=True)
+    return spec
+
+
+def _split(spec: Any, kind: str, names: Mapping[str, str], default: str) -> tuple[str | None, str, dict[str, Any]]:
+    """(module path or None, class name, kwargs) from a name, a {name: ...} or a {_target_: ...}."""
+    spec = _plain(spec)
+    if spec is None:
+        spec = default
+    if isinstance(spec, str):
+        spec = {"name": spec}
+    if not isinstance(spec, dict):
+        raise ConfigError(f"hydra.sweeper.{kind}={spec!r} is not a name or a mapping; e.g. {kind}: {default}")
+    kwargs = dict(spec)
+    target = kwargs.pop("_target_", None)
+    if target is not None:
+        module, _, cls = str(target).rpartition(".")
+        return module, cls, kwargs
+    name = str(kwargs.pop("name", default)).lower()
+    if name not in names:
+        raise ConfigError(f"hydra.sweeper.{kind}={name!r} is unknown; use one of {sorted(names)}")
+    return None, names[name], kwargs
+
+
+def _instantiate(module: str | None, cls: str, kwargs: dict[str, Any], kind: str, package: Any) -> Any:
+    try:
+        factory = getattr(importlib.import_module(module), cls) if module else getattr(package, cls)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"hydra.sweeper.{kind}: cannot import {module + '.' if module else ''}{cls} ({exc})") from None
+    try:
+        return factory(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"hydra.sweeper.{kind}: {cls} refused its arguments ({exc}); check the keys under {kind}") from None
+
+
+def make_sampler(spec: Any, seed: int | None = None, grid: dict[str, list[Any]] | None = None) -> optuna.samplers.BaseSampler:
+    """A sampler; ``grid`` is the search space a GridSampler enumerates."""
+    module, cls, kwargs = _split(spec, "sampler", SAMPLERS, "tpe")
+    if seed is not None and cls not in ("BruteForceSampler",):
+        kwargs.setdefault("seed", seed)
+    if cls == "GridSampler":
+        if grid is None:
+            raise ConfigError(
+                "hydra.sweeper.sampler=grid needs every parameter to be choice(...) or range(...); "
+                "replace interval(...) with a list of values"
+            )
+        kwargs.setdefault("search_space", grid)
+    if cls == "PatientPruner":
+        raise ConfigError("PatientPruner is a pruner, not a sampler")
+    return _instantiate(module, cls, kwargs, "sampler", optuna.samplers)
+
+
+def make_pruner(spec: Any) -> optuna.pruners.BasePruner:
+    """A pruner; ``None`` or ``none`` means no pruning. ``patient`` wraps a median pruner by
+    default (``{name: patient, patience: 2, wrapped_pruner: median}``)."""
+    module, cls, kwargs = _split(spec, "pruner", PRUNERS, "none")
+    if cls == "PatientPruner":
+        kwargs["wrapped_pruner"] = make_pruner(kwargs.get("wrapped_pruner") or "median")
+        kwargs.setdefault("patience", 1)
+    return _instantiate(module, cls, kwargs, "pruner", optuna.pruners)
+
+
+def describe(spec: Any, default: str) -> str:
+    """A short human name for a sampler/pruner spec, for logs and MLflow params."""
+    spec = _plain(spec)
+    if spec is None:
+        return default
+    if isinstance(spec, str):
+        return spec
+    if isinstance(spec, dict):
+        name = spec.get("name") or str(spec.get("_target_", default)).rpartition(".")[2]
+        extra = ",".join(f"{k}={v}" for k, v in spec.items() if k not in ("name", "_target_"))
+        return f"{name}({extra})" if extra else str(name)
+    return str(spec)

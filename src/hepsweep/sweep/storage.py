@@ -1,0 +1,74 @@
+"""Optuna storages: SQLite by default, any SQLAlchemy URL (PostgreSQL for many machines), or a
+journal file. SQLite connections wait for locks instead of failing with "database is locked"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import optuna
+
+from hepsweep.errors import StudyError
+
+SQLITE_TIMEOUT_S = 120
+_CACHE: dict[tuple[Any, ...], optuna.storages.BaseStorage] = {}
+
+
+def default_storage_url(study_dir: str | Path) -> str:
+    """``sqlite:///<output_root>/optuna.db`` for a study folder ``<output_root>/studies/<name>``."""
+    root = Path(study_dir).expanduser().resolve().parent.parent
+    root.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{root / 'optuna.db'}"
+
+
+def open_storage(
+    url: str,
+    heartbeat_interval: int | None = None,
+    grace_period: int | None = None,
+    stale_trial_callback: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
+) -> optuna.storages.BaseStorage:
+    """An Optuna storage for ``url``; the same arguments return the same storage object."""
+    key = (url, heartbeat_interval, grace_period, stale_trial_callback)
+    if key in _CACHE:
+        return _CACHE[key]
+    if url.endswith(".log") or url.endswith(".journal"):
+        from optuna.storages.journal import JournalFileBackend
+
+        path = url[len("file://") :] if url.startswith("file://") else url
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        storage: optuna.storages.BaseStorage = optuna.storages.JournalStorage(JournalFileBackend(path))
+    else:
+        engine_kwargs: dict[str, Any] = {}
+        if url.startswith("sqlite"):
+            engine_kwargs["connect_args"] = {"timeout": SQLITE_TIMEOUT_S}
+        else:
+            engine_kwargs["pool_pre_ping"] = True
+        try:
+            storage = optuna.storages.RDBStorage(
+                url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=heartbeat_interval,
+                grace_period=grace_period,
+                heartbeat_stale_trial_callback=stale_trial_callback,
+            )
+        except ImportError as exc:
+            raise StudyError(
+                f"no database driver for storage {redact(url)} ({exc}); for PostgreSQL: pip install 'psycopg[binary]'"
+            ) from None
+        except Exception as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise StudyError(
+                f"cannot open storage {redact(url)} ({first}); check hydra.sweeper.storage and that the database is up"
+            ) from None
+    _CACHE[key] = storage
+    return storage
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced by ***."""
+    if "://" in url and "@" in url.split("://", 1)[1]:
+        scheme, rest = url.split("://", 1)
+        credentials, host = rest.rsplit("@", 1)
+        user = credentials.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url

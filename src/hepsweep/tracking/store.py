@@ -1,0 +1,75 @@
+"""MLflow tracking stores: the embedded default (SQLite + a local artifact folder) or any URI."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+log = logging.getLogger(__name__)
+
+RUNS_EXPERIMENT = "hepsweep-runs"
+
+
+def default_tracking_uri(output_root: str | Path) -> str:
+    """``sqlite:///<output_root>/mlflow.db`` (absolute), the store that needs no server."""
+    root = Path(output_root).expanduser().resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{root / 'mlflow.db'}"
+
+
+def artifact_location(tracking_uri: str, experiment: str) -> str | None:
+    """For a local SQLite store, a folder next to the database; servers choose their own."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    db = Path(tracking_uri[len("sqlite:///") :])
+    return (db.parent / "mlartifacts" / experiment).resolve().as_uri()
+
+
+def _client(tracking_uri: str) -> Any:
+    from mlflow.tracking import MlflowClient
+
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+    return MlflowClient(tracking_uri=tracking_uri)
+
+
+def experiment_id(tracking_uri: str, name: str) -> str:
+    """The id of experiment ``name``, created (with a local artifact folder) if needed."""
+    client = _client(tracking_uri)
+    existing = client.get_experiment_by_name(name)
+    if existing is not None:
+        return str(existing.experiment_id)
+    try:
+        return str(client.create_experiment(name, artifact_location=artifact_location(tracking_uri, name)))
+    except Exception:  # created meanwhile by another process
+        existing = client.get_experiment_by_name(name)
+        if existing is None:
+            raise
+        return str(existing.experiment_id)
+
+
+def create_run(
+    tracking_uri: str,
+    experiment: str,
+    run_name: str,
+    tags: Mapping[str, Any] | None = None,
+    parent_run_id: str | None = None,
+) -> str:
+    """Start a run (nested under ``parent_run_id`` when given) and return its id."""
+    client = _client(tracking_uri)
+    all_tags = {str(k): str(v) for k, v in (tags or {}).items()}
+    if parent_run_id:
+        all_tags["mlflow.parentRunId"] = parent_run_id
+    run = client.create_run(experiment_id(tracking_uri, experiment), run_name=run_name, tags=all_tags)
+    return str(run.info.run_id)
+
+
+def end_run(tracking_uri: str, run_id: str, status: str = "FINISHED") -> None:
+    """Mark a run FINISHED, FAILED or KILLED."""
+    _client(tracking_uri).set_terminated(run_id, status)
+
+
+def run_status(tracking_uri: str, run_id: str) -> str:
+    return str(_client(tracking_uri).get_run(run_id).info.status)

@@ -1,0 +1,94 @@
+"""HIPSTER's benchmarking mode: one folder per training with everything needed to compare runs.
+
+The folder holds a restorable Keras checkpoint, TensorBoard logs, the resolved config, ROC (and
+confusion-matrix) PNGs, the per-epoch history, and a summary both as JSON and as one line of
+text (accuracy, AUC, loss, time to train, epochs, early stopping, pruning, hyperparameters).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+SUMMARY_JSON = "summary.json"
+SUMMARY_TXT = "summary.txt"
+CHECKPOINT = "checkpoint/model.keras"
+TENSORBOARD = "tensorboard"
+HISTORY = "history.csv"
+
+
+@dataclass
+class RunSummary:
+    """What one training produced; ``status`` is complete, pruned or failed."""
+
+    status: str
+    dataset: str
+    model: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    epochs_run: int = 0
+    epochs_planned: int = 0
+    early_stopped: bool = False
+    pruned: bool = False
+    pruned_at_epoch: int | None = None
+    failure: str | None = None
+    device: str = "cpu"
+    utilisation: dict[str, Any] = field(default_factory=dict)
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    class_names: list[str] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)
+
+    def one_line(self) -> str:
+        def fmt(value: Any) -> str:
+            if isinstance(value, bool):
+                return "yes" if value else "no"
+            if isinstance(value, float):
+                return "nan" if math.isnan(value) else f"{value:.4g}"
+            return str(value)
+
+        shown = {
+            "status": self.status,
+            "accuracy": self.metrics.get("test_accuracy"),
+            "auc": self.metrics.get("test_auc"),
+            "loss": self.metrics.get("test_loss"),
+            "val_accuracy": self.metrics.get("val_accuracy"),
+            "val_auc": self.metrics.get("val_auc"),
+            "train_time_s": self.metrics.get("train_time_s"),
+            "time_per_epoch_s": self.metrics.get("time_per_epoch_s"),
+            "epochs": self.epochs_run,
+            "early_stopped": self.early_stopped,
+            "pruned": self.pruned,
+            "dataset": self.dataset,
+            "model": self.model,
+        }
+        return " ".join(f"{k}={fmt(v)}" for k, v in shown.items() if v is not None)
+
+    def write(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / SUMMARY_JSON).write_text(json.dumps(asdict(self), indent=2, default=_jsonable) + "\n")
+        (folder / SUMMARY_TXT).write_text(self.one_line() + "\n")
+
+    @classmethod
+    def read(cls, folder: Path) -> "RunSummary":
+        return cls(**json.loads((folder / SUMMARY_JSON).read_text()))
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def write_history(history: dict[str, list[float]], path: Path) -> None:
+    """Per-epoch Keras metrics as CSV (one row per epoch)."""
+    keys = sorted(history)
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["epoch", *keys])
+        for epoch in range(max((len(v) for v in history.values()), default=0)):
+            writer.writerow([epoch, *(history[k][epoch] if epoch < len(history[k]) else "" for k in keys)])

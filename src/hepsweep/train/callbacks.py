@@ -1,0 +1,118 @@
+"""Keras callbacks of a hepsweep run: timing, a concise epoch line, NaN guard, pruning, tracking.
+
+Callbacks that talk to the outside world (Optuna storage, MLflow) never let a failure of theirs
+end the training: they log it once and carry on.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any, Callable, Protocol
+
+import keras
+
+log = logging.getLogger(__name__)
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall-clock seconds of each epoch (training plus validation)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.durations: list[float] = []
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.durations.append(time.perf_counter() - self._start)
+
+
+class EpochLine(keras.callbacks.Callback):
+    """One concise line per epoch: ``epoch 3/10  loss 0.412  val_loss 0.405  val_auc 0.902  1.8s``."""
+
+    def __init__(self, epochs: int, timer: EpochTimer, emit: Callable[[str], None] = print) -> None:
+        super().__init__()
+        self.epochs, self.timer, self.emit = epochs, timer, emit
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs or {}
+        shown = ("loss", "accuracy", "auc", "val_loss", "val_accuracy", "val_auc")
+        values = "  ".join(f"{k} {float(logs[k]):.4f}" for k in shown if k in logs)
+        seconds = self.timer.durations[-1] if self.timer.durations else 0.0
+        self.emit(f"epoch {epoch + 1}/{self.epochs}  {values}  {seconds:.1f}s")
+
+
+class NanGuard(keras.callbacks.Callback):
+    """Stop at the first batch whose loss is NaN or infinite and remember where."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bad_epoch: int | None = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.bad_epoch = self._epoch
+            self.model.stop_training = True
+
+
+class IntermediateReporter(Protocol):
+    """What pruning needs from a trial: Optuna's ``report``/``should_prune`` pair."""
+
+    def report(self, value: float, step: int) -> None: ...
+
+    def should_prune(self) -> bool: ...
+
+
+class PruningCallback(keras.callbacks.Callback):
+    """Report ``monitor`` to the trial after every epoch; stop training at once when pruned.
+
+    The trial is any object with Optuna's ``report``/``should_prune`` (an ``optuna.Trial`` rebuilt
+    from the shared storage in a launched job). After ``fit`` returns, check ``pruned_at_epoch``
+    and raise ``optuna.TrialPruned`` so the sweeper records the trial as PRUNED.
+    """
+
+    def __init__(self, trial: IntermediateReporter, monitor: str) -> None:
+        super().__init__()
+        self.trial, self.monitor = trial, monitor
+        self.pruned_at_epoch: int | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        value = (logs or {}).get(self.monitor)
+        if value is None or not math.isfinite(float(value)):
+            return
+        self.trial.report(float(value), step=epoch)
+        if self.trial.should_prune():
+            self.pruned_at_epoch = epoch
+            self.model.stop_training = True
+
+
+class MetricSink(Protocol):
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None: ...
+
+
+class EpochMetricsLogger(keras.callbacks.Callback):
+    """Send each epoch's logs (train/val loss, accuracy, AUC) to a tracker, step = epoch."""
+
+    def __init__(self, sink: MetricSink, timer: EpochTimer) -> None:
+        super().__init__()
+        self.sink, self.timer = sink, timer
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        metrics = {}
+        for key, value in (logs or {}).items():
+            try:
+                metrics[key] = float(value)
+            except (TypeError, ValueError):
+                continue
+        if self.timer.durations:
+            metrics["epoch_time_s"] = self.timer.durations[-1]
+        self.sink.log_metrics(metrics, step=epoch)

@@ -1,0 +1,258 @@
+"""One training run: config -> data -> model -> fit -> evaluate -> benchmark folder -> tracking.
+
+:func:`run` works the same with or without an Optuna trial; with one, every epoch reports the
+monitored validation metric and a pruned run stops at once and raises ``optuna.TrialPruned``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+from omegaconf import DictConfig, OmegaConf
+
+from hepsweep.errors import ConfigError, TrainingError
+from hepsweep.train import benchmark
+from hepsweep.train.benchmark import RunSummary
+from hepsweep.train.callbacks import (
+    EpochLine,
+    EpochMetricsLogger,
+    EpochTimer,
+    IntermediateReporter,
+    NanGuard,
+    PruningCallback,
+)
+from hepsweep.train.objective import Objective
+from hepsweep.tracking import NullTracker, Tracker, UtilisationSampler, flatten
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    """The summary of a finished run and the value(s) a sweep optimises."""
+
+    summary: RunSummary
+    output_dir: Path
+    objective: Objective
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return self.summary.metrics
+
+    @property
+    def value(self) -> float | list[float]:
+        return self.objective.value(self.summary.metrics)
+
+
+def _check_train(cfg: DictConfig) -> None:
+    if cfg.train.epochs < 1:
+        raise ConfigError(f"train.epochs={cfg.train.epochs} must be at least 1")
+    if cfg.train.batch_size < 1:
+        raise ConfigError(f"train.batch_size={cfg.train.batch_size} must be at least 1")
+    if cfg.train.early_stopping_patience < 0:
+        raise ConfigError("train.early_stopping_patience cannot be negative; 0 switches it off")
+
+
+def _hyperparameters(cfg: DictConfig) -> dict[str, Any]:
+    container = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(container, dict)
+    return flatten({k: container[k] for k in ("dataset", "model", "optimizer", "train", "device")})
+
+
+def default_output_dir(cfg: DictConfig) -> Path:
+    return Path(cfg.output_root) / "runs" / datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f")
+
+
+def run(
+    cfg: DictConfig,
+    trial: IntermediateReporter | None = None,
+    tracker: Tracker | None = None,
+    output_dir: str | Path | None = None,
+    emit: Callable[[str], None] = print,
+) -> RunResult:
+    """Train and evaluate the model that ``cfg`` describes; write its benchmark folder.
+
+    Args:
+        cfg: A composed hepsweep config (dataset, model, optimizer, device, train, objective).
+        trial: An ``optuna.Trial`` (or anything with ``report``/``should_prune``) for pruning.
+        tracker: Where params, per-epoch metrics and artifacts go (default: nowhere).
+        output_dir: The benchmark folder (default: ``<output_root>/runs/<date>/<time>``).
+        emit: Receives the one-line-per-epoch progress.
+
+    Returns:
+        The run's summary; ``result.value`` is the objective a sweep optimises.
+
+    Raises:
+        optuna.TrialPruned: the trial was pruned (after its folder and tracking were written).
+        hepsweep.errors.HepsweepError: bad config, bad data, or a NaN loss.
+    """
+    import keras
+    import numpy as np
+
+    from hepsweep.data import load_dataset
+    from hepsweep.data.pipeline import make_dataset
+    from hepsweep.models import build_model, validate_model
+    from hepsweep.train.device import configure_device
+    from hepsweep.train.evaluate import evaluate
+    from hepsweep.train.optimizers import make_optimizer
+
+    folder = Path(output_dir) if output_dir is not None else default_output_dir(cfg)
+    folder.mkdir(parents=True, exist_ok=True)
+    tracker = tracker or NullTracker()
+    objective = Objective.parse(cfg.objective)
+    _check_train(cfg)
+    (folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    summary = RunSummary(
+        status="failed",
+        dataset=str(cfg.dataset.name),
+        model=str(cfg.model.name),
+        epochs_planned=int(cfg.train.epochs),
+        hyperparameters=_hyperparameters(cfg),
+    )
+    tracker.log_params(summary.hyperparameters)
+    tracker.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+
+    device = configure_device(cfg.device)
+    summary.device = device.kind
+    keras.utils.set_random_seed(int(cfg.train.seed))
+    data = load_dataset(cfg.dataset)
+    summary.class_names = data.class_names
+    validate_model(cfg.model, data.input_shape)
+    model = build_model(cfg.model, data.input_shape, data.n_classes)
+    binary = data.n_classes == 2
+    model.compile(
+        optimizer=make_optimizer(cfg.optimizer),
+        loss="binary_crossentropy" if binary else "categorical_crossentropy",
+        metrics=[
+            keras.metrics.BinaryAccuracy(name="accuracy") if binary else keras.metrics.CategoricalAccuracy(name="accuracy"),
+            keras.metrics.AUC(name="auc", multi_label=not binary, num_labels=None if binary else data.n_classes),
+        ],
+    )
+    batch = int(cfg.train.batch_size)
+    train_ds = make_dataset(data.train, data.n_classes, batch, shuffle=cfg.train.shuffle, seed=int(cfg.train.seed))
+    val_ds = make_dataset(data.val, data.n_classes, batch)
+
+    timer, nan_guard = EpochTimer(), NanGuard()
+    callbacks: list[keras.callbacks.Callback] = [timer, nan_guard, EpochMetricsLogger(tracker, timer)]
+    if cfg.train.progress:
+        callbacks.append(EpochLine(int(cfg.train.epochs), timer, emit))
+    stopper = None
+    if cfg.train.early_stopping_patience > 0:
+        stopper = keras.callbacks.EarlyStopping(
+            monitor=objective.monitor,
+            mode=objective.monitor_mode,
+            patience=int(cfg.train.early_stopping_patience),
+            restore_best_weights=bool(cfg.train.restore_best_weights),
+        )
+        callbacks.append(stopper)
+    pruning = None
+    if trial is not None and len(objective.names) == 1:
+        pruning = PruningCallback(trial, objective.monitor)
+        callbacks.append(pruning)
+    if cfg.train.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(folder / benchmark.TENSORBOARD), profile_batch=0))
+
+    sampler = UtilisationSampler(cfg.tracking.utilisation_interval_s, uses_gpu=device.kind == "gpu").start()
+    start = time.perf_counter()
+    try:
+        history = model.fit(train_ds, validation_data=val_ds, epochs=int(cfg.train.epochs), callbacks=callbacks, verbose=0, shuffle=False)
+    finally:
+        train_time = time.perf_counter() - start
+        utilisation = sampler.stop()
+    summary.utilisation = utilisation.as_dict()
+    summary.epochs_run = len(timer.durations)
+    summary.early_stopped = bool(stopper is not None and stopper.stopped_epoch > 0)
+    summary.metrics.update(
+        train_time_s=train_time,
+        time_per_epoch_s=float(np.mean(timer.durations)) if timer.durations else float("nan"),
+        n_params=float(model.count_params()),
+        epochs_run=float(summary.epochs_run),
+        samples_per_s=len(data.train) * summary.epochs_run / train_time if train_time > 0 else 0.0,
+    )
+    benchmark.write_history(history.history, folder / benchmark.HISTORY)
+    for step, reading in enumerate(utilisation.series):
+        tracker.log_metrics({f"system/{k}": v for k, v in reading.items() if k != "t_s"}, step=step)
+    tracker.log_metrics(utilisation.metrics())
+    tracker.set_tags({"gpu_present": utilisation.gpu_present, "device": device.kind})
+
+    def finish(status: str) -> RunSummary:
+        summary.status = status
+        summary.write(folder)
+        tracker.log_metrics({k: v for k, v in summary.metrics.items() if not math.isnan(v)})
+        tracker.set_tags({"early_stopped": summary.early_stopped, "pruned": summary.pruned, "run_status": status})
+        tracker.log_artifacts(folder, "benchmark")
+        return summary
+
+    if nan_guard.bad_epoch is not None:
+        summary.failure = f"loss became NaN in epoch {nan_guard.bad_epoch + 1}"
+        finish("failed")
+        raise TrainingError(
+            f"{summary.failure}; lower optimizer.lr (now {cfg.optimizer.lr}) or set optimizer.clipnorm=1.0"
+        )
+
+    predict = lambda x: model.predict(x, batch_size=max(batch, 1024), verbose=0)  # noqa: E731
+    val = evaluate(predict, _as_model_input(data.val.x), data.val.y, data.n_classes, data.signal_class)
+    summary.metrics.update(val_accuracy=val.accuracy, val_auc=val.auc, val_loss=val.loss)
+
+    if pruning is not None and pruning.pruned_at_epoch is not None:
+        import optuna
+
+        summary.pruned, summary.pruned_at_epoch = True, pruning.pruned_at_epoch
+        finish("pruned")
+        emit(f"pruned after epoch {pruning.pruned_at_epoch + 1} ({objective.monitor} not promising)")
+        raise optuna.TrialPruned(f"pruned after epoch {pruning.pruned_at_epoch + 1}")
+
+    test = evaluate(predict, _as_model_input(data.test.x), data.test.y, data.n_classes, data.signal_class)
+    summary.metrics.update(
+        test_accuracy=test.accuracy,
+        test_auc=test.auc,
+        test_loss=test.loss,
+        inference_us_per_event=test.inference_us_per_event,
+    )
+    if test.signal_efficiency is not None:
+        summary.metrics["signal_efficiency"] = test.signal_efficiency
+    _write_outputs(folder, cfg, model, data, test, summary)
+    finish("complete")
+    emit(summary.one_line())
+    return RunResult(summary, folder, objective)
+
+
+def _as_model_input(x: Any) -> Any:
+    import numpy as np
+
+    return (np.asarray(x, dtype=np.float32) / 255.0) if x.dtype == np.uint8 else np.asarray(x)
+
+
+def _write_outputs(folder: Path, cfg: DictConfig, model: Any, data: Any, test: Any, summary: RunSummary) -> None:
+    """Checkpoint, preprocessing, ROC and confusion-matrix PNGs, confusion counts."""
+    import json
+
+    from hepsweep.plots import plot_confusion, plot_roc
+
+    files = summary.files
+    if cfg.train.checkpoint:
+        path = folder / benchmark.CHECKPOINT
+        path.parent.mkdir(parents=True, exist_ok=True)
+        model.save(path)
+        files["checkpoint"] = benchmark.CHECKPOINT
+    (folder / "preprocessing.json").write_text(json.dumps(data.preprocessing))
+    files["preprocessing"] = "preprocessing.json"
+    (folder / "confusion_matrix.json").write_text(
+        json.dumps({"class_names": data.class_names, "counts": test.confusion.tolist()})
+    )
+    if cfg.train.plots:
+        title = f"{cfg.model.name} on {cfg.dataset.name}"
+        plot_roc(test.labels, test.probabilities, data.class_names, folder / "roc.png", title=f"ROC: {title}")
+        files["roc"] = "roc.png"
+        if data.n_classes > 2:
+            plot_confusion(test.confusion, data.class_names, folder / "confusion_matrix.png", title=title)
+            files["confusion_matrix"] = "confusion_matrix.png"
+    if cfg.train.tensorboard:
+        files["tensorboard"] = benchmark.TENSORBOARD
+    files["history"] = benchmark.HISTORY

@@ -1,0 +1,28 @@
+"""A thin Hydra ``Sweeper`` that hands the work to :class:`hepsweep.sweep.StudyRunner`."""
+
+from __future__ import annotations
+
+from typing import Any, List
+
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig
+
+from hydra_plugins.hepsweep_sweeper.config import HepsweepSweeperConf  # noqa: F401  (registers the config)
+
+
+class HepsweepSweeper(Sweeper):
+    def __init__(self, **settings: Any) -> None:
+        self.settings = settings
+        self._runner: Any = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        from hepsweep.sweep.hydra_runner import HydraStudyRunner
+
+        self._runner = HydraStudyRunner(
+            self.settings, hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    def sweep(self, arguments: List[str]) -> Any:
+        assert self._runner is not None, "setup() must run before sweep()"
+        return self._runner.sweep(arguments)
