@@ -109,17 +109,26 @@ def task(cfg: DictConfig) -> Any:
     from hepsweep.train import run
 
     hydra_cfg = HydraConfig.get()
-    in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
     link = TrialLink.from_environment()
-    with link.tracker_for(cfg, sweep=in_sweep) as tracker:
+    output_dir = hydra_cfg.runtime.output_dir
+    with link.tracker_for(cfg, sweep=hydra_cfg.mode == RunMode.MULTIRUN) as tracker:
         try:
-            result = run(cfg, trial=link.trial(), tracker=tracker, output_dir=hydra_cfg.runtime.output_dir)
-        except HepsweepError as exc:
-            if in_sweep:
-                raise
-            print(f"hepsweep: error: {exc}", file=sys.stderr)
-            sys.exit(1)
+            result = run(cfg, trial=link.trial(), tracker=tracker, output_dir=output_dir)
+        except HepsweepError:
+            raise
+        except Exception as exc:
+            if not _is_pruned(exc):
+                log.exception("the run failed")  # the full traceback goes to the job's log file
+            raise
+        finally:
+            link.record_summary(output_dir)
     return result.value
+
+
+def _is_pruned(exc: BaseException) -> bool:
+    import optuna
+
+    return isinstance(exc, optuna.TrialPruned)
 
 
 def main(argv: list[str]) -> None:
@@ -130,9 +139,12 @@ def main(argv: list[str]) -> None:
     from hepsweep.config import register_configs
 
     quiet_tensorflow()
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
     flags, overrides = split_command_line(argv)
     if not any(f in flags for f in ("--help", "-h", "--hydra-help", "--version", "--info", "-i", "--shell-completion", "-sc")):
         _validate_overrides(overrides)
     register_configs()
     sys.argv = ["hepsweep", *argv]
+    # Let errors reach hepsweep's command line, which prints them as one line.
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")
     hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=CONFIG_NAME)(task)()

@@ -23,9 +23,27 @@ def main(argv: list[str] | None = None) -> int:
     except HepsweepError as exc:
         print(f"hepsweep: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        message = _config_error_line(exc)
+        if message is None:
+            raise
+        print(f"hepsweep: error: {message}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("hepsweep: interrupted", file=sys.stderr)
         return 130
+
+
+def _config_error_line(exc: Exception) -> str | None:
+    """One line for Hydra/OmegaConf composition errors; None for anything else."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    if isinstance(exc, (HydraException, OmegaConfBaseException)):
+        from hepsweep.app import explain_hydra_error
+
+        return explain_hydra_error(exc)
+    return None
 
 
 if __name__ == "__main__":

@@ -35,25 +35,25 @@ from omegaconf import DictConfig
 log = logging.getLogger(__name__)
 
 ENV_VAR = "HEPSWEEP_TRIAL"
+PRUNER_ATTR = "hepsweep.pruner"
+TRACKING_URI_ATTR = "hepsweep.tracking_uri"
+RUN_ATTR = "mlflow_run_id"
 
 
 @dataclass
 class TrialLink:
-    """Coordinates of a job's trial: storage, study, trial id, pruner and MLflow run."""
+    """A job's trial: storage URL, study name and trial id. Everything else (pruner, MLflow run)
+    is read from the storage, where the sweeper put it before launching the job."""
 
     storage: str | None = None
-    study_name: str | None = None
+    study: str | None = None
     trial_id: int | None = None
-    trial_number: int | None = None
-    pruner: Any = None
-    tracking_uri: str | None = None
-    run_id: str | None = None
     _trial: Any = field(default=None, repr=False, compare=False)
 
     def encode(self) -> str:
-        """URL-safe text that survives Hydra's override grammar unquoted."""
-        payload = {k: v for k, v in asdict(self).items() if not k.startswith("_")}
-        return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+        """Short URL-safe text that survives Hydra's override grammar unquoted."""
+        payload = json.dumps({"storage": self.storage, "study": self.study, "trial_id": self.trial_id})
+        return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
 
     @classmethod
     def decode(cls, text: str) -> "TrialLink":
@@ -79,13 +79,45 @@ class TrialLink:
             from hepsweep.sweep.samplers import make_pruner
             from hepsweep.sweep.storage import open_storage
 
+            assert self.storage is not None and self.trial_id is not None
+            storage = open_storage(self.storage)
+            study_attrs = storage.get_study_user_attrs(storage.get_study_id_from_name(self.study or ""))
             study = optuna.load_study(
-                study_name=self.study_name,
-                storage=open_storage(self.storage),
-                pruner=make_pruner(self.pruner),
+                study_name=self.study, storage=storage, pruner=make_pruner(study_attrs.get(PRUNER_ATTR))
             )
             self._trial = optuna.trial.Trial(study, self.trial_id)
         return self._trial
+
+    def mlflow_run(self) -> tuple[str, str] | None:
+        """(tracking URI, run id) of the trial's MLflow run, when the sweeper created one."""
+        trial = self.trial()
+        if trial is None:
+            return None
+        run_id = trial.user_attrs.get(RUN_ATTR)
+        uri = trial.study.user_attrs.get(TRACKING_URI_ATTR)
+        return (uri, run_id) if run_id and uri else None
+
+    def record_summary(self, output_dir: str) -> None:
+        """Copy the run's headline figures (summary.json) onto the trial, for ``hepsweep report``."""
+        from pathlib import Path
+
+        from hepsweep.sweep.report import TRIAL_METRICS
+        from hepsweep.train.benchmark import SUMMARY_JSON, RunSummary
+
+        if not self.in_study or not (Path(output_dir) / SUMMARY_JSON).is_file():
+            return
+        try:
+            summary = RunSummary.read(Path(output_dir))
+            figures = {**summary.metrics, **summary.utilisation, "early_stopped": summary.early_stopped}
+            trial = self.trial()
+            for key in TRIAL_METRICS:
+                value = figures.get(key)
+                if value is not None and not (isinstance(value, float) and value != value):
+                    trial.set_user_attr(key, value)
+            trial.set_user_attr("output_dir", str(Path(output_dir).resolve()))
+            trial.set_user_attr("gpu_present", bool(summary.utilisation.get("gpu_present")))
+        except Exception as exc:  # the figures are a convenience; the trial's value is what counts
+            log.warning("could not record the run's figures on its trial: %s", exc)
 
     @contextlib.contextmanager
     def tracker_for(self, cfg: DictConfig, sweep: bool) -> Iterator[Any]:
@@ -93,8 +125,9 @@ class TrialLink:
         a new run of the ``hepsweep-runs`` experiment for a single run, or a null tracker."""
         from hepsweep.tracking import MlflowTracker, NullTracker
 
-        if self.run_id and self.tracking_uri:
-            yield MlflowTracker(self.tracking_uri, self.run_id)
+        linked = self.mlflow_run()
+        if linked is not None:
+            yield MlflowTracker(*linked)
             return
         if sweep or not cfg.tracking.enabled:
             yield NullTracker()

@@ -39,8 +39,9 @@ class HepsweepSweeperConf:
     n_trials: int = 20
     # trials running at once (with hydra/launcher=joblib or submitit)
     n_jobs: int = 1
-    # stop starting trials when more than this fraction of finished trials crashed (config errors excluded)
-    max_failure_rate: float = 1.0
+    # stop starting trials when, after 3 or more trials, more than this fraction crashed
+    # (trials refused for their config, e.g. an impossible architecture, do not count)
+    max_failure_rate: float = 0.5
     seed: Optional[int] = None
     params: Dict[str, Any] = field(default_factory=dict)
     # a trial whose process died is failed after grace_period s without heartbeat, then retried

@@ -1,0 +1,102 @@
+"""The glue between Hydra's sweeper interface and :class:`StudyRunner`: parse the search space,
+check that a trial's overrides compose, and launch each trial as one Hydra job."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Mapping
+
+import optuna
+from hydra.core.plugins import Plugins
+from hydra.core.utils import JobStatus
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
+
+from hepsweep.errors import ConfigError
+from hepsweep.sweep.search_space import SearchSpace, parse_search_space
+from hepsweep.sweep.settings import SweepSettings
+from hepsweep.sweep.study import JobOutcome, StudyRunner
+
+log = logging.getLogger(__name__)
+
+
+def _objective_names(config: DictConfig) -> list[str] | None:
+    objective = config.get("objective")
+    if objective is None:
+        return None
+    return [str(o) for o in objective] if OmegaConf.is_list(objective) else [str(objective)]
+
+
+def _check_directions(names: list[str] | None, directions: list[str]) -> None:
+    from hepsweep.train.objective import OBJECTIVES
+
+    if not names or not all(n in OBJECTIVES for n in names):
+        return
+    if len(names) != len(directions):
+        raise ConfigError(
+            f"objective lists {len(names)} metric(s) but hydra.sweeper.direction gives {len(directions)}; "
+            "give one direction per objective"
+        )
+    for name, direction in zip(names, directions):
+        if OBJECTIVES[name][1] != direction:
+            raise ConfigError(
+                f"objective={name} should be {OBJECTIVES[name][1]}d but hydra.sweeper.direction says "
+                f"{direction}; set hydra.sweeper.direction={OBJECTIVES[name][1]}"
+            )
+
+
+class HydraStudyRunner:
+    """Created by the ``hepsweep`` Hydra sweeper in ``setup``; runs the study in ``sweep``."""
+
+    def __init__(
+        self,
+        settings: Mapping[str, Any],
+        *,
+        hydra_context: HydraContext,
+        task_function: TaskFunction,
+        config: DictConfig,
+    ) -> None:
+        self.config, self.hydra_context = config, hydra_context
+        self.settings = SweepSettings.from_config(OmegaConf.create(dict(settings)))
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    def _check_composes(self, space: SearchSpace) -> None:
+        from hepsweep.app import explain_hydra_error
+
+        try:
+            self.hydra_context.config_loader.load_sweep_config(self.config, space.example_overrides())
+        except Exception as exc:
+            raise ConfigError(f"hydra.sweeper.params: {explain_hydra_error(exc)}") from None
+
+    def _launch(self, overrides: list[str], job_index: int) -> JobOutcome:
+        (result,) = self.launcher.launch([overrides], initial_job_idx=job_index)
+        if result.status == JobStatus.COMPLETED:
+            return JobOutcome(value=result._return_value)
+        error = result._return_value
+        if not isinstance(error, BaseException):
+            error = RuntimeError(f"job ended with status {result.status.name}")
+        return JobOutcome(error=error)
+
+    def sweep(self, arguments: list[str]) -> optuna.Study:
+        settings = self.settings
+        space = parse_search_space(settings.params, arguments)
+        names = _objective_names(self.config)
+        _check_directions(names, settings.directions)
+        self._check_composes(space)
+        launcher_name = type(self.launcher).__name__
+        if settings.n_jobs > 1 and launcher_name == "BasicLauncher":
+            print(
+                f"[{settings.study_name}] the basic launcher runs one trial at a time; "
+                "use hydra/launcher=joblib (or submitit_local/submitit_slurm) for n_jobs > 1",
+                file=sys.stderr,
+            )
+            settings.n_jobs = 1
+        study_dir = Path(str(self.config.hydra.sweep.dir))
+        command = {"argv": list(sys.argv), "cwd": os.getcwd(), "python": sys.executable}
+        runner = StudyRunner(settings, space, self._launch, study_dir, command=command, objective_names=names)
+        return runner.run()

@@ -1,0 +1,139 @@
+"""A study as a table (terminal, CSV, markdown), its results YAML, and its study-level plots."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+import optuna
+import pandas as pd
+from optuna.trial import TrialState
+
+log = logging.getLogger(__name__)
+
+# user attributes a hepsweep training job records on its trial, in report order
+TRIAL_METRICS = (
+    "test_accuracy",
+    "test_auc",
+    "signal_efficiency",
+    "train_time_s",
+    "time_per_epoch_s",
+    "epochs_run",
+    "samples_per_s",
+    "cpu_percent_mean",
+    "gpu_util_percent_mean",
+    "early_stopped",
+)
+
+
+def study_table(study: optuna.Study, objective_names: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per trial: number, state, parameters, objective value(s), recorded metrics."""
+    names = list(objective_names or study.user_attrs.get("hepsweep.objective") or ["value"])
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        row: dict[str, Any] = {"trial": t.number, "state": t.state.name}
+        row.update({k: v for k, v in t.params.items()})
+        values = t.values or []
+        for i, name in enumerate(names[: max(len(study.directions), 1)]):
+            row[name] = values[i] if i < len(values) else None
+        for key in TRIAL_METRICS:
+            if key in t.user_attrs:
+                row[key] = t.user_attrs[key]
+        if t.state == TrialState.PRUNED:
+            row["pruned_at_epoch"] = (t.last_step or 0) + 1
+        if "fail_reason" in t.user_attrs:
+            row["fail_reason"] = t.user_attrs["fail_reason"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def format_table(frame: pd.DataFrame, fmt: str = "text") -> str:
+    """``text`` (aligned columns), ``markdown`` or ``csv``."""
+    if frame.empty:
+        return "(no trials)"
+    if fmt == "csv":
+        return frame.to_csv(index=False)
+    shown = frame.copy()
+    for column in shown.columns:
+        shown[column] = shown[column].map(_cell)
+    if fmt == "markdown":
+        header = "| " + " | ".join(map(str, shown.columns)) + " |"
+        rule = "|" + "|".join("---" for _ in shown.columns) + "|"
+        body = ["| " + " | ".join(row) + " |" for row in shown.astype(str).values.tolist()]
+        return "\n".join([header, rule, *body])
+    return shown.to_string(index=False)
+
+
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def write_optimization_results(study: optuna.Study, folder: Path, objective_names: Sequence[str]) -> Path:
+    """``optimization_results.yaml`` like hydra-optuna-sweeper's: best params/value or the Pareto front."""
+    from omegaconf import OmegaConf
+
+    folder.mkdir(parents=True, exist_ok=True)
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    results: dict[str, Any] = {"name": "hepsweep", "study_name": study.study_name}
+    if not complete:
+        results["note"] = "no trial completed"
+    elif len(study.directions) == 1:
+        results.update(best_params=dict(study.best_params), best_value=float(study.best_value), best_trial=study.best_trial.number)
+    else:
+        results["solutions"] = [
+            {"number": t.number, "params": dict(t.params), "values": dict(zip(objective_names, map(float, t.values)))}
+            for t in study.best_trials
+        ]
+    path = folder / "optimization_results.yaml"
+    OmegaConf.save(OmegaConf.create(results), path)
+    return path
+
+
+def study_artifacts(study: optuna.Study, folder: Path, objective_names: Sequence[str]) -> list[Path]:
+    """The study table (CSV, markdown) and plots (history, importances, intermediate values or
+    Pareto front) as files in ``folder``."""
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as optuna_plots
+
+    folder.mkdir(parents=True, exist_ok=True)
+    table = study_table(study, objective_names)
+    paths = [folder / "study_summary.csv", folder / "study_summary.md"]
+    paths[0].write_text(format_table(table, "csv"))
+    paths[1].write_text(format_table(table, "markdown") + "\n")
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    plots: dict[str, Any] = {}
+    if len(study.directions) == 1:
+        plots["optimization_history.png"] = lambda: optuna_plots.plot_optimization_history(study, target_name=objective_names[0])
+        if any(t.intermediate_values for t in study.get_trials(deepcopy=False)):
+            plots["intermediate_values.png"] = lambda: optuna_plots.plot_intermediate_values(study)
+        if len(complete) >= 2 and len(study.best_trial.params) >= 1:
+            plots["param_importances.png"] = lambda: optuna_plots.plot_param_importances(study)
+    elif complete:
+        plots["pareto_front.png"] = lambda: optuna_plots.plot_pareto_front(study, target_names=list(objective_names))
+    for name, draw in plots.items():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                axes = draw()
+            figure = axes.figure if hasattr(axes, "figure") else axes.flat[0].figure
+            figure.set_size_inches(8, 5)
+            figure.tight_layout()
+            figure.savefig(folder / name, dpi=100)
+            plt.close(figure)
+            paths.append(folder / name)
+        except Exception as exc:  # e.g. importances need variation in the parameters
+            log.info("skipped %s: %s", name, exc)
+    return paths

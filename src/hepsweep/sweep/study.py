@@ -1,0 +1,377 @@
+"""Running an Optuna study whose trials are launched jobs: budget, parallelism, pruning, resume.
+
+The runner asks Optuna for a trial, launches its job (any launcher: in-process, joblib, SLURM),
+and tells Optuna the outcome. Up to ``n_jobs`` trials run at once and a free slot starts the
+next trial as soon as one ends (no blocking batches). The study's state lives in its storage,
+so re-running the same command continues it: ``n_trials`` is the study's *total* budget. A
+trial whose process dies stops sending heartbeats; it is failed after the grace period, its
+MLflow run is marked KILLED, and it is queued again (up to ``max_retry`` times).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import threading
+import time
+import warnings
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import optuna
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import TrialState
+
+from hepsweep.errors import ConfigError, DataError, StudyError
+from hepsweep.sweep.samplers import describe, make_pruner, make_sampler
+from hepsweep.sweep.search_space import SearchSpace
+from hepsweep.sweep.settings import SweepSettings
+from hepsweep.sweep.storage import default_storage_url, open_storage, redact
+from hepsweep.sweep.study_tracking import StudyTracking
+from hepsweep.sweep.trial_link import ENV_VAR, PRUNER_ATTR, RUN_ATTR, TRACKING_URI_ATTR, TrialLink
+
+log = logging.getLogger(__name__)
+
+# The heartbeat and retry APIs are marked experimental; the ask/tell heartbeat is deliberate here.
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+SIGNATURE_ATTR = "hepsweep.search_space"
+COMMAND_ATTR = "hepsweep.command"
+OBJECTIVE_ATTR = "hepsweep.objective"
+FAIL_REASON = "fail_reason"
+FAIL_KIND = "fail_kind"
+MIN_TRIALS_FOR_FAILURE_RATE = 3
+
+
+@dataclass
+class JobOutcome:
+    """What a launched job gave back: its return value, or the exception that ended it."""
+
+    value: Any = None
+    error: BaseException | None = None
+
+
+class Launch(Protocol):
+    def __call__(self, overrides: list[str], job_index: int) -> JobOutcome: ...
+
+
+def _plain(spec: Any) -> Any:
+    from omegaconf import DictConfig, OmegaConf
+
+    return OmegaConf.to_container(spec, resolve=True) if isinstance(spec, DictConfig) else spec
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
+def classify(outcome: JobOutcome, n_objectives: int) -> tuple[TrialState, list[float] | None, str | None, str | None]:
+    """(state, values, failure reason, failure kind) of a finished job."""
+    error = outcome.error
+    if isinstance(error, optuna.TrialPruned):
+        return TrialState.PRUNED, None, None, None
+    if error is not None:
+        kind = "config" if isinstance(error, (ConfigError, DataError)) else "error"
+        return TrialState.FAIL, None, _first_line(error), kind
+    value = outcome.value
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    try:
+        numbers = [float(v) for v in values]
+    except (TypeError, ValueError):
+        return TrialState.FAIL, None, f"the job returned {value!r}, not a number", "error"
+    if len(numbers) != n_objectives:
+        return TrialState.FAIL, None, f"the job returned {len(numbers)} value(s) for {n_objectives} direction(s)", "error"
+    if any(math.isnan(v) for v in numbers):
+        return TrialState.FAIL, None, "the job returned NaN", "error"
+    return TrialState.COMPLETE, numbers, None, None
+
+
+def budget_used(trials: list[optuna.trial.FrozenTrial]) -> int:
+    """Trials that count against ``n_trials``: all of them except failed ones that were retried."""
+    retried = {n for t in trials for n in RetryHeartbeatStaleTrialCallback.retry_history(t)}
+    return sum(1 for t in trials if t.number not in retried)
+
+
+class _Heartbeat:
+    """Records a heartbeat for every in-flight trial so that a dead sweeper's trials go stale."""
+
+    def __init__(self, storage: optuna.storages.BaseStorage, interval: int) -> None:
+        self.storage, self.interval = storage, interval
+        self.trial_ids: set[int] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="hepsweep-heartbeat", daemon=True)
+
+    def _beat(self, trial_id: int) -> None:
+        if hasattr(self.storage, "record_heartbeat"):
+            try:
+                self.storage.record_heartbeat(trial_id)
+            except Exception as exc:
+                log.debug("heartbeat of trial %d failed: %s", trial_id, exc)
+
+    def add(self, trial_id: int) -> None:
+        with self._lock:
+            self.trial_ids.add(trial_id)
+        self._beat(trial_id)
+
+    def remove(self, trial_id: int) -> None:
+        with self._lock:
+            self.trial_ids.discard(trial_id)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            with self._lock:
+                ids = list(self.trial_ids)
+            for trial_id in ids:
+                self._beat(trial_id)
+
+    def __enter__(self) -> "_Heartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.interval + 1)
+
+
+class StudyRunner:
+    """Runs the study described by ``settings`` over ``space``, launching jobs with ``launch``."""
+
+    def __init__(
+        self,
+        settings: SweepSettings,
+        space: SearchSpace,
+        launch: Launch,
+        study_dir: Path,
+        command: dict[str, Any] | None = None,
+        objective_names: list[str] | None = None,
+        emit: Callable[[str], None] | None = None,
+    ) -> None:
+        self.settings, self.space, self.launch = settings, space, launch
+        self.study_dir = Path(study_dir)
+        self.command = command or {}
+        self.objective_names = objective_names or ["value"]
+        self.emit = emit or (lambda line: print(f"[{settings.study_name}] {line}", file=sys.stderr, flush=True))
+        self.storage_url = settings.storage or default_storage_url(self.study_dir)
+        tracking_uri = settings.tracking.uri
+        if settings.tracking.enabled and tracking_uri is None:
+            from hepsweep.tracking.store import default_tracking_uri
+
+            tracking_uri = default_tracking_uri(self.study_dir.resolve().parent.parent)
+        self.tracking = StudyTracking(
+            settings.tracking.enabled, tracking_uri, settings.tracking.experiment or settings.study_name, self.emit
+        )
+        self._ask_lock = threading.Lock()
+        self._abort: str | None = None
+        self._crashes = 0
+        self._finished = 0
+        self.study: optuna.Study | None = None
+
+    # --- study -------------------------------------------------------------------------------
+    def _on_stale_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self.tracking.kill_run(trial.user_attrs.get(RUN_ATTR))
+        retries = len(RetryHeartbeatStaleTrialCallback.retry_history(trial))
+        if retries < self.settings.max_retry:
+            RetryHeartbeatStaleTrialCallback(max_retry=self.settings.max_retry)(study, trial)
+            self.emit(f"trial {trial.number} stopped sending heartbeats (its process died): failed, queued again")
+        else:
+            self.emit(f"trial {trial.number} stopped sending heartbeats again: failed, not retried (max_retry)")
+
+    def open_study(self) -> optuna.Study:
+        s = self.settings
+        storage = open_storage(self.storage_url, s.heartbeat_interval, s.grace_period, self._on_stale_trial)
+        pruner = None if s.multi_objective else make_pruner(s.pruner)
+        if s.multi_objective and describe(s.pruner, "none") != "none":
+            self.emit("pruning is off: Optuna cannot prune multi-objective studies (hydra.sweeper.pruner ignored)")
+        sampler = make_sampler(s.sampler, s.seed, self.space.grid())
+        try:
+            study = optuna.create_study(
+                study_name=s.study_name,
+                storage=storage,
+                sampler=sampler,
+                pruner=pruner,
+                directions=s.directions,
+                load_if_exists=True,
+            )
+        except ValueError as exc:  # directions differ from the stored study
+            raise StudyError(
+                f"study '{s.study_name}' in {redact(self.storage_url)} exists with other directions ({exc}); "
+                "choose another hydra.sweeper.study_name"
+            ) from None
+        signature = self.space.signature()
+        stored = study.user_attrs.get(SIGNATURE_ATTR)
+        if stored is None:
+            study.set_user_attr(SIGNATURE_ATTR, signature)
+            study.set_user_attr(OBJECTIVE_ATTR, self.objective_names)
+        elif stored != signature:
+            changed = sorted(k for k in set(stored) | set(signature) if stored.get(k) != signature.get(k))
+            raise StudyError(
+                f"study '{s.study_name}' in {redact(self.storage_url)} was created with another search space "
+                f"(differs in {', '.join(changed)}); pass hydra.sweeper.study_name=NEW_NAME for a new study"
+            )
+        if self.command:
+            study.set_user_attr(COMMAND_ATTR, self.command)
+        study.set_user_attr(PRUNER_ATTR, None if s.multi_objective else _plain(s.pruner))
+        study.set_user_attr(TRACKING_URI_ATTR, self.tracking.uri if self.tracking.enabled else None)
+        return study
+
+    # --- one trial ---------------------------------------------------------------------------
+    def _run_trial(self, study: optuna.Study, trial: optuna.Trial, heartbeat: _Heartbeat) -> None:
+        try:
+            params = dict(trial.params)
+            run_id = self.tracking.start_trial(study, trial, params)
+            trial.set_user_attr(RUN_ATTR, run_id)  # None clears a retried trial's old run
+            link = TrialLink(storage=self.storage_url, study=study.study_name, trial_id=trial._trial_id)
+            overrides = self.space.overrides(params) + [f"++hydra.job.env_set.{ENV_VAR}={link.encode()}"]
+            try:
+                outcome = self.launch(overrides, trial.number)
+            except Exception as exc:  # the launcher itself failed (e.g. the overrides do not compose)
+                outcome = JobOutcome(error=exc)
+            state, values, reason, kind = classify(outcome, len(self.settings.directions))
+            if reason:
+                trial.set_user_attr(FAIL_REASON, reason)
+                trial.set_user_attr(FAIL_KIND, kind)
+            study.tell(trial, values=values, state=state)
+            frozen = study._storage.get_trial(trial._trial_id)
+            tags = {"hepsweep.fail_reason": reason} if reason else {}
+            if state == TrialState.PRUNED:
+                tags["hepsweep.pruned_at_step"] = str(frozen.last_step)
+            self.tracking.end_trial(run_id, state.name, values, tags)
+            self._after_trial(study, frozen, kind)
+        except Exception as exc:  # never lose the study over one trial's bookkeeping
+            log.exception("trial %d: bookkeeping failed", trial.number)
+            try:
+                study.tell(trial, state=TrialState.FAIL)
+            except Exception:
+                pass
+            self.emit(f"trial {trial.number} FAIL: {_first_line(exc)}")
+        finally:
+            heartbeat.remove(trial._trial_id)
+
+    def _after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, fail_kind: str | None) -> None:
+        with self._ask_lock:
+            self._finished += 1
+            if fail_kind == "error":
+                self._crashes += 1
+            rate = self._crashes / self._finished
+            judged = self._finished >= MIN_TRIALS_FOR_FAILURE_RATE
+            if fail_kind == "error" and judged and rate > self.settings.max_failure_rate and self._abort is None:
+                self._abort = (
+                    f"{self._crashes} of {self._finished} trials failed (more than max_failure_rate="
+                    f"{self.settings.max_failure_rate}); last: {trial.user_attrs.get(FAIL_REASON)}"
+                )
+        self.emit(self.progress_line(study, trial))
+
+    def progress_line(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> str:
+        trials = study.get_trials(deepcopy=False)
+        counts = {s: sum(1 for t in trials if t.state == s) for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
+        what = trial.state.name
+        if trial.state == TrialState.PRUNED:
+            what += f" after epoch {(trial.last_step or 0) + 1}"
+        elif trial.state == TrialState.FAIL:
+            what += f" ({trial.user_attrs.get(FAIL_REASON, 'no reason recorded')})"
+        elif trial.values:
+            what += " " + ", ".join(f"{n}={v:.4g}" for n, v in zip(self.objective_names, trial.values))
+        done = sum(counts.values())
+        line = (
+            f"trial {trial.number} {what} | {done}/{self.settings.n_trials} done "
+            f"({counts[TrialState.COMPLETE]} complete, {counts[TrialState.PRUNED]} pruned, {counts[TrialState.FAIL]} failed)"
+        )
+        if not self.settings.multi_objective and counts[TrialState.COMPLETE]:
+            best = study.best_trial
+            line += f" | best {self.objective_names[0]}={best.value:.4g} (trial {best.number})"
+        return line
+
+    # --- the loop ----------------------------------------------------------------------------
+    def _room_for_another(self, study: optuna.Study) -> bool:
+        trials = study.get_trials(deepcopy=False)
+        waiting = any(t.state == TrialState.WAITING for t in trials)
+        return waiting or budget_used(trials) < self.settings.n_trials
+
+    def _others_running(self, study: optuna.Study, mine: set[int]) -> bool:
+        return any(t.state == TrialState.RUNNING and t._trial_id not in mine for t in study.get_trials(deepcopy=False))
+
+    def run(self) -> optuna.Study:
+        s = self.settings
+        study = self.study = self.open_study()
+        self.study_dir.mkdir(parents=True, exist_ok=True)
+        self.tracking.open_parent(study, self._parent_params())
+        optuna.storages.fail_stale_trials(study)
+        already = budget_used(study.get_trials(deepcopy=False))
+        self.emit(
+            f"study {s.study_name}: {already}/{s.n_trials} trials already in {redact(self.storage_url)}; "
+            f"running up to {s.n_jobs} at once"
+        )
+        storage = study._storage
+        failed = False
+        with _Heartbeat(storage, s.heartbeat_interval) as heartbeat, ThreadPoolExecutor(s.n_jobs, "hepsweep-trial") as pool:
+            in_flight: dict[Future[None], int] = {}
+            last_stale_check = time.monotonic()
+            while True:
+                if time.monotonic() - last_stale_check > s.heartbeat_interval:
+                    optuna.storages.fail_stale_trials(study)
+                    last_stale_check = time.monotonic()
+                while self._abort is None and len(in_flight) < s.n_jobs:
+                    with self._ask_lock:
+                        if not self._room_for_another(study):
+                            break
+                        trial = study.ask(self.space.distributions)
+                    heartbeat.add(trial._trial_id)
+                    in_flight[pool.submit(self._run_trial, study, trial, heartbeat)] = trial._trial_id
+                if not in_flight:
+                    if self._abort is None and self._others_running(study, set()):
+                        time.sleep(min(5, s.heartbeat_interval))  # wait for other workers or staleness
+                        continue
+                    break
+                done, _ = wait(list(in_flight), timeout=s.heartbeat_interval, return_when=FIRST_COMPLETED)
+                for future in done:
+                    in_flight.pop(future)
+        if self._abort is not None:
+            failed = True
+        self._finish(study, failed)
+        if self._abort is not None:
+            raise StudyError(f"study {s.study_name} stopped: {self._abort}; fix the cause or raise hydra.sweeper.max_failure_rate")
+        return study
+
+    def _parent_params(self) -> dict[str, Any]:
+        s = self.settings
+        params: dict[str, Any] = {
+            "study_name": s.study_name,
+            "directions": ",".join(s.directions),
+            "sampler": describe(s.sampler, "tpe"),
+            "pruner": describe(s.pruner, "none"),
+            "storage": redact(self.storage_url),
+            "objective": ",".join(self.objective_names),
+        }
+        params.update({f"space.{k}": v for k, v in self.space.signature().items()})
+        return params
+
+    def _finish(self, study: optuna.Study, failed: bool) -> None:
+        from hepsweep.sweep.report import study_artifacts, write_optimization_results
+
+        results = write_optimization_results(study, self.study_dir, self.objective_names)
+        artifacts = [results]
+        try:
+            artifacts += study_artifacts(study, self.study_dir, self.objective_names)
+        except Exception as exc:  # plotting must never cost the study
+            log.warning("study plots failed: %s", exc)
+        trials = study.get_trials(deepcopy=False)
+        metrics = {
+            f"trials_{state.name.lower()}": float(sum(1 for t in trials if t.state == state))
+            for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+        }
+        tags: dict[str, Any] = {}
+        if not self.settings.multi_objective and metrics["trials_complete"]:
+            best = study.best_trial
+            metrics[f"best_{self.objective_names[0]}"] = float(best.value)  # type: ignore[arg-type]
+            tags = {f"best.{k}": v for k, v in best.params.items()}
+            tags["best.trial"] = best.number
+        self.tracking.close_parent(metrics, tags, artifacts, failed)
+        self.emit(f"results: {results}")
