@@ -29,7 +29,8 @@ TRIAL_METRICS = (
 
 
 def study_table(study: optuna.Study, objective_names: Sequence[str] | None = None) -> pd.DataFrame:
-    """One row per trial: number, state, parameters, objective value(s), recorded metrics."""
+    """One row per trial: number, state, parameters, objective value(s), recorded metrics
+    (GPU utilisation reads ``absent`` for trials that ran where no GPU was present)."""
     names = list(objective_names or study.user_attrs.get("hepsweep.objective") or ["value"])
     rows = []
     for t in study.get_trials(deepcopy=False):
@@ -41,12 +42,17 @@ def study_table(study: optuna.Study, objective_names: Sequence[str] | None = Non
         for key in TRIAL_METRICS:
             if key in t.user_attrs:
                 row[key] = t.user_attrs[key]
+        if t.user_attrs.get("gpu_present") is False:
+            row["gpu_util_percent_mean"] = "absent"
         if t.state == TrialState.PRUNED:
             row["pruned_at_epoch"] = (t.last_step or 0) + 1
         if "fail_reason" in t.user_attrs:
             row["fail_reason"] = t.user_attrs["fail_reason"]
         rows.append(row)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    order = [c for c in frame.columns if c not in TRIAL_METRICS + ("gpu_util_percent_mean", "pruned_at_epoch", "fail_reason")]
+    order += [c for c in (*TRIAL_METRICS, "gpu_util_percent_mean", "pruned_at_epoch", "fail_reason") if c in frame.columns]
+    return frame[order] if not frame.empty else frame
 
 
 def format_table(frame: pd.DataFrame, fmt: str = "text") -> str:

@@ -374,4 +374,7 @@ class StudyRunner:
             tags = {f"best.{k}": v for k, v in best.params.items()}
             tags["best.trial"] = best.number
         self.tracking.close_parent(metrics, tags, artifacts, failed)
+        from hepsweep.sweep.report import format_table, study_table
+
+        print(format_table(study_table(study, self.objective_names)), flush=True)
         self.emit(f"results: {results}")

@@ -184,7 +184,11 @@ def run(
     def finish(status: str) -> RunSummary:
         summary.status = status
         summary.write(folder)
-        tracker.log_metrics({k: v for k, v in summary.metrics.items() if not math.isnan(v)})
+        # Keras already logged val_loss/val_accuracy/val_auc per epoch: the figures of the kept
+        # weights go under final_* so that the per-epoch histories stay clean.
+        tracker.log_metrics(
+            {(f"final_{k}" if k.startswith("val_") else k): v for k, v in summary.metrics.items() if not math.isnan(v)}
+        )
         tracker.set_tags({"early_stopped": summary.early_stopped, "pruned": summary.pruned, "run_status": status})
         tracker.log_artifacts(folder, "benchmark")
         return summary
