@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Iterator
 
@@ -55,7 +56,7 @@ def _csv_chunks(path: Path, n_columns: int, max_rows: int | None) -> Iterator[np
             f"'{path.name}' is not a well-formed CSV ({str(exc).splitlines()[0]}); "
             "every row needs the same number of comma-separated values"
         ) from exc
-    except (UnicodeDecodeError, OSError, EOFError, zipfile.BadZipFile) as exc:
+    except (UnicodeDecodeError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise DataError(f"cannot read '{path.name}' as CSV ({exc}); give a .csv or .csv.gz file") from exc
 
 

@@ -1,0 +1,63 @@
+"""Shared fixtures: hepsweep's real config composed for tiny, fast runs under a temporary folder."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from omegaconf import DictConfig, open_dict
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Generated datasets are cached in a folder of this test session, not in ~/.cache."""
+    os.environ["HEPSWEEP_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture
+def compose(tmp_path: Path) -> Callable[..., DictConfig]:
+    """``compose("dataset=ntd_pits", "model=cnn")``: the real config, shrunk for tests.
+
+    Outputs go below ``tmp_path``, tracking is off, TensorBoard off, two epochs on few events.
+    """
+    from hepsweep.app import compose_config
+
+    def make(*overrides: str) -> DictConfig:
+        defaults = [
+            "tracking=off",
+            "train.epochs=2",
+            "train.batch_size=64",
+            "train.tensorboard=false",
+            "train.progress=false",
+            "device=cpu",
+        ]
+        cfg = compose_config([*defaults, *overrides])
+        with open_dict(cfg):
+            cfg.output_root = str(tmp_path / "outputs")
+            if not any(o.startswith("dataset.n_events") for o in overrides) and not cfg.dataset.path:
+                cfg.dataset.n_events = min(int(cfg.dataset.n_events), 1200)
+        return cfg
+
+    return make
+
+
+def run_hepsweep(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 600):
+    """Run the ``hepsweep`` command in a subprocess, as a user would."""
+    import subprocess
+
+    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "hepsweep", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

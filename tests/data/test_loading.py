@@ -1,0 +1,192 @@
+"""Real file formats, the cache, splits, scaling and the tf.data pipeline."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hepsweep.data import load_dataset, raw_arrays, readers
+from hepsweep.data.cache import default_cache_dir
+from hepsweep.data.hepmass import N_FEATURES, generate_hepmass
+from hepsweep.errors import DataError
+
+HEADER = "# label," + ",".join(f"f{i}" for i in range(N_FEATURES)) + ",mass\n"
+
+
+def write_hepmass_csv(path: Path, n: int, seed: int = 0, gz: bool = False) -> np.ndarray:
+    """A small file in the real HEPMASS format; returns its rows."""
+    events = generate_hepmass(n, [500.0, 1000.0], np.random.default_rng(seed))
+    rows = np.column_stack([events.y, events.x])
+    text = HEADER + "\n".join(",".join(f"{v:.6g}" for v in row) for row in rows) + "\n"
+    if gz:
+        with gzip.open(path, "wt") as handle:
+            handle.write(text)
+    else:
+        path.write_text(text)
+    return rows
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_hepmass_csv_is_streamed_in_chunks(tmp_path: Path, compose, monkeypatch, gz: bool) -> None:
+    monkeypatch.setattr(readers, "CSV_CHUNK_ROWS", 37)  # many chunks, one partial
+    path = tmp_path / ("train.csv.gz" if gz else "train.csv")
+    rows = write_hepmass_csv(path, 400, gz=gz)
+    cfg = compose(f"dataset.path={path}")
+    events = raw_arrays(cfg.dataset, cfg.dataset.path)
+    assert events.x.shape == (400, N_FEATURES + 1)
+    np.testing.assert_allclose(events.x, rows[:, 1:], rtol=1e-5)
+    np.testing.assert_array_equal(events.y, rows[:, 0].astype(int))
+
+
+def test_max_events_reads_the_head_of_the_file(tmp_path: Path, compose) -> None:
+    path = tmp_path / "train.csv"
+    write_hepmass_csv(path, 300)
+    cfg = compose(f"dataset.path={path}", "dataset.max_events=120")
+    assert len(raw_arrays(cfg.dataset, cfg.dataset.path)) == 120
+
+
+def test_the_cache_is_memory_mapped_and_follows_the_file(tmp_path: Path, compose) -> None:
+    path = tmp_path / "train.csv"
+    write_hepmass_csv(path, 200)
+    cfg = compose(f"dataset.path={path}")
+    first = raw_arrays(cfg.dataset, cfg.dataset.path)
+    again = raw_arrays(cfg.dataset, cfg.dataset.path)
+    assert isinstance(again.x, np.memmap)
+    np.testing.assert_array_equal(first.x, again.x)
+    write_hepmass_csv(path, 250, seed=5)  # the file changes: the cache entry must too
+    assert len(raw_arrays(cfg.dataset, cfg.dataset.path)) == 250
+    assert any(default_cache_dir().iterdir())
+
+
+def test_wrong_column_count_names_the_expected_layout(tmp_path: Path, compose) -> None:
+    path = tmp_path / "short.csv"
+    path.write_text("label,a,b\n1,2,3\n0,1,1\n")
+    cfg = compose(f"dataset.path={path}")
+    with pytest.raises(DataError, match=r"has 3 columns but 29 are expected \(label, f0..f26, mass\)"):
+        load_dataset(cfg.dataset)
+
+
+def test_non_numeric_cell_names_line_and_column(tmp_path: Path, compose) -> None:
+    path = tmp_path / "bad.csv"
+    rows = write_hepmass_csv(path, 20)
+    lines = path.read_text().splitlines()
+    cells = lines[5].split(",")
+    cells[3] = "oops"
+    lines[5] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+    cfg = compose(f"dataset.path={path}")
+    with pytest.raises(DataError, match=r"line 6, column 'f2' holds 'oops', not a number"):
+        load_dataset(cfg.dataset)
+    assert len(rows) == 20
+
+
+def test_missing_file_says_which_key_to_fix(tmp_path: Path, compose) -> None:
+    cfg = compose(f"dataset.path={tmp_path / 'nope.csv'}")
+    with pytest.raises(DataError, match="does not exist; check dataset.path"):
+        load_dataset(cfg.dataset)
+
+
+def test_unreadable_gzip_is_reported(tmp_path: Path, compose) -> None:
+    path = tmp_path / "broken.csv.gz"
+    path.write_bytes(b"\x1f\x8b\x08\x00not really gzip")
+    cfg = compose(f"dataset.path={path}")
+    with pytest.raises(DataError, match="cannot read 'broken.csv.gz'"):
+        load_dataset(cfg.dataset)
+
+
+def test_wrong_extension_is_refused(tmp_path: Path, compose) -> None:
+    path = tmp_path / "events.parquet"
+    path.write_bytes(b"PAR1")
+    cfg = compose(f"dataset.path={path}")
+    with pytest.raises(DataError, match=r"cannot read 'events.parquet'; give a file ending in .csv or .csv.gz or .npz"):
+        load_dataset(cfg.dataset)
+
+
+def test_separate_test_file_stays_untouched(tmp_path: Path, compose) -> None:
+    train, test = tmp_path / "all_train.csv", tmp_path / "all_test.csv.gz"
+    write_hepmass_csv(train, 500, seed=1)
+    test_rows = write_hepmass_csv(test, 150, seed=2, gz=True)
+    cfg = compose(f"dataset.path={train}", f"dataset.test_path={test}")
+    data = load_dataset(cfg.dataset)
+    assert len(data.test) == 150
+    np.testing.assert_array_equal(data.test.y, test_rows[:, 0].astype(int))
+    assert len(data.train) + len(data.val) == 500
+    assert abs(len(data.train) / 500 - 0.7 / 0.85) < 0.01
+
+
+def test_scaling_is_fitted_on_the_training_split_only(compose) -> None:
+    cfg = compose("dataset.n_events=3000")
+    data = load_dataset(cfg.dataset)
+    np.testing.assert_allclose(data.train.x.mean(axis=0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(data.train.x.std(axis=0), 1.0, atol=1e-3)
+    assert np.abs(data.test.x.mean(axis=0)).max() > 1e-3  # the test split was not used to fit
+    mass_mean = data.preprocessing["mean"][-1]
+    assert 500 <= mass_mean <= 1500  # the raw mass column was scaled with the training mean
+
+
+def test_splits_are_disjoint_and_complete(compose) -> None:
+    cfg = compose("dataset.n_events=1000", "dataset.split.train=0.6", "dataset.split.val=0.2", "dataset.split.test=0.2")
+    data = load_dataset(cfg.dataset)
+    assert (len(data.train), len(data.val), len(data.test)) == (600, 200, 200)
+
+
+def test_npz_images_and_missing_arrays(tmp_path: Path, compose) -> None:
+    good, bad = tmp_path / "pits.npz", tmp_path / "bad.npz"
+    rng = np.random.default_rng(0)
+    np.savez(good, x=rng.random((80, 40, 40, 1)).astype(np.float32), y=rng.integers(0, 2, 80))
+    np.savez(bad, images=np.zeros((3, 4)))
+    data = load_dataset(compose("dataset=ntd_pits", f"dataset.path={good}").dataset)
+    assert data.input_shape == (40, 40, 1) and data.is_image
+    with pytest.raises(DataError, match=r"lacks array\(s\) \['x', 'y'\]"):
+        load_dataset(compose("dataset=ntd_pits", f"dataset.path={bad}").dataset)
+
+
+def test_labels_outside_the_classes_are_refused(tmp_path: Path, compose) -> None:
+    path = tmp_path / "pits.npz"
+    np.savez(path, x=np.zeros((40, 8, 8, 1), np.float32), y=np.full(40, 3))
+    with pytest.raises(DataError, match="labels outside 0..1"):
+        load_dataset(compose("dataset=ntd_pits", f"dataset.path={path}").dataset)
+
+
+def test_belle2_text_format(tmp_path: Path, compose) -> None:
+    rng = np.random.default_rng(0)
+    rows = np.column_stack([rng.integers(0, 5, 60), rng.random((60, 81)) * 5])
+    path = tmp_path / "clusters.txt"
+    np.savetxt(path, rows, fmt="%.4f")
+    data = load_dataset(compose("dataset=belle2_pixels", f"dataset.path={path}").dataset)
+    assert data.input_shape == (9, 9, 1) and data.n_classes == 5
+    features = load_dataset(
+        compose("dataset=belle2_features", f"dataset.path={path}", "dataset.classes=[background,monopole,pion,proton,deuteron]").dataset
+    )
+    assert features.input_shape == (6,)
+    wrong = tmp_path / "wrong.txt"
+    np.savetxt(wrong, rows[:, :40])
+    with pytest.raises(DataError, match="rows have 40 values but 82 are expected"):
+        load_dataset(compose("dataset=belle2_pixels", f"dataset.path={wrong}").dataset)
+
+
+def test_cms_object_level_npz_is_rendered(tmp_path: Path, compose) -> None:
+    from hepsweep.data.cms import generate_events
+
+    events, labels = generate_events(90, np.random.default_rng(0))
+    path = tmp_path / "events.npz"
+    np.savez(path, leptons=events.leptons, jets=events.jets, met=events.met, y=labels)
+    images = load_dataset(compose("dataset=cms_images", "dataset.image_size=32", f"dataset.path={path}").dataset)
+    assert images.input_shape == (32, 32, 3) and images.train.x.dtype == np.uint8
+    features = load_dataset(compose("dataset=cms_events", f"dataset.path={path}").dataset)
+    assert features.input_shape == (39,) and features.class_names == ["ttbar", "wjets", "drell_yan"]
+
+
+def test_pipeline_batches_scales_bytes_and_one_hot_encodes(compose) -> None:
+    from hepsweep.data.pipeline import make_dataset
+
+    data = load_dataset(compose("dataset=cms_images", "dataset.image_size=24", "dataset.n_events=200").dataset)
+    x, y = next(iter(make_dataset(data.train, 3, batch_size=16, shuffle=True, seed=1)))
+    assert x.shape == (16, 24, 24, 3) and float(x.numpy().max()) <= 1.0
+    assert y.shape == (16, 3) and np.allclose(y.numpy().sum(axis=1), 1.0)
+    binary = load_dataset(compose("dataset.n_events=300").dataset)
+    _, yb = next(iter(make_dataset(binary.train, 2, batch_size=8)))
+    assert yb.shape == (8, 1)

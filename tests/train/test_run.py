@@ -1,0 +1,123 @@
+"""One real training run end to end: tiny models, real TensorFlow, real files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from hepsweep.errors import ConfigError, InvalidArchitectureError, TrainingError
+from hepsweep.train import run
+from hepsweep.train.benchmark import RunSummary
+
+
+def test_mlp_on_hepmass_learns_and_writes_the_benchmark_folder(compose, tmp_path: Path) -> None:
+    cfg = compose("dataset.n_events=3000", "train.epochs=3", "train.tensorboard=true", "train.progress=true")
+    lines: list[str] = []
+    result = run(cfg, output_dir=tmp_path / "run", emit=lines.append)
+    folder = result.output_dir
+    for name in ("summary.json", "summary.txt", "config.yaml", "roc.png", "history.csv", "preprocessing.json"):
+        assert (folder / name).is_file(), name
+    assert (folder / "checkpoint" / "model.keras").is_file()
+    assert any((folder / "tensorboard").rglob("events.out.tfevents.*"))
+    summary = json.loads((folder / "summary.json").read_text())
+    metrics = summary["metrics"]
+    assert summary["status"] == "complete" and summary["epochs_run"] == 3
+    assert metrics["test_auc"] > 0.75  # a learnable problem, well above chance
+    assert 0.6 < metrics["test_accuracy"] < 0.99
+    assert metrics["train_time_s"] > 0 and metrics["time_per_epoch_s"] > 0
+    assert summary["hyperparameters"]["model.units"] == cfg.model.units
+    assert summary["early_stopped"] is False and summary["utilisation"]["gpu_present"] is False
+    line = (folder / "summary.txt").read_text().strip()
+    assert "\n" not in line and f"auc={metrics['test_auc']:.4g}" in line and "early_stopped=no" in line
+    assert len([ln for ln in lines if ln.startswith("epoch ")]) == 3
+    assert result.value == pytest.approx(metrics["val_auc"])
+
+
+def test_checkpoint_restores_the_same_predictions(compose, tmp_path: Path) -> None:
+    from hepsweep.data import load_dataset
+
+    cfg = compose("dataset.n_events=800", "train.epochs=1")
+    result = run(cfg, output_dir=tmp_path / "run", emit=lambda _: None)
+    restored = keras.models.load_model(result.output_dir / "checkpoint" / "model.keras")
+    data = load_dataset(cfg.dataset)
+    predictions = restored.predict(np.asarray(data.test.x), verbose=0)
+    accuracy = float(np.mean((predictions[:, 0] > 0.5) == data.test.y))
+    assert accuracy == pytest.approx(result.metrics["test_accuracy"])
+
+
+def test_multiclass_cnn_writes_confusion_matrix(compose, tmp_path: Path) -> None:
+    cfg = compose("dataset=belle2_pixels", "dataset.n_events=1000", "model=cnn", "model.conv_blocks=1", "model.filters=4")
+    result = run(cfg, output_dir=tmp_path / "run", emit=lambda _: None)
+    assert (result.output_dir / "confusion_matrix.png").is_file()
+    confusion = json.loads((result.output_dir / "confusion_matrix.json").read_text())
+    assert np.array(confusion["counts"]).shape == (5, 5)
+    assert np.array(confusion["counts"]).sum() == 150
+    assert result.metrics["test_auc"] > 0.6  # background and monopoles are easy
+
+
+def test_cms_signal_efficiency_is_reported(compose, tmp_path: Path) -> None:
+    cfg = compose("dataset=cms_events", "dataset.n_events=900", "model.units=32")
+    result = run(cfg, output_dir=tmp_path / "run", emit=lambda _: None)
+    assert 0.5 < result.metrics["signal_efficiency"] <= 1.0
+
+
+def test_early_stopping_fires_and_is_recorded(compose, tmp_path: Path) -> None:
+    cfg = compose(
+        "dataset.n_events=600", "train.epochs=40", "train.early_stopping_patience=1", "optimizer.lr=0.05", "objective=val_loss"
+    )
+    result = run(cfg, output_dir=tmp_path / "run", emit=lambda _: None)
+    assert result.summary.early_stopped is True
+    assert result.summary.epochs_run < 40
+    assert "early_stopped=yes" in (result.output_dir / "summary.txt").read_text()
+
+
+def test_nan_loss_stops_with_a_clear_message(compose, tmp_path: Path) -> None:
+    cfg = compose("dataset.n_events=600", "optimizer=sgd", "optimizer.lr=1e30", "model.units=512", "train.epochs=3")
+    with pytest.raises(TrainingError, match=r"loss became NaN in epoch 1; lower optimizer.lr \(now 1e\+30\)"):
+        run(cfg, output_dir=tmp_path / "run", emit=lambda _: None)
+    summary = RunSummary.read(tmp_path / "run")
+    assert summary.status == "failed" and "NaN" in (summary.failure or "")
+
+
+def test_impossible_architecture_is_refused_before_training(compose, tmp_path: Path) -> None:
+    cfg = compose("dataset=ntd_pits", "model=cnn", "model.conv_blocks=7")
+    with pytest.raises(InvalidArchitectureError, match="shrinks the 40x40 input below 1x1"):
+        run(cfg, output_dir=tmp_path / "run", emit=lambda _: None)
+    assert not (tmp_path / "run" / "history.csv").exists()
+
+
+def test_bad_training_knobs(compose, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="train.epochs=0 must be at least 1"):
+        run(compose("train.epochs=0"), output_dir=tmp_path / "run")
+    with pytest.raises(ConfigError, match="optimizer.lr=-1.0 must be positive"):
+        run(compose("optimizer.lr=-1"), output_dir=tmp_path / "run2")
+
+
+class ScriptedTrial:
+    """Stands in for an optuna.Trial: records reports and says 'prune' from a given epoch on."""
+
+    def __init__(self, prune_from: int) -> None:
+        self.prune_from, self.reports = prune_from, []
+
+    def report(self, value: float, step: int) -> None:
+        self.reports.append((step, value))
+
+    def should_prune(self) -> bool:
+        return len(self.reports) > self.prune_from
+
+
+def test_pruning_stops_training_at_once_and_raises(compose, tmp_path: Path) -> None:
+    import optuna
+
+    trial = ScriptedTrial(prune_from=1)
+    cfg = compose("dataset.n_events=600", "train.epochs=8")
+    with pytest.raises(optuna.TrialPruned):
+        run(cfg, trial=trial, output_dir=tmp_path / "run", emit=lambda _: None)
+    assert [step for step, _ in trial.reports] == [0, 1]
+    summary = RunSummary.read(tmp_path / "run")
+    assert summary.status == "pruned" and summary.pruned_at_epoch == 1 and summary.epochs_run == 2
+    assert all(0.0 <= value <= 1.0 for _, value in trial.reports)  # val_auc was reported
