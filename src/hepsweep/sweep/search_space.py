@@ -155,7 +155,7 @@ def _parse_one(key: str, text: str) -> Parameter | str:
         low, high = value.start, value.end
         if low is None or high is None or not low < high:
             raise SearchSpaceError(
-                f"hydra.sweeper.params.{key}: interval({low}, {high}) needs low < high"
+                f"hydra.sweeper.params.{key}: {text} needs low < high"
             )
         if log and low <= 0:
             raise SearchSpaceError(

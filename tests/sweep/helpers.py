@@ -1,0 +1,41 @@
+"""A launcher stand-in that runs a Python objective as the 'job', through the real trial link."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable
+
+from hepsweep.sweep.study import JobOutcome
+from hepsweep.sweep.trial_link import ENV_VAR, TrialLink
+
+Objective = Callable[[dict[str, str], Any], Any]
+
+
+class PythonLauncher:
+    """Calls ``objective(params, trial)`` where ``trial`` is rebuilt from the storage like a job does."""
+
+    def __init__(self, objective: Objective, delay: Callable[[dict[str, str]], float] | None = None) -> None:
+        self.objective, self.delay = objective, delay
+        self.calls: list[tuple[int, dict[str, str]]] = []
+        self.running = 0
+        self.max_running = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, overrides: list[str], job_index: int) -> JobOutcome:
+        prefix = f"++hydra.job.env_set.{ENV_VAR}="
+        link = TrialLink.decode(next(o[len(prefix):] for o in overrides if o.startswith(prefix)))
+        params = dict(o.split("=", 1) for o in overrides if not o.startswith("++"))
+        with self._lock:
+            self.calls.append((job_index, params))
+            self.running += 1
+            self.max_running = max(self.max_running, self.running)
+        try:
+            if self.delay is not None:
+                time.sleep(self.delay(params))
+            return JobOutcome(value=self.objective(params, link.trial()))
+        except BaseException as exc:  # noqa: BLE001 - a job's exception is its outcome
+            return JobOutcome(error=exc)
+        finally:
+            with self._lock:
+                self.running -= 1

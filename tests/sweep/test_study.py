@@ -1,0 +1,197 @@
+"""The study runner on real SQLite storage: pruning, budget, parallel slots, failures, resume."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from hepsweep.errors import ConfigError, StudyError
+from hepsweep.sweep.search_space import parse_search_space
+from hepsweep.sweep.settings import SweepSettings
+from hepsweep.sweep.study import StudyRunner, budget_used
+
+from .helpers import PythonLauncher
+
+
+def settings(tmp_path: Path, **overrides) -> SweepSettings:
+    base = dict(
+        study_name="unit",
+        storage=f"sqlite:///{tmp_path / 'optuna.db'}",
+        sampler={"name": "random", "seed": 3},
+        n_trials=6,
+        tracking={"enabled": False},
+        heartbeat_interval=1,
+        grace_period=2,
+    )
+    base.update(overrides)
+    return SweepSettings.from_config(base)
+
+
+def runner(tmp_path: Path, launcher, params=None, lines=None, **overrides) -> StudyRunner:
+    space = parse_search_space(params or {"x": "interval(0.0, 1.0)"})
+    sink = lines if lines is not None else []
+    return StudyRunner(settings(tmp_path, **overrides), space, launcher, tmp_path / "studies" / "unit", emit=sink.append)
+
+
+def learning_curve(params, trial, epochs: int = 8) -> float:
+    """A 'training' whose score rises towards x; reports every epoch and obeys the pruner."""
+    x = float(params["x"])
+    score = 0.0
+    for epoch in range(epochs):
+        score = x * (1 - math.exp(-(epoch + 1) / 2))
+        trial.report(score, epoch)
+        if trial.should_prune():
+            raise optuna.TrialPruned()
+    return score
+
+
+def test_hopeless_trials_are_pruned_and_recorded_as_pruned(tmp_path: Path) -> None:
+    launcher = PythonLauncher(learning_curve)
+    study = runner(
+        tmp_path, launcher, n_trials=12, pruner={"name": "median", "n_startup_trials": 3, "n_warmup_steps": 0}
+    ).run()
+    states = [t.state for t in study.trials]
+    assert len(study.trials) == 12
+    assert states.count(TrialState.PRUNED) >= 1
+    assert set(states) <= {TrialState.COMPLETE, TrialState.PRUNED}
+    for trial in study.trials:
+        if trial.state == TrialState.PRUNED:
+            assert len(trial.intermediate_values) < 8  # training stopped early
+        else:
+            assert len(trial.intermediate_values) == 8
+    assert study.best_value == pytest.approx(max(t.value for t in study.trials if t.value is not None and t.state == TrialState.COMPLETE))
+
+
+def test_n_trials_is_the_total_budget_across_runs(tmp_path: Path) -> None:
+    launcher = PythonLauncher(lambda p, t: float(p["x"]))
+    assert len(runner(tmp_path, launcher, n_trials=3).run().trials) == 3
+    assert len(runner(tmp_path, launcher, n_trials=5).run().trials) == 5
+    assert len(runner(tmp_path, launcher, n_trials=5).run().trials) == 5
+    assert len(launcher.calls) == 5
+    assert [index for index, _ in launcher.calls] == [0, 1, 2, 3, 4]  # job index = trial number
+
+
+def test_another_search_space_under_the_same_name_is_refused(tmp_path: Path) -> None:
+    launcher = PythonLauncher(lambda p, t: float(p["x"]))
+    runner(tmp_path, launcher, n_trials=1).run()
+    with pytest.raises(StudyError, match=r"created with another search space \(differs in x\); pass hydra.sweeper.study_name"):
+        runner(tmp_path, launcher, params={"x": "interval(0.0, 2.0)"}, n_trials=2).run()
+
+
+def test_free_slots_start_the_next_trial_without_waiting_for_a_batch(tmp_path: Path) -> None:
+    durations = {}
+
+    def delay(params):  # one slow trial in every three
+        return 1.2 if int(float(params["x"]) * 1000) % 3 == 0 else 0.2
+
+    launcher = PythonLauncher(lambda p, t: float(p["x"]), delay=delay)
+    start = time.perf_counter()
+    study = runner(tmp_path, launcher, n_trials=9, n_jobs=3).run()
+    elapsed = time.perf_counter() - start
+    numbers = [t.number for t in study.trials]
+    assert sorted(numbers) == list(range(9)) and len(set(numbers)) == 9
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    assert launcher.max_running == 3
+    serial = sum(delay(p) for _, p in launcher.calls)
+    assert elapsed < serial * 0.75, (elapsed, serial, durations)
+
+
+def test_a_failing_trial_does_not_stop_the_study(tmp_path: Path) -> None:
+    def objective(params, trial):
+        if float(params["x"]) < 0.3:
+            raise RuntimeError("CUDA out of memory\nsecond line")
+        return float(params["x"])
+
+    lines: list[str] = []
+    study = runner(tmp_path, PythonLauncher(objective), lines=lines, n_trials=10, max_failure_rate=1.0).run()
+    failed = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert failed and len(study.trials) == 10
+    assert failed[0].user_attrs["fail_reason"] == "RuntimeError: CUDA out of memory"
+    assert failed[0].user_attrs["fail_kind"] == "error"
+    assert any("FAIL (RuntimeError: CUDA out of memory)" in line for line in lines)
+
+
+def test_too_many_crashes_stop_the_study_but_keep_finished_trials(tmp_path: Path) -> None:
+    def objective(params, trial):
+        raise ValueError("broken job")
+
+    with pytest.raises(StudyError, match=r"3 of 3 trials failed \(more than max_failure_rate=0.5\); last: ValueError: broken job"):
+        runner(tmp_path, PythonLauncher(objective), n_trials=10).run()
+    study = optuna.load_study(study_name="unit", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    assert len(study.trials) == 3
+
+
+def test_config_failures_are_recorded_but_do_not_count_as_crashes(tmp_path: Path) -> None:
+    def objective(params, trial):
+        if float(params["x"]) < 0.7:
+            raise ConfigError("model.conv_blocks=6 shrinks the image below 1x1")
+        return 1.0
+
+    study = runner(tmp_path, PythonLauncher(objective), n_trials=8).run()
+    kinds = [t.user_attrs.get("fail_kind") for t in study.trials if t.state == TrialState.FAIL]
+    assert kinds and set(kinds) == {"config"} and len(study.trials) == 8
+
+
+def test_a_dead_trial_is_failed_and_retried_after_its_grace_period(tmp_path: Path) -> None:
+    from hepsweep.sweep.storage import open_storage
+
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    first = runner(tmp_path, PythonLauncher(lambda p, t: float(p["x"])), n_trials=4)
+    study = first.open_study()
+    orphan = study.ask(first.space.distributions)  # a trial whose sweeper was killed mid-run
+    open_storage(url, 1, 2).record_heartbeat(orphan._trial_id)
+    time.sleep(2.5)
+    lines: list[str] = []
+    launcher = PythonLauncher(lambda p, t: float(p["x"]))
+    study = runner(tmp_path, launcher, lines=lines, n_trials=4).run()
+    states = {t.number: t.state for t in study.trials}
+    assert states[orphan.number] == TrialState.FAIL
+    retry = [t for t in study.trials if t.system_attrs.get("failed_trial") == orphan.number]
+    assert len(retry) == 1 and retry[0].state == TrialState.COMPLETE
+    assert retry[0].params == study.trials[orphan.number].params
+    assert budget_used(study.trials) == 4 and len(study.trials) == 5
+    assert any("stopped sending heartbeats" in line for line in lines)
+
+
+def test_multi_objective_reports_a_pareto_front_and_turns_pruning_off(tmp_path: Path) -> None:
+    from omegaconf import OmegaConf
+
+    lines: list[str] = []
+    launcher = PythonLauncher(lambda p, t: [float(p["x"]), float(p["x"]) ** 2])
+    study = runner(
+        tmp_path, launcher, lines=lines, n_trials=5, direction=["maximize", "minimize"], pruner="median"
+    ).run()
+    assert len(study.directions) == 2 and len(study.trials) == 5
+    assert any("pruning is off: Optuna cannot prune multi-objective studies" in line for line in lines)
+    results = OmegaConf.load(tmp_path / "studies" / "unit" / "optimization_results.yaml")
+    assert len(results.solutions) >= 1
+
+
+def test_optimization_results_yaml_and_study_files(tmp_path: Path) -> None:
+    from omegaconf import OmegaConf
+
+    study = runner(tmp_path, PythonLauncher(lambda p, t: float(p["x"])), n_trials=4).run()
+    folder = tmp_path / "studies" / "unit"
+    results = OmegaConf.load(folder / "optimization_results.yaml")
+    assert results.best_value == pytest.approx(study.best_value)
+    assert results.best_params.x == pytest.approx(study.best_params["x"])
+    assert (folder / "study_summary.csv").read_text().count("\n") == 5
+    assert (folder / "optimization_history.png").stat().st_size > 1000
+
+
+def test_grid_sampler_enumerates_the_grid(tmp_path: Path) -> None:
+    launcher = PythonLauncher(lambda p, t: float(p["a"]) * float(p["b"]))
+    study = runner(tmp_path, launcher, params={"a": "choice(1, 2)", "b": "range(1, 4)"}, sampler="grid", n_trials=6).run()
+    assert sorted((t.params["a"], t.params["b"]) for t in study.trials) == [(a, b) for a in (1, 2) for b in (1, 2, 3)]
+
+
+def test_settings_are_checked() -> None:
+    with pytest.raises(ConfigError, match="n_trials=0 must be at least 1"):
+        SweepSettings.from_config({"n_trials": 0})
+    with pytest.raises(ConfigError, match="direction='up' is unknown"):
+        SweepSettings.from_config({"direction": "up"})

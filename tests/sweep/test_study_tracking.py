@@ -1,0 +1,83 @@
+"""MLflow records of a study read back through MlflowClient; a tracking server that is down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+from mlflow.tracking import MlflowClient
+from optuna.trial import TrialState
+
+from hepsweep.sweep.search_space import parse_search_space
+from hepsweep.sweep.settings import SweepSettings
+from hepsweep.sweep.study import StudyRunner
+
+from .helpers import PythonLauncher
+from .test_study import learning_curve
+
+
+def make_runner(tmp_path: Path, tracking: dict, lines: list[str], n_trials: int = 6) -> StudyRunner:
+    settings = SweepSettings.from_config(
+        dict(
+            study_name="tracked",
+            storage=f"sqlite:///{tmp_path / 'optuna.db'}",
+            sampler={"name": "random", "seed": 1},
+            pruner={"name": "median", "n_startup_trials": 2},
+            n_trials=n_trials,
+            tracking=tracking,
+        )
+    )
+    space = parse_search_space({"x": "interval(0.0, 1.0)"})
+    return StudyRunner(settings, space, PythonLauncher(learning_curve), tmp_path / "studies" / "tracked", emit=lines.append)
+
+
+def test_parent_run_per_study_and_a_nested_run_per_trial(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    study = make_runner(tmp_path, {"uri": uri}, []).run()
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("tracked")
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("hepsweep.role") == "study"]
+    children = [r for r in runs if r.data.tags.get("hepsweep.role") == "trial"]
+    assert len(parents) == 1 and len(children) == len(study.trials) == 6
+    parent = parents[0]
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
+    by_number = {int(c.data.tags["hepsweep.trial"]): c for c in children}
+    for trial in study.trials:
+        run = by_number[trial.number]
+        assert run.data.tags["hepsweep.state"] == trial.state.name
+        assert run.info.status == "FINISHED"
+        assert float(run.data.params["trial.x"]) == trial.params["x"]
+        assert trial.user_attrs["mlflow_run_id"] == run.info.run_id
+        if trial.state == TrialState.COMPLETE:
+            assert run.data.metrics["objective"] == trial.value
+        if trial.state == TrialState.PRUNED:
+            assert run.data.tags["hepsweep.pruned_at_step"] == str(trial.last_step)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.metrics["trials_complete"] + parent.data.metrics["trials_pruned"] == 6
+    assert parent.data.tags["best.trial"] == str(study.best_trial.number)
+    assert parent.data.params["sampler"].startswith("random")
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"optimization_results.yaml", "study_summary.csv", "optimization_history.png"} <= artifacts
+
+
+def test_resumed_study_reuses_its_parent_run(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    make_runner(tmp_path, {"uri": uri}, [], n_trials=2).run()
+    make_runner(tmp_path, {"uri": uri}, [], n_trials=4).run()
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("tracked").experiment_id])
+    assert sum(r.data.tags.get("hepsweep.role") == "study" for r in runs) == 1
+    assert sum(r.data.tags.get("hepsweep.role") == "trial" for r in runs) == 4
+
+
+def test_a_tracking_server_that_is_down_loses_nothing(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    lines: list[str] = []
+    study = make_runner(tmp_path, {"uri": "http://127.0.0.1:9"}, lines, n_trials=3).run()
+    assert len(study.trials) == 3
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials)
+    failures = [line for line in lines if line.startswith("MLflow tracking failed")]
+    assert len(failures) == 1 and "Check tracking at http://127.0.0.1:9" in failures[0]
+    assert optuna.load_study(study_name="tracked", storage=f"sqlite:///{tmp_path / 'optuna.db'}").best_trial

@@ -1,0 +1,106 @@
+"""Utilisation sampling: psutil for real, NVML through a stand-in library with pynvml's API."""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from hepsweep.tracking.utilisation import NvmlProbe, UtilisationSampler
+
+
+class FakeNvml:
+    """The part of pynvml's API the sampler uses, for a host with ``count`` GPUs."""
+
+    class NVMLError(Exception):
+        pass
+
+    def __init__(self, count: int = 2, running_pid: int | None = None, fail_init: bool = False) -> None:
+        self.count, self.running_pid, self.fail_init = count, running_pid, fail_init
+        self.shutdown_called = False
+
+    def nvmlInit(self) -> None:
+        if self.fail_init:
+            raise self.NVMLError("NVML Shared Library Not Found")
+
+    def nvmlShutdown(self) -> None:
+        self.shutdown_called = True
+
+    def nvmlDeviceGetCount(self) -> int:
+        return self.count
+
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> int:
+        return index
+
+    def nvmlDeviceGetUUID(self, handle: int) -> str:
+        return f"GPU-uuid-{handle}"
+
+    def nvmlDeviceGetName(self, handle: int) -> bytes:
+        return b"Fake H100"
+
+    def nvmlDeviceGetUtilizationRates(self, handle: int) -> SimpleNamespace:
+        return SimpleNamespace(gpu=40 + 10 * handle, memory=5)
+
+    def nvmlDeviceGetMemoryInfo(self, handle: int) -> SimpleNamespace:
+        return SimpleNamespace(used=(1 + handle) * 2**30, total=80 * 2**30)
+
+    def nvmlDeviceGetPowerUsage(self, handle: int) -> int:
+        return 150_000 + handle
+
+    def nvmlDeviceGetComputeRunningProcesses(self, handle: int) -> list[SimpleNamespace]:
+        return [SimpleNamespace(pid=self.running_pid)] if handle == 1 and self.running_pid else []
+
+
+def test_cpu_and_memory_are_sampled_without_a_gpu() -> None:
+    sampler = UtilisationSampler(interval_s=0.05).start()
+    deadline = time.perf_counter() + 0.4
+    while time.perf_counter() < deadline:
+        sum(i * i for i in range(20000))  # keep a core busy
+    summary = sampler.stop()
+    assert summary.n_samples >= 3
+    metrics = summary.metrics()
+    assert metrics["cpu_percent_of_one_core_mean"] > 10
+    assert metrics["memory_rss_mb_max"] > 10
+    assert not any(key.startswith("gpu") for key in metrics)
+
+
+def test_real_nvml_on_this_machine_never_crashes() -> None:
+    probe = NvmlProbe()
+    assert probe.available in (True, False)
+    summary = UtilisationSampler(interval_s=0.05).start().stop()
+    assert summary.gpu_present == probe.available
+
+
+def test_missing_driver_means_absent() -> None:
+    summary = UtilisationSampler(interval_s=0.05, nvml=FakeNvml(fail_init=True)).start().stop()  # type: ignore[arg-type]
+    assert summary.gpu_present is False and summary.gpu_indices == []
+
+
+def test_only_the_gpus_in_cuda_visible_devices_are_sampled(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-uuid-1")
+    nvml = FakeNvml(count=2)
+    sampler = UtilisationSampler(interval_s=0.05, nvml=nvml).start()  # type: ignore[arg-type]
+    time.sleep(0.15)
+    summary = sampler.stop()
+    assert summary.gpu_present and summary.gpu_indices == [1] and summary.gpu_name == "Fake H100"
+    metrics = summary.metrics()
+    assert metrics["gpu1_util_percent_mean"] == 50 and metrics["gpu_util_percent_mean"] == 50
+    assert metrics["gpu1_memory_used_mb_max"] == pytest.approx(2048)
+    assert metrics["gpu1_power_w_mean"] == pytest.approx(150.001)
+    assert "gpu0_util_percent_mean" not in metrics
+    assert nvml.shutdown_called
+
+
+def test_without_cuda_visible_devices_the_gpu_running_this_process_is_sampled(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    summary = UtilisationSampler(interval_s=0.05, nvml=FakeNvml(count=3, running_pid=os.getpid())).start().stop()  # type: ignore[arg-type]
+    assert summary.gpu_indices == [1]
+
+
+def test_a_host_gpu_this_cpu_run_does_not_use_is_not_sampled(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    summary = UtilisationSampler(interval_s=0.05, nvml=FakeNvml(count=2), uses_gpu=False).start().stop()  # type: ignore[arg-type]
+    assert summary.gpu_present is True and summary.gpu_indices == []
