@@ -48,7 +48,8 @@ def explain_hydra_error(exc: BaseException) -> str:
         match = re.search(r"Could not find '([^']+)'", text)
         missing = match.group(1) if match else (exc.missing_cfg_file or "?")
         group, _, option = missing.rpartition("/")
-        return f"{group}={option} is not a known option; choose one of: {', '.join(sorted(exc.options))}"
+        options = sorted(o for o in exc.options if not o.endswith("_schema"))
+        return f"{group}={option} is not a known option; choose one of: {', '.join(options)}"
     if isinstance(exc, OverrideParseException):
         return f"cannot parse the override ({text.splitlines()[0]}); write overrides as key=value"
     key = re.search(r"full_key: (\S+)", text)

@@ -50,8 +50,8 @@ def study_table(study: optuna.Study, objective_names: Sequence[str] | None = Non
             row["fail_reason"] = t.user_attrs["fail_reason"]
         rows.append(row)
     frame = pd.DataFrame(rows)
-    order = [c for c in frame.columns if c not in TRIAL_METRICS + ("gpu_util_percent_mean", "pruned_at_epoch", "fail_reason")]
-    order += [c for c in (*TRIAL_METRICS, "gpu_util_percent_mean", "pruned_at_epoch", "fail_reason") if c in frame.columns]
+    tail = (*TRIAL_METRICS, "pruned_at_epoch", "fail_reason")
+    order = [c for c in frame.columns if c not in tail] + [c for c in tail if c in frame.columns]
     return frame[order] if not frame.empty else frame
 
 

@@ -170,6 +170,7 @@ class StudyRunner:
         )
         self._ask_lock = threading.Lock()
         self._abort: str | None = None
+        self._stop: str | None = None
         self._crashes = 0
         self._finished = 0
         self.study: optuna.Study | None = None
@@ -238,7 +239,7 @@ class StudyRunner:
             if reason:
                 trial.set_user_attr(FAIL_REASON, reason)
                 trial.set_user_attr(FAIL_KIND, kind)
-            study.tell(trial, values=values, state=state)
+            self._tell(study, trial, values, state)
             frozen = study._storage.get_trial(trial._trial_id)
             tags = {"hepsweep.fail_reason": reason} if reason else {}
             if state == TrialState.PRUNED:
@@ -254,6 +255,15 @@ class StudyRunner:
             self.emit(f"trial {trial.number} FAIL: {_first_line(exc)}")
         finally:
             heartbeat.remove(trial._trial_id)
+
+    def _tell(self, study: optuna.Study, trial: optuna.Trial, values: list[float] | None, state: TrialState) -> None:
+        try:
+            study.tell(trial, values=values, state=state)
+        except RuntimeError as exc:
+            # GridSampler asks the study to stop once the grid is exhausted; the trial is told.
+            if "Study.stop" not in str(exc):
+                raise
+            self._stop = "the grid is exhausted"
 
     def _after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, fail_kind: str | None) -> None:
         with self._ask_lock:
@@ -318,7 +328,7 @@ class StudyRunner:
                 if time.monotonic() - last_stale_check > s.heartbeat_interval:
                     optuna.storages.fail_stale_trials(study)
                     last_stale_check = time.monotonic()
-                while self._abort is None and len(in_flight) < s.n_jobs:
+                while self._abort is None and self._stop is None and len(in_flight) < s.n_jobs:
                     with self._ask_lock:
                         if not self._room_for_another(study):
                             break
@@ -326,7 +336,7 @@ class StudyRunner:
                     heartbeat.add(trial._trial_id)
                     in_flight[pool.submit(self._run_trial, study, trial, heartbeat)] = trial._trial_id
                 if not in_flight:
-                    if self._abort is None and self._others_running(study, set()):
+                    if self._abort is None and self._stop is None and self._others_running(study, set()):
                         time.sleep(min(5, s.heartbeat_interval))  # wait for other workers or staleness
                         continue
                     break

@@ -1,0 +1,163 @@
+"""Real studies through ``hepsweep -m``: pruning, MLflow contents, parallel workers, kill -9 and
+resume, the submitit launcher. Each trial trains a small Keras model for real."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+from optuna.trial import TrialState
+
+from tests.conftest import run_hepsweep
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+SMALL = ["dataset.n_events=1000", "train.tensorboard=false", "train.early_stopping_patience=0"]
+
+
+def load(tmp_path: Path, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path / 'outputs' / 'optuna.db'}")
+
+
+def test_study_prunes_and_every_trial_is_a_nested_mlflow_run(tmp_path: Path) -> None:
+    """The good learning rate comes first (grid order is seeded); the hopeless ones are pruned."""
+    result = run_hepsweep(
+        "-m", *SMALL, "train.epochs=4",
+        "hydra.sweeper.study_name=pruning", "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.sampler={name: grid, seed: 4}",
+        "optimizer.lr=choice(0.02,0.000001,0.000002,0.000003)",
+        "hydra.sweeper.pruner={name: median, n_startup_trials: 1, n_warmup_steps: 0}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    study = load(tmp_path, "pruning")
+    states = [t.state for t in study.trials]
+    assert len(states) == 4 and TrialState.PRUNED in states, [(t.params, t.state) for t in study.trials]
+    assert "4/4 done" in result.stderr and "PRUNED after epoch" in result.stderr
+    assert "trial" in result.stdout and "pruned_at_epoch" in result.stdout  # the final table
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("pruning").experiment_id])
+    (parent,) = [r for r in runs if r.data.tags.get("hepsweep.role") == "study"]
+    children = {int(r.data.tags["hepsweep.trial"]): r for r in runs if r.data.tags.get("hepsweep.role") == "trial"}
+    assert sorted(children) == [0, 1, 2, 3]
+    for trial in study.trials:
+        run = children[trial.number]
+        assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert run.data.tags["hepsweep.state"] == trial.state.name
+        assert run.data.params["dataset.name"] == "hepmass"  # the resolved config, flattened
+        assert run.data.tags["gpu_present"] == "False"
+        assert run.data.tags["pruned"] == str(trial.state == TrialState.PRUNED)
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_auc")]
+        assert steps == list(range(len(steps))) and 1 <= len(steps) <= 4
+        assert {"loss", "val_loss", "accuracy", "auc", "train_time_s", "cpu_percent_mean", "memory_rss_mb_max"} <= set(run.data.metrics)
+        assert client.get_metric_history(run.info.run_id, "system/cpu_percent")
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "benchmark")}
+        assert "benchmark/summary.json" in artifacts
+        if trial.state == TrialState.COMPLETE:
+            assert {"test_accuracy", "test_auc"} <= set(run.data.metrics)
+            assert "benchmark/checkpoint" in artifacts and "benchmark/roc.png" in artifacts
+    assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {"optimization_history.png", "intermediate_values.png"}
+    assert (tmp_path / "outputs" / "studies" / "pruning" / "optimization_results.yaml").is_file()
+
+    report = run_hepsweep("report", "pruning", "--output", "table.md", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    table = (tmp_path / "table.md").read_text()
+    assert table.count("\n") == 6 and "PRUNED" in table and "absent" in table
+
+
+def test_parallel_workers_finish_exactly_n_trials(tmp_path: Path) -> None:
+    result = run_hepsweep(
+        "-m", "sweep=quickstart", *SMALL, "train.epochs=2",
+        "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+        "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=5", "hydra.sweeper.study_name=parallel",
+        "hydra.sweeper.pruner=none",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    study = load(tmp_path, "parallel")
+    assert sorted(t.number for t in study.trials) == [0, 1, 2, 3, 4]
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    assert sorted(p.name for p in (tmp_path / "outputs" / "studies" / "parallel").glob("trial_*")) == [f"trial_{i}" for i in range(5)]
+    spans = sorted((t.datetime_start, t.datetime_complete) for t in study.trials)
+    assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:]))  # trials overlapped
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_killed_study_resumes_and_its_dead_trial_is_retried(tmp_path: Path) -> None:
+    arguments = [
+        "-m", "sweep=quickstart", "dataset.n_events=4000", "train.tensorboard=false", "train.epochs=30",
+        "train.early_stopping_patience=0", "train.batch_size=32", "hydra.sweeper.pruner=none",
+        "hydra.sweeper.study_name=crash", "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=3",
+    ]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hepsweep", *arguments], cwd=tmp_path, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    db = tmp_path / "outputs" / "optuna.db"
+
+    def a_trial_is_training() -> bool:
+        if not db.exists():
+            return False
+        try:
+            trials = load(tmp_path, "crash").trials
+        except Exception:
+            return False
+        return any(t.state == TrialState.RUNNING and t.intermediate_values for t in trials)
+
+    try:
+        wait_for(a_trial_is_training, 240, "a trial to start training")
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    (dead,) = [t for t in load(tmp_path, "crash").trials if t.state == TrialState.RUNNING]
+
+    import hepsweep
+
+    os.environ["HEPSWEEP_OUTPUT"] = str(tmp_path / "outputs")
+    try:
+        study = hepsweep.resume("crash", n_trials=2)
+    finally:
+        del os.environ["HEPSWEEP_OUTPUT"]
+    by_number = {t.number: t for t in study.trials}
+    assert by_number[dead.number].state == TrialState.FAIL
+    retries = [t for t in study.trials if t.system_attrs.get("failed_trial") == dead.number]
+    assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
+    assert retries[0].params == dead.params
+    assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 2
+    assert not [t for t in study.trials if t.state == TrialState.RUNNING]
+    client = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
+    assert client.get_run(dead.user_attrs["mlflow_run_id"]).info.status == "KILLED"
+
+
+def test_submitit_local_launcher_runs_trials_in_their_own_processes(tmp_path: Path) -> None:
+    result = run_hepsweep(
+        "-m", "sweep=quickstart", *SMALL, "train.epochs=2",
+        "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",
+        "hydra.sweeper.n_trials=2", "hydra.sweeper.study_name=slurm_like", "hydra.sweeper.pruner=none",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    study = load(tmp_path, "slurm_like")
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
+    assert all("test_auc" in t.user_attrs for t in study.trials)  # the job reached its trial
+    assert list((tmp_path / "outputs" / "studies" / "slurm_like").rglob("*submitit*")) or list(
+        (tmp_path / "outputs" / "studies" / "slurm_like").rglob("*.pkl")
+    )
