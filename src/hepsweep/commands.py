@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from hepsweep.errors import StudyError
 
@@ -19,29 +20,56 @@ def _storage_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def report(args: list[str]) -> int:
-    """Print a study as a table; optionally write it as CSV or markdown."""
+    """Print a study as its table (the paper's kind of table for a reference study); write its
+    figures next to the study and log them to the study's MLflow run."""
     parser = argparse.ArgumentParser(prog="hepsweep report", description=report.__doc__)
     parser.add_argument("study", help="the study name (hydra.sweeper.study_name)")
     _storage_arg(parser)
     parser.add_argument("--format", choices=("text", "markdown", "csv"), default="text")
     parser.add_argument("--output", "-o", type=Path, help="write the table to this file (.csv or .md picks the format)")
+    parser.add_argument("--view", help="trials (one row per trial), hipster, batch_size, hepmass or cms; default: the study's")
+    parser.add_argument("--figures", type=Path, help="folder for the figures (default: the study's folder)")
     options = parser.parse_args(args)
-    from hepsweep.sweep.report import format_table, study_table
+    from hepsweep.studies import render
+    from hepsweep.sweep.report import format_table, format_view
     from hepsweep.sweep.resume import load_study
+    from hepsweep.sweep.study import STUDY_DIR_ATTR
 
     study = load_study(options.study, options.storage)
-    table = study_table(study)
+    folder = options.figures or Path(study.user_attrs.get(STUDY_DIR_ATTR) or Path.cwd())
+    view = render(study, folder, options.view)
     fmt = options.format
     if options.output is not None and options.format == "text":
         fmt = {".csv": "csv", ".md": "markdown"}.get(options.output.suffix, "text")
-    text = format_table(table, fmt)
     if options.output is not None:
         options.output.parent.mkdir(parents=True, exist_ok=True)
-        options.output.write_text(text + ("\n" if not text.endswith("\n") else ""))
+        text = format_table(view.table, fmt)
+        options.output.write_text(text + ("" if text.endswith("\n") else "\n"))
         print(f"wrote {options.output}")
     else:
-        print(text)
+        print(format_view(view) if fmt == "text" else format_table(view.table, fmt))
+    for figure in view.figures:
+        print(f"figure: {figure}")
+    _log_to_parent_run(study, view.figures)
     return 0
+
+
+def _log_to_parent_run(study: Any, files: list[Path]) -> None:
+    """Best effort: attach report figures to the study's MLflow parent run."""
+    from hepsweep.sweep.study_tracking import PARENT_RUN_ATTR
+    from hepsweep.sweep.trial_link import TRACKING_URI_ATTR
+
+    run_id, uri = study.user_attrs.get(PARENT_RUN_ATTR), study.user_attrs.get(TRACKING_URI_ATTR)
+    if not (run_id and uri and files):
+        return
+    try:
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(uri)
+        for path in files:
+            client.log_artifact(run_id, str(path))
+    except Exception as exc:
+        print(f"note: could not log the figures to MLflow run {run_id} ({exc})", file=sys.stderr)
 
 
 def ui(args: list[str]) -> int:

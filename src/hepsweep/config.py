@@ -207,6 +207,9 @@ class HepsweepConfig:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     objective: Any = "val_auc"
     output_root: str = "outputs"
+    # how `hepsweep report` and the study's parent run present the study:
+    # trials | hipster | batch_size | hepmass | cms
+    report: str = "trials"
 
 
 DATASET_SCHEMAS: Dict[str, type] = {

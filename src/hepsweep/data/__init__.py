@@ -81,6 +81,11 @@ def load_dataset(cfg: DictConfig) -> SplitData:
     family = family_of(cfg)
     class_names = family.class_names(cfg)
     fractions = split_fractions(cfg.split)
+    if fractions[2] == 0 and not cfg.test_path:
+        raise ConfigError(
+            "dataset.split.test=0 leaves no test events; give an untouched test file with "
+            "dataset.test_path=... or a positive dataset.split.test"
+        )
     events = raw_arrays(cfg, cfg.path)
     _check_labels(events, len(class_names), "dataset.path" if cfg.path else "the generator")
     if cfg.test_path:

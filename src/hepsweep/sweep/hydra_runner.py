@@ -98,5 +98,8 @@ class HydraStudyRunner:
             settings.n_jobs = 1
         study_dir = Path(str(self.config.hydra.sweep.dir))
         command = {"argv": list(sys.argv), "cwd": os.getcwd(), "python": sys.executable}
-        runner = StudyRunner(settings, space, self._launch, study_dir, command=command, objective_names=names)
+        view = self.config.get("report")
+        runner = StudyRunner(
+            settings, space, self._launch, study_dir, command=command, objective_names=names, view=str(view) if view else None
+        )
         return runner.run()

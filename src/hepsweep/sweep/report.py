@@ -72,6 +72,14 @@ def format_table(frame: pd.DataFrame, fmt: str = "text") -> str:
     return shown.to_string(index=False)
 
 
+def format_view(view: Any) -> str:
+    """A study view as text: its title, its table, its headlines."""
+    parts = [view.title] if view.title else []
+    parts.append(format_table(view.table))
+    parts += view.headlines
+    return "\n".join(parts)
+
+
 def _cell(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
@@ -82,8 +90,11 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def write_optimization_results(study: optuna.Study, folder: Path, objective_names: Sequence[str]) -> Path:
-    """``optimization_results.yaml`` like hydra-optuna-sweeper's: best params/value or the Pareto front."""
+def write_optimization_results(
+    study: optuna.Study, folder: Path, objective_names: Sequence[str], retrained: dict[str, Any] | None = None
+) -> Path:
+    """``optimization_results.yaml`` like hydra-optuna-sweeper's: best params/value or the Pareto
+    front, plus the retrained best's test figures when the sweep asked for them."""
     from omegaconf import OmegaConf
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -98,6 +109,8 @@ def write_optimization_results(study: optuna.Study, folder: Path, objective_name
             {"number": t.number, "params": dict(t.params), "values": dict(zip(objective_names, map(float, t.values)))}
             for t in study.best_trials
         ]
+    if retrained:
+        results["retrained_best"] = retrained
     path = folder / "optimization_results.yaml"
     OmegaConf.save(OmegaConf.create(results), path)
     return path

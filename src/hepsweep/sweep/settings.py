@@ -37,6 +37,8 @@ class SweepSettings:
     grace_period: int = 30
     max_retry: int = 2
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
+    retrain_best: bool = False
+    retrain_overrides: list[str] = field(default_factory=list)
 
     @property
     def multi_objective(self) -> bool:

@@ -26,7 +26,7 @@ import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-from hepsweep.errors import ConfigError, DataError, StudyError
+from hepsweep.errors import ConfigError, DataError, DeviceError, StudyError
 from hepsweep.sweep.samplers import describe, make_pruner, make_sampler
 from hepsweep.sweep.search_space import SearchSpace
 from hepsweep.sweep.settings import SweepSettings
@@ -47,6 +47,10 @@ OBJECTIVE_ATTR = "hepsweep.objective"
 FAIL_REASON = "fail_reason"
 FAIL_KIND = "fail_kind"
 MIN_TRIALS_FOR_FAILURE_RATE = 3
+RETRAINED_DIR = "best_retrained"
+RETRAINED_ATTR = "hepsweep.retrained"
+STUDY_DIR_ATTR = "hepsweep.study_dir"
+VIEW_ATTR = "hepsweep.report"
 
 
 @dataclass
@@ -78,7 +82,12 @@ def classify(outcome: JobOutcome, n_objectives: int) -> tuple[TrialState, list[f
     if isinstance(error, optuna.TrialPruned):
         return TrialState.PRUNED, None, None, None
     if error is not None:
-        kind = "config" if isinstance(error, (ConfigError, DataError)) else "error"
+        if isinstance(error, DeviceError):
+            kind = "unavailable"  # e.g. device=gpu trials on a machine without a GPU
+        elif isinstance(error, (ConfigError, DataError)):
+            kind = "config"
+        else:
+            kind = "error"
         return TrialState.FAIL, None, _first_line(error), kind
     value = outcome.value
     values = list(value) if isinstance(value, (list, tuple)) else [value]
@@ -152,12 +161,14 @@ class StudyRunner:
         study_dir: Path,
         command: dict[str, Any] | None = None,
         objective_names: list[str] | None = None,
+        view: str | None = None,
         emit: Callable[[str], None] | None = None,
     ) -> None:
         self.settings, self.space, self.launch = settings, space, launch
         self.study_dir = Path(study_dir)
         self.command = command or {}
         self.objective_names = objective_names or ["value"]
+        self.view = view
         self.emit = emit or (lambda line: print(f"[{settings.study_name}] {line}", file=sys.stderr, flush=True))
         self.storage_url = settings.storage or default_storage_url(self.study_dir)
         tracking_uri = settings.tracking.uri
@@ -171,6 +182,7 @@ class StudyRunner:
         self._ask_lock = threading.Lock()
         self._abort: str | None = None
         self._stop: str | None = None
+        self._skip_reasons: set[str] = set()
         self._crashes = 0
         self._finished = 0
         self.study: optuna.Study | None = None
@@ -221,13 +233,18 @@ class StudyRunner:
             study.set_user_attr(COMMAND_ATTR, self.command)
         study.set_user_attr(PRUNER_ATTR, None if s.multi_objective else _plain(s.pruner))
         study.set_user_attr(TRACKING_URI_ATTR, self.tracking.uri if self.tracking.enabled else None)
+        study.set_user_attr(STUDY_DIR_ATTR, str(self.study_dir.resolve()))
+        if self.view:
+            study.set_user_attr(VIEW_ATTR, self.view)
         return study
 
     # --- one trial ---------------------------------------------------------------------------
     def _run_trial(self, study: optuna.Study, trial: optuna.Trial, heartbeat: _Heartbeat) -> None:
         try:
             params = dict(trial.params)
-            run_id = self.tracking.start_trial(study, trial, params)
+            run_id = self.tracking.start_child(
+                study, f"trial-{trial.number}", params, {"hepsweep.trial": trial.number, "hepsweep.role": "trial"}
+            )
             trial.set_user_attr(RUN_ATTR, run_id)  # None clears a retried trial's old run
             link = TrialLink(storage=self.storage_url, study=study.study_name, trial_id=trial._trial_id)
             overrides = self.space.overrides(params) + [f"++hydra.job.env_set.{ENV_VAR}={link.encode()}"]
@@ -277,6 +294,13 @@ class StudyRunner:
                     f"{self._crashes} of {self._finished} trials failed (more than max_failure_rate="
                     f"{self.settings.max_failure_rate}); last: {trial.user_attrs.get(FAIL_REASON)}"
                 )
+            reason = trial.user_attrs.get(FAIL_REASON)
+            if fail_kind == "unavailable":
+                if reason in self._skip_reasons:
+                    return
+                self._skip_reasons.add(reason)
+                self.emit(f"trial {trial.number} skipped: {reason} (later trials skipped for this reason are not listed)")
+                return
         self.emit(self.progress_line(study, trial))
 
     def progress_line(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> str:
@@ -345,7 +369,8 @@ class StudyRunner:
                     in_flight.pop(future)
         if self._abort is not None:
             failed = True
-        self._finish(study, failed)
+        retrained = self._retrain_best(study) if s.retrain_best and self._abort is None else None
+        self._finish(study, failed, retrained)
         if self._abort is not None:
             raise StudyError(f"study {s.study_name} stopped: {self._abort}; fix the cause or raise hydra.sweeper.max_failure_rate")
         return study
@@ -363,20 +388,69 @@ class StudyRunner:
         params.update({f"space.{k}": v for k, v in self.space.signature().items()})
         return params
 
-    def _finish(self, study: optuna.Study, failed: bool) -> None:
-        from hepsweep.sweep.report import study_artifacts, write_optimization_results
+    def _retrain_best(self, study: optuna.Study) -> dict[str, Any] | None:
+        """Train the best trial's parameters again (outside the budget) and collect its figures."""
+        complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+        if self.settings.multi_objective or not complete:
+            return None
+        best = study.best_trial
+        params = dict(best.params)
+        run_id = self.tracking.start_child(study, "best-retrained", params, {"hepsweep.role": "retrained", "hepsweep.trial": best.number})
+        link = TrialLink(tracking_uri=self.tracking.uri if run_id else None, run_id=run_id)
+        overrides = [
+            *self.space.overrides(params),
+            *self.settings.retrain_overrides,
+            f"hydra.sweep.subdir={RETRAINED_DIR}",
+            f"++hydra.job.env_set.{ENV_VAR}={link.encode()}",
+        ]
+        self.emit(f"retraining the best trial ({best.number}) in {self.study_dir / RETRAINED_DIR}")
+        try:
+            outcome = self.launch(overrides, len(study.get_trials(deepcopy=False)))
+        except Exception as exc:
+            outcome = JobOutcome(error=exc)
+        state, values, reason, _ = classify(outcome, 1)
+        self.tracking.end_trial(run_id, state.name, values, {"hepsweep.fail_reason": reason} if reason else {})
+        figures: dict[str, Any] = {"trial": best.number, "params": params}
+        if reason:
+            figures["failure"] = reason
+            self.emit(f"retraining the best trial failed: {reason}")
+            return figures
+        figures["value"] = values[0] if values else None
+        summary = self.study_dir / RETRAINED_DIR / "summary.json"
+        if summary.is_file():
+            import json
 
-        results = write_optimization_results(study, self.study_dir, self.objective_names)
+            metrics = json.loads(summary.read_text()).get("metrics", {})
+            figures.update({k: v for k, v in metrics.items() if k.startswith("test_") or k == "signal_efficiency"})
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in figures.items() if isinstance(v, float))
+        self.emit(f"best trial {best.number} retrained: {shown}")
+        study.set_user_attr(RETRAINED_ATTR, figures)
+        return figures
+
+    def _finish(self, study: optuna.Study, failed: bool, retrained: dict[str, Any] | None = None) -> None:
+        from hepsweep.sweep.report import format_view, study_artifacts, write_optimization_results
+
+        results = write_optimization_results(study, self.study_dir, self.objective_names, retrained)
         artifacts = [results]
+        text = ""
         try:
             artifacts += study_artifacts(study, self.study_dir, self.objective_names)
-        except Exception as exc:  # plotting must never cost the study
-            log.warning("study plots failed: %s", exc)
+            from hepsweep.studies import render
+
+            view = render(study, self.study_dir)
+            text = format_view(view)
+            (self.study_dir / "study_report.txt").write_text(text + "\n")
+            artifacts += [*view.figures, self.study_dir / "study_report.txt"]
+        except Exception as exc:  # presentation must never cost the study
+            log.warning("study report failed: %s", exc)
         trials = study.get_trials(deepcopy=False)
         metrics = {
             f"trials_{state.name.lower()}": float(sum(1 for t in trials if t.state == state))
             for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
         }
+        for key, value in (retrained or {}).items():
+            if isinstance(value, float):
+                metrics[f"retrained_{key}"] = value
         tags: dict[str, Any] = {}
         if not self.settings.multi_objective and metrics["trials_complete"]:
             best = study.best_trial
@@ -384,7 +458,5 @@ class StudyRunner:
             tags = {f"best.{k}": v for k, v in best.params.items()}
             tags["best.trial"] = best.number
         self.tracking.close_parent(metrics, tags, artifacts, failed)
-        from hepsweep.sweep.report import format_table, study_table
-
-        print(format_table(study_table(study, self.objective_names)), flush=True)
+        print(text, flush=True)
         self.emit(f"results: {results}")

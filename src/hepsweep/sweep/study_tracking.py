@@ -78,13 +78,15 @@ class StudyTracking:
 
         self._guard("opening the study's parent run", action)
 
-    def start_trial(self, study: optuna.Study, trial: optuna.Trial, params: Mapping[str, Any]) -> str | None:
+    def start_child(self, study: optuna.Study, name: str, params: Mapping[str, Any], tags: Mapping[str, Any]) -> str | None:
+        """A run nested under the study's run: one per trial, and one for the retrained best."""
+
         def action() -> str:
             run_id = store.create_run(
                 self.uri or "",
                 self.experiment,
-                f"trial-{trial.number}",
-                tags={"hepsweep.study": study.study_name, "hepsweep.trial": trial.number, "hepsweep.role": "trial"},
+                name,
+                tags={"hepsweep.study": study.study_name, **tags},
                 parent_run_id=self.parent_run_id,
             )
             from mlflow.entities import Param
@@ -92,7 +94,7 @@ class StudyTracking:
             self.client.log_batch(run_id, params=[Param(f"trial.{k}", str(v)) for k, v in params.items()])
             return run_id
 
-        return self._guard(f"creating the run of trial {trial.number}", action)
+        return self._guard(f"creating the run {name}", action)
 
     def end_trial(self, run_id: str | None, state: str, values: list[float] | None, tags: Mapping[str, Any]) -> None:
         if run_id is None:

@@ -27,7 +27,7 @@ import contextlib
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Iterator
 
 from omegaconf import DictConfig
@@ -48,11 +48,15 @@ class TrialLink:
     storage: str | None = None
     study: str | None = None
     trial_id: int | None = None
+    # a job outside the study's trials (the retrained best) names its MLflow run directly
+    tracking_uri: str | None = None
+    run_id: str | None = None
     _trial: Any = field(default=None, repr=False, compare=False)
 
     def encode(self) -> str:
         """Short URL-safe text that survives Hydra's override grammar unquoted."""
-        payload = json.dumps({"storage": self.storage, "study": self.study, "trial_id": self.trial_id})
+        values = {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
+        payload = json.dumps({k: v for k, v in values.items() if v is not None})
         return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
 
     @classmethod
@@ -89,7 +93,9 @@ class TrialLink:
         return self._trial
 
     def mlflow_run(self) -> tuple[str, str] | None:
-        """(tracking URI, run id) of the trial's MLflow run, when the sweeper created one."""
+        """(tracking URI, run id) of the job's MLflow run, when the sweeper created one."""
+        if self.run_id and self.tracking_uri:
+            return self.tracking_uri, self.run_id
         trial = self.trial()
         if trial is None:
             return None
@@ -116,6 +122,10 @@ class TrialLink:
                     trial.set_user_attr(key, value)
             trial.set_user_attr("output_dir", str(Path(output_dir).resolve()))
             trial.set_user_attr("gpu_present", bool(summary.utilisation.get("gpu_present")))
+            trial.set_user_attr("device", summary.device)
+            trial.set_user_attr("model", summary.model)
+            trial.set_user_attr("dataset", summary.dataset)
+            trial.set_user_attr("batch_size", summary.hyperparameters.get("train.batch_size"))
         except Exception as exc:  # the figures are a convenience; the trial's value is what counts
             log.warning("could not record the run's figures on its trial: %s", exc)
 

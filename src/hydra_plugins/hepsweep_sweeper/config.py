@@ -7,7 +7,7 @@ the same here, so an existing sweep switches by changing its ``override hydra/sw
 
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 
@@ -49,6 +49,10 @@ class HepsweepSweeperConf:
     grace_period: int = 30
     max_retry: int = 2
     tracking: TrackingConf = field(default_factory=TrackingConf)
+    # after the study, train the best parameters once more (outside the budget, with these extra
+    # overrides) in <sweep dir>/best_retrained and report its test figures
+    retrain_best: bool = False
+    retrain_overrides: List[str] = field(default_factory=list)
 
 
 ConfigStore.instance().store(group="hydra/sweeper", name="hepsweep", node=HepsweepSweeperConf, provider="hepsweep")

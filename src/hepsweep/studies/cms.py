@@ -1,0 +1,62 @@
+"""CMS event images: ResNet on images against the feed-forward net on features (3 classes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+
+from hepsweep.studies._view import StudyView, confusion_of, param_or_attr, trial_rows
+
+PAPER = {"resnet": {"ttbar_correct": 0.94, "signal_efficiency": 0.954}, "ffn": {"signal_efficiency": 0.946}}
+
+
+def _approach(trial: optuna.trial.FrozenTrial) -> str:
+    return str(param_or_attr(trial, "approach", "+approach") or trial.user_attrs.get("model", "?"))
+
+
+def cms_view(study: optuna.Study, folder: Path) -> StudyView:
+    from hepsweep.plots import plot_confusion
+
+    best: dict[str, optuna.trial.FrozenTrial] = {}
+    for t in trial_rows(study):
+        key = _approach(t)
+        if key not in best or (t.user_attrs.get("test_accuracy", 0) > best[key].user_attrs.get("test_accuracy", 0)):
+            best[key] = t
+    rows, view = [], StudyView(pd.DataFrame(), title="CMS ttbar / W+jets / Drell-Yan: ResNet on images vs FFN on features")
+    for approach, t in sorted(best.items()):
+        row = {
+            "approach": approach,
+            "trial": t.number,
+            "model": t.user_attrs.get("model"),
+            "test_accuracy": t.user_attrs.get("test_accuracy"),
+            "test_auc": t.user_attrs.get("test_auc"),
+            "signal_efficiency": t.user_attrs.get("signal_efficiency"),
+            "train_time_s": t.user_attrs.get("train_time_s"),
+        }
+        confusion = confusion_of(t)
+        if confusion is not None:
+            names, counts = confusion
+            matrix = np.asarray(counts, dtype=float)
+            rates = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+            signal = names.index("ttbar")
+            row["ttbar_correct"] = rates[signal, signal]
+            for k, name in enumerate(names):
+                if k != signal:
+                    row[f"{name}_as_ttbar"] = rates[k, signal]
+            path = folder / f"confusion_{approach}.png"
+            plot_confusion(np.asarray(counts), names, path, title=f"{approach} (trial {t.number})")
+            view.figures.append(path)
+        rows.append(row)
+        paper_key = "resnet" if row["model"] == "resnet" else "ffn"
+        paper = PAPER[paper_key]
+        ours = row.get("signal_efficiency")
+        if ours is not None:
+            view.headlines.append(
+                f"{approach}: signal-vs-background efficiency {ours:.3f} (paper {paper['signal_efficiency']:.3f})"
+                + (f", ttbar correctly classified {row['ttbar_correct']:.3f} (paper 0.94)" if "ttbar_correct" in row and paper_key == "resnet" else "")
+            )
+    view.table = pd.DataFrame(rows)
+    return view

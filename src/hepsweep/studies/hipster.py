@@ -1,0 +1,47 @@
+"""HIPSTER's benchmarking mode over a CNN sweep on MoEDAL NTD etch-pit images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pandas as pd
+from optuna.trial import TrialState
+
+from hepsweep.studies._view import StudyView, trial_rows
+
+PAPER_ACCURACY = 0.80
+
+
+def hipster_view(study: optuna.Study, folder: Path) -> StudyView:
+    rows = []
+    for t in trial_rows(study, (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)):
+        row = {"trial": t.number, "state": t.state.name}
+        row.update({k.removeprefix("model.").removeprefix("optimizer."): v for k, v in t.params.items()})
+        row.update(
+            {
+                "accuracy": t.user_attrs.get("test_accuracy"),
+                "auc": t.user_attrs.get("test_auc"),
+                "time_to_train_s": t.user_attrs.get("train_time_s"),
+                "early_termination": t.user_attrs.get("early_stopped"),
+                "benchmark_dir": t.user_attrs.get("output_dir"),
+            }
+        )
+        if t.state == TrialState.FAIL:
+            row["skipped_because"] = t.user_attrs.get("fail_reason")
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    view = StudyView(table, title="HIPSTER benchmarking: CNNs on NTD etch-pit images")
+    if not table.empty:
+        (folder / "hipster_summary.txt").write_text(table.drop(columns=["benchmark_dir"]).to_string(index=False) + "\n")
+        view.figures.append(folder / "hipster_summary.txt")
+        invalid = int((table.state == "FAIL").sum())
+        complete = table[table.state == "COMPLETE"]
+        if not complete.empty:
+            best = complete.loc[complete.accuracy.astype(float).idxmax()]
+            view.headlines.append(
+                f"best CNN: trial {best.trial}, test accuracy {float(best.accuracy):.3f} (HIPSTER paper: about {PAPER_ACCURACY:.2f})"
+            )
+        if invalid:
+            view.headlines.append(f"{invalid} architecture(s) refused by the options check, recorded as failed-by-config")
+    return view
