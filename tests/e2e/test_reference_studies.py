@@ -31,10 +31,10 @@ def parent_artifacts(tmp_path: Path, name: str) -> set[str]:
 def test_hipster_benchmark_skips_invalid_architectures(tmp_path: Path) -> None:
     study, stdout = sweep(
         tmp_path, "hipster_benchmark", "dataset.n_events=200", "train.epochs=1", "hydra.sweeper.n_trials=3",
-        "hydra.sweeper.params.model.conv_blocks=choice(1,4)", "hydra.sweeper.params.model.pool_size=3",
-        "hydra.sweeper.sampler={name: grid, seed: 0}", "hydra.sweeper.params.model.filters=4",
-        "hydra.sweeper.params.model.kernel_size=3", "hydra.sweeper.params.model.dense_units=[16]",
-        "hydra.sweeper.params.model.dropout=0.1", "hydra.sweeper.params.optimizer.lr=0.001",
+        "model.conv_blocks=choice(1,4)", "model.pool_size=3",
+        "hydra.sweeper.sampler=grid", "model.filters=4",
+        "model.kernel_size=3", "model.dense_units=[16]",
+        "model.dropout=0.1", "optimizer.lr=0.001",
     )
     states = {t.params["model.conv_blocks"]: t for t in study.trials}
     assert states[1].state == TrialState.COMPLETE
@@ -51,7 +51,7 @@ def test_hipster_benchmark_skips_invalid_architectures(tmp_path: Path) -> None:
 def test_batch_size_study_runs_the_cpu_half_and_draws_the_figure(tmp_path: Path) -> None:
     study, stdout = sweep(
         tmp_path, "batch_size_study", "dataset.n_events=600", "train.epochs=1", "hydra.sweeper.n_trials=8",
-        "hydra.sweeper.params.train.batch_size=choice(32,4096)",
+        "train.batch_size=choice(32,4096)",
     )
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
     skipped = [t for t in study.trials if t.user_attrs.get("fail_kind") == "unavailable"]
@@ -74,7 +74,7 @@ def test_batch_size_study_runs_the_cpu_half_and_draws_the_figure(tmp_path: Path)
 def test_hepmass_mlp_retrains_the_best_on_the_test_split(tmp_path: Path) -> None:
     study, stdout = sweep(
         tmp_path, "hepmass_mlp", "dataset.n_events=1500", "train.epochs=3", "hydra.sweeper.n_trials=3",
-        "hydra.sweeper.pruner.max_resource=3", "hydra.sweeper.retrain_overrides=[train.epochs=2]",
+        "hydra.sweeper.pruner.max_resource=3", "hydra.sweeper.retrain_overrides=['train.epochs=2']",
     )
     assert len(study.trials) == 3
     retrained = study.user_attrs["hepsweep.retrained"]
@@ -87,7 +87,7 @@ def test_hepmass_mlp_retrains_the_best_on_the_test_split(tmp_path: Path) -> None
 def test_cms_resnet_vs_ffn_reports_efficiencies_and_confusion_matrices(tmp_path: Path) -> None:
     study, stdout = sweep(
         tmp_path, "cms_resnet_vs_ffn", "dataset.n_events=300", "dataset.image_size=24", "train.epochs=1",
-        "hydra.sweeper.n_trials=2", "hydra.sweeper.params.optimizer.lr=0.001",
+        "hydra.sweeper.n_trials=2", "optimizer.lr=0.001",
     )
     assert sorted(t.params["approach"] for t in study.trials) == ["cms_ffn", "cms_resnet"]
     assert all(t.state == TrialState.COMPLETE for t in study.trials)
