@@ -15,13 +15,15 @@ from omegaconf import DictConfig
 from hepsweep.data._base import Arrays, DatasetFamily
 
 LABEL_NOISE = 0.06
+GRAIN = 0.12  # surface grain (noise) amplitude
+DEPTH = (0.3, 0.7)  # contrast of an etch pit's cone
 
 
 def _surface(size: int, rng: np.random.Generator) -> np.ndarray:
     """Polymer surface: grain plus a smooth illumination gradient."""
     yy, xx = np.mgrid[0:size, 0:size] / size
     gradient = rng.normal(0, 0.15) * xx + rng.normal(0, 0.15) * yy
-    grain = rng.normal(0.0, 0.22, (size, size))
+    grain = rng.normal(0.0, GRAIN, (size, size))
     return 0.5 + gradient + grain
 
 
@@ -42,7 +44,7 @@ def _add_pit(image: np.ndarray, rng: np.random.Generator, small: bool = False) -
     radius = rng.uniform(1.2, 2.5) if small else rng.uniform(3.0, size / 6)
     axes = radius * np.array([1.0, rng.uniform(0.55, 1.0)])
     r = _ellipse_profile(size, centre, axes, rng.uniform(0, np.pi))
-    depth = rng.uniform(0.18, 0.45)
+    depth = rng.uniform(*DEPTH)
     image -= depth * np.clip(1 - r, 0, 1) ** 0.7  # dark cone
     image += 0.6 * depth * np.exp(-(((r - 1.0) / 0.18) ** 2))  # bright rim
 
