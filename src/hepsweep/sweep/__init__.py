@@ -1,7 +1,5 @@
-"""Studies: the search-space grammar, the study runner behind the Hydra sweeper, reports, resume."""
+"""Studies: the search-space grammar, the study runner behind the Hydra sweeper, reports, resume.
 
-from hepsweep.sweep.search_space import SearchSpace, parse_search_space
-from hepsweep.sweep.settings import SweepSettings
-from hepsweep.sweep.study import JobOutcome, StudyRunner
-
-__all__ = ["JobOutcome", "SearchSpace", "StudyRunner", "SweepSettings", "parse_search_space"]
+Kept free of imports so that Hydra's plugin scan, which reads :mod:`hepsweep.sweep.settings`,
+stays fast; import from the submodules.
+"""

@@ -1,9 +1,13 @@
-"""The sweeper's settings, read and checked once from ``hydra.sweeper``."""
+"""The ``hydra/sweeper=hepsweep`` config: search space, sampler, pruner, budget, storage, tracking.
 
-from __future__ import annotations
+Keys shared with hydra-optuna-sweeper (``sampler`` with ``_target_``, ``direction``,
+``study_name``, ``storage``, ``n_trials``, ``n_jobs``, ``params``, ``max_failure_rate``) mean
+the same here, so an existing sweep switches by changing its ``override hydra/sweeper`` line.
+This module imports nothing heavy: Hydra reads it while it scans its plugins.
+"""
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Dict, List, Mapping, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -14,52 +18,75 @@ DIRECTIONS = ("maximize", "minimize")
 
 @dataclass
 class TrackingSettings:
+    """MLflow tracking of the study: a parent run per study, a child run per trial."""
+
     enabled: bool = True
-    uri: str | None = None
-    experiment: str | None = None
+    # null: sqlite:///<output_root>/mlflow.db next to the study folder
+    uri: Optional[str] = None
+    # null: the study name
+    experiment: Optional[str] = None
 
 
 @dataclass
 class SweepSettings:
-    """Everything a study run needs to know besides the search space and the launcher."""
+    """Everything a study needs besides the search space's launcher."""
 
-    study_name: str = "hepsweep"
-    directions: list[str] = field(default_factory=lambda: ["maximize"])
+    # tpe | random | grid | cmaes | nsgaii | qmc | gp, a dict {name: tpe, ...kwargs}, or {_target_: ...}
     sampler: Any = "tpe"
+    # none | median | percentile | successive_halving | hyperband | threshold | patient, a dict, or {_target_: ...}
     pruner: Any = None
-    storage: str | None = None
+    # maximize | minimize, or a list of them for a multi-objective study
+    direction: Any = "maximize"
+    study_name: str = "hepsweep"
+    # SQLAlchemy URL or a journal file (*.log); null: sqlite:///<output_root>/optuna.db
+    storage: Optional[str] = None
+    # the study's TOTAL budget: re-running a finished or crashed study runs only what is missing
     n_trials: int = 20
+    # trials running at once (with hydra/launcher=joblib or submitit)
     n_jobs: int = 1
+    # stop starting trials when, after 3 or more trials, more than this fraction crashed
+    # (trials refused for their config, e.g. an impossible architecture, do not count)
     max_failure_rate: float = 0.5
-    seed: int | None = None
-    params: dict[str, Any] = field(default_factory=dict)
+    seed: Optional[int] = None
+    params: Dict[str, Any] = field(default_factory=dict)
+    # a trial whose process died is failed after grace_period s without heartbeat, then retried
     heartbeat_interval: int = 10
     grace_period: int = 30
     max_retry: int = 2
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
+    # after the study, train the best parameters once more (outside the budget, with these extra
+    # overrides) in <sweep dir>/best_retrained and report its test figures
     retrain_best: bool = False
-    retrain_overrides: list[str] = field(default_factory=list)
+    retrain_overrides: List[str] = field(default_factory=list)
+
+    @property
+    def directions(self) -> List[str]:
+        values = self.direction if isinstance(self.direction, (list, tuple)) else [self.direction]
+        return [str(d).lower() for d in values]
 
     @property
     def multi_objective(self) -> bool:
         return len(self.directions) > 1
 
     @classmethod
-    def from_config(cls, raw: Mapping[str, Any] | DictConfig) -> "SweepSettings":
-        data = OmegaConf.to_container(raw, resolve=True) if isinstance(raw, DictConfig) else dict(raw)
+    def from_config(cls, raw: "Mapping[str, Any] | DictConfig") -> "SweepSettings":
+        """Plain settings from the sweeper's config node (or a dict), checked."""
+        node = raw if isinstance(raw, DictConfig) else OmegaConf.create(dict(raw))
+        data = OmegaConf.to_container(node, resolve=True)
         assert isinstance(data, dict)
         data.pop("_target_", None)
-        direction = data.pop("direction", "maximize")
-        directions = [str(d).lower() for d in (direction if isinstance(direction, list) else [direction])]
-        for d in directions:
-            if d not in DIRECTIONS:
-                raise ConfigError(f"hydra.sweeper.direction={d!r} is unknown; use maximize or minimize (or a list)")
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ConfigError(f"hydra.sweeper has no key(s) {unknown}; check their spelling")
         tracking = TrackingSettings(**(data.pop("tracking", None) or {}))
-        settings = cls(directions=directions, tracking=tracking, **data)
+        settings = cls(tracking=tracking, **data)
         settings.check()
         return settings
 
     def check(self) -> None:
+        for d in self.directions:
+            if d not in DIRECTIONS:
+                raise ConfigError(f"hydra.sweeper.direction={d!r} is unknown; use maximize or minimize (or a list)")
         if self.n_trials < 1:
             raise ConfigError(f"hydra.sweeper.n_trials={self.n_trials} must be at least 1 (it is the study's total budget)")
         if self.n_jobs < 1:
