@@ -6,7 +6,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from hepsweep.sweep.study import JobOutcome
+from hepsweep.sweep.outcome import JobOutcome
 from hepsweep.sweep.trial_link import ENV_VAR, TrialLink
 
 Objective = Callable[[dict[str, str], Any], Any]

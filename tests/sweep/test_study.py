@@ -13,7 +13,8 @@ from optuna.trial import TrialState
 from hepsweep.errors import ConfigError, StudyError
 from hepsweep.sweep.search_space import parse_search_space
 from hepsweep.sweep.settings import SweepSettings
-from hepsweep.sweep.study import StudyRunner, budget_used
+from hepsweep.sweep.outcome import budget_used
+from hepsweep.sweep.study import StudyRunner
 
 from .helpers import PythonLauncher
 

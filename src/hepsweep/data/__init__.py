@@ -12,7 +12,8 @@ import numpy as np
 from omegaconf import DictConfig
 
 from hepsweep.data import cache
-from hepsweep.data._base import Arrays, DatasetFamily, SplitData
+from hepsweep.data._base import DatasetFamily, SplitData
+from hepsweep.data.arrays import Arrays
 from hepsweep.data.belle2 import Belle2Pixels
 from hepsweep.data.cms import CmsEvents
 from hepsweep.data.hepmass import Hepmass

@@ -10,28 +10,9 @@ from typing import Any, Iterator
 import numpy as np
 from omegaconf import DictConfig
 
+from hepsweep.data.arrays import Arrays
+from hepsweep.data.readers import read_npz
 from hepsweep.errors import DataError
-
-
-@dataclass
-class Arrays:
-    """Events ``x`` (N, ...) and integer class labels ``y`` (N,)."""
-
-    x: np.ndarray
-    y: np.ndarray
-
-    def __post_init__(self) -> None:
-        if len(self.x) != len(self.y):
-            raise DataError(
-                f"the data has {len(self.x)} events but {len(self.y)} labels; "
-                "fix the file so that x and y have the same length"
-            )
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def take(self, index: np.ndarray) -> "Arrays":
-        return Arrays(np.asarray(self.x[index]), np.asarray(self.y[index]))
 
 
 @dataclass
@@ -74,8 +55,6 @@ class DatasetFamily(abc.ABC):
 
     def read(self, path: Path, cfg: DictConfig) -> Iterator[Arrays]:
         """Read a real file in chunks; the default reads ``.npz`` files holding ``x`` and ``y``."""
-        from hepsweep.data.readers import read_npz
-
         yield read_npz(path, max_events=cfg.max_events)
 
     def signal_class(self, cfg: DictConfig) -> int | None:

@@ -18,7 +18,8 @@ from typing import Iterator
 import numpy as np
 from omegaconf import DictConfig
 
-from hepsweep.data._base import Arrays, DatasetFamily
+from hepsweep.data._base import DatasetFamily
+from hepsweep.data.arrays import Arrays
 from hepsweep.data.readers import read_label_first_text, read_npz
 from hepsweep.errors import ConfigError
 

@@ -12,7 +12,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from hepsweep.data._base import Arrays
+from hepsweep.data.arrays import Arrays
 
 CACHE_VERSION = 1
 

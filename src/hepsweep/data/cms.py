@@ -17,7 +17,8 @@ from typing import Iterator
 import numpy as np
 from omegaconf import DictConfig
 
-from hepsweep.data._base import Arrays, DatasetFamily
+from hepsweep.data._base import DatasetFamily
+from hepsweep.data.arrays import Arrays
 from hepsweep.data.readers import require_file
 from hepsweep.errors import ConfigError, DataError
 

@@ -15,7 +15,8 @@ from typing import Iterator
 import numpy as np
 from omegaconf import DictConfig
 
-from hepsweep.data._base import Arrays, DatasetFamily
+from hepsweep.data._base import DatasetFamily
+from hepsweep.data.arrays import Arrays
 from hepsweep.data.readers import read_label_first_csv, read_npz
 
 N_FEATURES = 27

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 from omegaconf import DictConfig
 
-from hepsweep.data._base import Arrays, DatasetFamily
+from hepsweep.data._base import DatasetFamily
+from hepsweep.data.arrays import Arrays
 
 LABEL_NOISE = 0.06
 GRAIN = 0.12  # surface grain (noise) amplitude

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from hepsweep.data._base import Arrays
+from hepsweep.data.arrays import Arrays
 
 
 def make_dataset(

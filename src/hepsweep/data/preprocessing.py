@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from hepsweep.data._base import Arrays
+from hepsweep.data.arrays import Arrays
 from hepsweep.errors import ConfigError
 
 

@@ -10,7 +10,7 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from hepsweep.data._base import Arrays
+from hepsweep.data.arrays import Arrays
 from hepsweep.errors import DataError
 
 CSV_CHUNK_ROWS = 250_000

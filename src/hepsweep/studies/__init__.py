@@ -17,8 +17,9 @@ from hepsweep.studies.batch_size import batch_size_view
 from hepsweep.studies.cms import cms_view
 from hepsweep.studies.hepmass import hepmass_view
 from hepsweep.studies.hipster import hipster_view
-from hepsweep.sweep.study import VIEW_ATTR
 
+
+VIEW_ATTR = "hepsweep.report"
 
 VIEWS: dict[str, Callable[[optuna.Study, Path], StudyView]] = {
     "trials": trials_view,

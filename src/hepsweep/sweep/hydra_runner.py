@@ -18,7 +18,8 @@ from omegaconf import DictConfig, OmegaConf
 from hepsweep.errors import ConfigError
 from hepsweep.sweep.search_space import SearchSpace, parse_search_space
 from hepsweep.sweep.settings import SweepSettings
-from hepsweep.sweep.study import JobOutcome, StudyRunner
+from hepsweep.sweep.outcome import JobOutcome
+from hepsweep.sweep.study import StudyRunner
 
 log = logging.getLogger(__name__)
 

@@ -11,22 +11,21 @@ MLflow run is marked KILLED, and it is queued again (up to ``max_retry`` times).
 from __future__ import annotations
 
 import logging
-import math
-import os
 import sys
 import threading
 import time
 import warnings
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
 import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-from hepsweep.errors import ConfigError, DataError, DeviceError, StudyError
+from hepsweep.errors import StudyError
+from hepsweep.sweep.heartbeat import Heartbeat
+from hepsweep.sweep.outcome import JobOutcome, Launch, budget_used, classify, first_line, plain
 from hepsweep.sweep.samplers import describe, make_pruner, make_sampler
 from hepsweep.sweep.search_space import SearchSpace
 from hepsweep.sweep.settings import SweepSettings
@@ -50,104 +49,6 @@ MIN_TRIALS_FOR_FAILURE_RATE = 3
 RETRAINED_DIR = "best_retrained"
 RETRAINED_ATTR = "hepsweep.retrained"
 STUDY_DIR_ATTR = "hepsweep.study_dir"
-VIEW_ATTR = "hepsweep.report"
-
-
-@dataclass
-class JobOutcome:
-    """What a launched job gave back: its return value, or the exception that ended it."""
-
-    value: Any = None
-    error: BaseException | None = None
-
-
-class Launch(Protocol):
-    def __call__(self, overrides: list[str], job_index: int) -> JobOutcome: ...
-
-
-def _plain(spec: Any) -> Any:
-    from omegaconf import DictConfig, OmegaConf
-
-    return OmegaConf.to_container(spec, resolve=True) if isinstance(spec, DictConfig) else spec
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
-
-
-def classify(outcome: JobOutcome, n_objectives: int) -> tuple[TrialState, list[float] | None, str | None, str | None]:
-    """(state, values, failure reason, failure kind) of a finished job."""
-    error = outcome.error
-    if isinstance(error, optuna.TrialPruned):
-        return TrialState.PRUNED, None, None, None
-    if error is not None:
-        if isinstance(error, DeviceError):
-            kind = "unavailable"  # e.g. device=gpu trials on a machine without a GPU
-        elif isinstance(error, (ConfigError, DataError)):
-            kind = "config"
-        else:
-            kind = "error"
-        return TrialState.FAIL, None, _first_line(error), kind
-    value = outcome.value
-    values = list(value) if isinstance(value, (list, tuple)) else [value]
-    try:
-        numbers = [float(v) for v in values]
-    except (TypeError, ValueError):
-        return TrialState.FAIL, None, f"the job returned {value!r}, not a number", "error"
-    if len(numbers) != n_objectives:
-        return TrialState.FAIL, None, f"the job returned {len(numbers)} value(s) for {n_objectives} direction(s)", "error"
-    if any(math.isnan(v) for v in numbers):
-        return TrialState.FAIL, None, "the job returned NaN", "error"
-    return TrialState.COMPLETE, numbers, None, None
-
-
-def budget_used(trials: list[optuna.trial.FrozenTrial]) -> int:
-    """Trials that count against ``n_trials``: all of them except failed ones that were retried."""
-    retried = {n for t in trials for n in RetryHeartbeatStaleTrialCallback.retry_history(t)}
-    return sum(1 for t in trials if t.number not in retried)
-
-
-class _Heartbeat:
-    """Records a heartbeat for every in-flight trial so that a dead sweeper's trials go stale."""
-
-    def __init__(self, storage: optuna.storages.BaseStorage, interval: int) -> None:
-        self.storage, self.interval = storage, interval
-        self.trial_ids: set[int] = set()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="hepsweep-heartbeat", daemon=True)
-
-    def _beat(self, trial_id: int) -> None:
-        if hasattr(self.storage, "record_heartbeat"):
-            try:
-                self.storage.record_heartbeat(trial_id)
-            except Exception as exc:
-                log.debug("heartbeat of trial %d failed: %s", trial_id, exc)
-
-    def add(self, trial_id: int) -> None:
-        with self._lock:
-            self.trial_ids.add(trial_id)
-        self._beat(trial_id)
-
-    def remove(self, trial_id: int) -> None:
-        with self._lock:
-            self.trial_ids.discard(trial_id)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            with self._lock:
-                ids = list(self.trial_ids)
-            for trial_id in ids:
-                self._beat(trial_id)
-
-    def __enter__(self) -> "_Heartbeat":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        self._thread.join(timeout=self.interval + 1)
 
 
 class StudyRunner:
@@ -231,15 +132,17 @@ class StudyRunner:
             )
         if self.command:
             study.set_user_attr(COMMAND_ATTR, self.command)
-        study.set_user_attr(PRUNER_ATTR, None if s.multi_objective else _plain(s.pruner))
+        study.set_user_attr(PRUNER_ATTR, None if s.multi_objective else plain(s.pruner))
         study.set_user_attr(TRACKING_URI_ATTR, self.tracking.uri if self.tracking.enabled else None)
         study.set_user_attr(STUDY_DIR_ATTR, str(self.study_dir.resolve()))
         if self.view:
+            from hepsweep.studies import VIEW_ATTR
+
             study.set_user_attr(VIEW_ATTR, self.view)
         return study
 
     # --- one trial ---------------------------------------------------------------------------
-    def _run_trial(self, study: optuna.Study, trial: optuna.Trial, heartbeat: _Heartbeat) -> None:
+    def _run_trial(self, study: optuna.Study, trial: optuna.Trial, heartbeat: Heartbeat) -> None:
         try:
             params = dict(trial.params)
             run_id = self.tracking.start_child(
@@ -269,7 +172,7 @@ class StudyRunner:
                 study.tell(trial, state=TrialState.FAIL)
             except Exception:
                 pass
-            self.emit(f"trial {trial.number} FAIL: {_first_line(exc)}")
+            self.emit(f"trial {trial.number} FAIL: {first_line(exc)}")
         finally:
             heartbeat.remove(trial._trial_id)
 
@@ -345,7 +248,7 @@ class StudyRunner:
         )
         storage = study._storage
         failed = False
-        with _Heartbeat(storage, s.heartbeat_interval) as heartbeat, ThreadPoolExecutor(s.n_jobs, "hepsweep-trial") as pool:
+        with Heartbeat(storage, s.heartbeat_interval) as heartbeat, ThreadPoolExecutor(s.n_jobs, "hepsweep-trial") as pool:
             in_flight: dict[Future[None], int] = {}
             last_stale_check = time.monotonic()
             while True:

@@ -13,7 +13,6 @@ from typing import Any, Callable, Mapping
 
 import optuna
 
-from hepsweep.sweep.trial_link import RUN_ATTR
 from hepsweep.tracking import store
 
 log = logging.getLogger(__name__)

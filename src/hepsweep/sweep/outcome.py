@@ -1,0 +1,68 @@
+"""What a launched job's outcome means for its trial: state, values, and why it failed."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import optuna
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import TrialState
+
+from hepsweep.errors import ConfigError, DataError, DeviceError
+
+
+@dataclass
+class JobOutcome:
+    """What a launched job gave back: its return value, or the exception that ended it."""
+
+    value: Any = None
+    error: BaseException | None = None
+
+
+class Launch(Protocol):
+    def __call__(self, overrides: list[str], job_index: int) -> JobOutcome: ...
+
+
+def plain(spec: Any) -> Any:
+    from omegaconf import DictConfig, OmegaConf
+
+    return OmegaConf.to_container(spec, resolve=True) if isinstance(spec, DictConfig) else spec
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
+def classify(outcome: JobOutcome, n_objectives: int) -> tuple[TrialState, list[float] | None, str | None, str | None]:
+    """(state, values, failure reason, failure kind) of a finished job."""
+    error = outcome.error
+    if isinstance(error, optuna.TrialPruned):
+        return TrialState.PRUNED, None, None, None
+    if error is not None:
+        if isinstance(error, DeviceError):
+            kind = "unavailable"  # e.g. device=gpu trials on a machine without a GPU
+        elif isinstance(error, (ConfigError, DataError)):
+            kind = "config"
+        else:
+            kind = "error"
+        return TrialState.FAIL, None, first_line(error), kind
+    value = outcome.value
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    try:
+        numbers = [float(v) for v in values]
+    except (TypeError, ValueError):
+        return TrialState.FAIL, None, f"the job returned {value!r}, not a number", "error"
+    if len(numbers) != n_objectives:
+        return TrialState.FAIL, None, f"the job returned {len(numbers)} value(s) for {n_objectives} direction(s)", "error"
+    if any(math.isnan(v) for v in numbers):
+        return TrialState.FAIL, None, "the job returned NaN", "error"
+    return TrialState.COMPLETE, numbers, None, None
+
+
+def budget_used(trials: list[optuna.trial.FrozenTrial]) -> int:
+    """Trials that count against ``n_trials``: all of them except failed ones that were retried."""
+    retried = {n for t in trials for n in RetryHeartbeatStaleTrialCallback.retry_history(t)}
+    return sum(1 for t in trials if t.number not in retried)
