@@ -24,16 +24,15 @@ def hipster_view(study: optuna.Study, folder: Path) -> StudyView:
                 "auc": t.user_attrs.get("test_auc"),
                 "time_to_train_s": t.user_attrs.get("train_time_s"),
                 "early_termination": t.user_attrs.get("early_stopped"),
-                "benchmark_dir": t.user_attrs.get("output_dir"),
             }
         )
-        if t.state == TrialState.FAIL:
-            row["skipped_because"] = t.user_attrs.get("fail_reason")
+        if t.state == TrialState.FAIL:  # the problem, without the suggested fix
+            row["skipped_because"] = str(t.user_attrs.get("fail_reason", "")).split(": ", 1)[-1].split(";")[0]
         rows.append(row)
     table = pd.DataFrame(rows)
     view = StudyView(table, title="HIPSTER benchmarking: CNNs on NTD etch-pit images")
     if not table.empty:
-        (folder / "hipster_summary.txt").write_text(table.drop(columns=["benchmark_dir"]).to_string(index=False) + "\n")
+        (folder / "hipster_summary.txt").write_text(table.to_string(index=False) + "\n")
         view.figures.append(folder / "hipster_summary.txt")
         invalid = int((table.state == "FAIL").sum())
         complete = table[table.state == "COMPLETE"]
@@ -44,4 +43,7 @@ def hipster_view(study: optuna.Study, folder: Path) -> StudyView:
             )
         if invalid:
             view.headlines.append(f"{invalid} architecture(s) refused by the options check, recorded as failed-by-config")
+        folders = [t.user_attrs["output_dir"] for t in trial_rows(study) if "output_dir" in t.user_attrs]
+        if folders:
+            view.headlines.append(f"benchmark folders (checkpoint, TensorBoard, summary): {Path(folders[0]).parent}/trial_<n>")
     return view
