@@ -196,3 +196,11 @@ def test_settings_are_checked() -> None:
         SweepSettings.from_config({"n_trials": 0})
     with pytest.raises(ConfigError, match="direction='up' is unknown"):
         SweepSettings.from_config({"direction": "up"})
+
+
+def test_a_journal_file_works_as_storage(tmp_path: Path) -> None:
+    launcher = PythonLauncher(learning_curve)
+    journal = tmp_path / "study.log"
+    study = runner(tmp_path, launcher, storage=str(journal), n_trials=4, pruner={"name": "median", "n_startup_trials": 1}).run()
+    assert len(study.trials) == 4 and journal.stat().st_size > 0
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials)
