@@ -15,6 +15,9 @@ from hepsweep.models._common import (
 )
 
 RESNET50_MIN_SIZE = 32
+# Fast-moving batch-norm statistics: small CPU-sized datasets give few steps per epoch, and
+# with the Keras default (0.99) the inference statistics lag far behind the training ones.
+BN_MOMENTUM = 0.9
 
 
 def validate_resnet(cfg: DictConfig, input_shape: tuple[int, ...]) -> None:
@@ -53,13 +56,13 @@ def validate_resnet(cfg: DictConfig, input_shape: tuple[int, ...]) -> None:
 def _residual_block(x: keras.KerasTensor, filters: int, stride: int, activation: str) -> keras.KerasTensor:
     shortcut = x
     y = keras.layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False)(x)
-    y = keras.layers.BatchNormalization()(y)
+    y = keras.layers.BatchNormalization(momentum=BN_MOMENTUM)(y)
     y = keras.layers.Activation(activation)(y)
     y = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(y)
-    y = keras.layers.BatchNormalization()(y)
+    y = keras.layers.BatchNormalization(momentum=BN_MOMENTUM)(y)
     if stride != 1 or shortcut.shape[-1] != filters:
         shortcut = keras.layers.Conv2D(filters, 1, strides=stride, use_bias=False)(shortcut)
-        shortcut = keras.layers.BatchNormalization()(shortcut)
+        shortcut = keras.layers.BatchNormalization(momentum=BN_MOMENTUM)(shortcut)
     return keras.layers.Activation(activation)(keras.layers.Add()([y, shortcut]))
 
 
@@ -73,7 +76,7 @@ def build_resnet(cfg: DictConfig, input_shape: tuple[int, ...], n_classes: int) 
         x = backbone(inputs)
     else:
         x = keras.layers.Conv2D(cfg.filters, 3, padding="same", use_bias=False)(inputs)
-        x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
         x = keras.layers.Activation(cfg.activation)(x)
         for stage, blocks in enumerate(cfg.stages):
             filters = cfg.filters * 2**stage

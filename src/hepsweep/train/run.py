@@ -115,7 +115,9 @@ def run(
         epochs_planned=int(cfg.train.epochs),
         hyperparameters=_hyperparameters(cfg),
     )
-    tracker.log_params(summary.hyperparameters)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(resolved, dict)
+    tracker.log_params(flatten(resolved))  # the full resolved config
     tracker.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
 
     device = configure_device(cfg.device)
