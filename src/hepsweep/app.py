@@ -21,8 +21,10 @@ _FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "
 
 
 def quiet_tensorflow() -> None:
-    """Silence TensorFlow's C++ start-up chatter unless the user asked for it."""
+    """Silence TensorFlow's start-up chatter and retracing notes unless the user asked for them."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3":
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 def split_command_line(argv: list[str]) -> tuple[list[str], list[str]]:

@@ -61,6 +61,18 @@ def test_the_cache_is_memory_mapped_and_follows_the_file(tmp_path: Path, compose
     assert any(default_cache_dir().iterdir())
 
 
+def test_an_empty_cell_is_reported(tmp_path: Path, compose) -> None:
+    path = tmp_path / "hole.csv"
+    write_hepmass_csv(path, 10)
+    lines = path.read_text().splitlines()
+    cells = lines[3].split(",")
+    cells[7] = ""
+    lines[3] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"line 4, column 'f6' is empty"):
+        load_dataset(compose(f"dataset.path={path}").dataset)
+
+
 def test_wrong_column_count_names_the_expected_layout(tmp_path: Path, compose) -> None:
     path = tmp_path / "short.csv"
     path.write_text("label,a,b\n1,2,3\n0,1,1\n")
@@ -69,7 +81,9 @@ def test_wrong_column_count_names_the_expected_layout(tmp_path: Path, compose) -
         load_dataset(cfg.dataset)
 
 
-def test_non_numeric_cell_names_line_and_column(tmp_path: Path, compose) -> None:
+@pytest.mark.parametrize("chunk_rows", [4, 250_000])  # the bad cell in a later block, or the first
+def test_non_numeric_cell_names_line_and_column(tmp_path: Path, compose, monkeypatch, chunk_rows: int) -> None:
+    monkeypatch.setattr(readers, "CSV_CHUNK_ROWS", chunk_rows)
     path = tmp_path / "bad.csv"
     rows = write_hepmass_csv(path, 20)
     lines = path.read_text().splitlines()

@@ -30,27 +30,42 @@ def require_file(path: Path) -> Path:
     return path
 
 
+def _first_bad_cell(chunk: pd.DataFrame) -> tuple[int, str, object]:
+    """(row in chunk, column, value) of the first cell that is not a number."""
+    numeric = chunk.apply(pd.to_numeric, errors="coerce")
+    row, col = np.argwhere(numeric.isna().to_numpy())[0]
+    return int(row), str(chunk.columns[col]), chunk.iat[row, col]
+
+
 def _csv_chunks(path: Path, n_columns: int, max_rows: int | None) -> Iterator[np.ndarray]:
-    """Yield float32 blocks of a CSV with a header line, checking shape and numeric cells."""
+    """Yield float32 blocks of a CSV with a header line, checking shape and numeric cells.
+
+    pandas' C parser reads each block (as float64, its fastest path); a block whose columns are
+    not all numeric is searched for the first offending cell to say which line and column.
+    """
     try:
-        reader = pd.read_csv(path, chunksize=CSV_CHUNK_ROWS, dtype=str, nrows=max_rows)
         first_line = 2  # line 1 is the header
-        for chunk in reader:
+        for chunk in pd.read_csv(path, chunksize=CSV_CHUNK_ROWS, nrows=max_rows, engine="c"):
             if chunk.shape[1] != n_columns:
                 raise DataError(
                     f"'{path.name}' has {chunk.shape[1]} columns but {n_columns} are expected "
                     "(label, f0..f26, mass); give a HEPMASS-format CSV"
                 )
-            numeric = chunk.apply(pd.to_numeric, errors="coerce")
-            bad = numeric.isna().to_numpy()
-            if bad.any():
-                row, col = np.argwhere(bad)[0]
+            if not all(pd.api.types.is_numeric_dtype(dtype) for dtype in chunk.dtypes):
+                row, column, value = _first_bad_cell(chunk)
                 raise DataError(
-                    f"'{path.name}' line {first_line + row}, column '{chunk.columns[col]}' holds "
-                    f"{chunk.iat[row, col]!r}, not a number; fix or drop that row"
+                    f"'{path.name}' line {first_line + row}, column '{column}' holds {value!r}, "
+                    "not a number; fix or drop that row"
+                )
+            block = chunk.to_numpy(dtype=np.float32)
+            if np.isnan(block).any():
+                row, col = np.argwhere(np.isnan(block))[0]
+                raise DataError(
+                    f"'{path.name}' line {first_line + row}, column '{chunk.columns[col]}' is empty; "
+                    "fix or drop that row"
                 )
             first_line += len(chunk)
-            yield numeric.to_numpy(dtype=np.float32)
+            yield block
     except pd.errors.ParserError as exc:
         raise DataError(
             f"'{path.name}' is not a well-formed CSV ({str(exc).splitlines()[0]}); "
