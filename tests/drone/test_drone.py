@@ -68,3 +68,26 @@ def test_a_drone_learns_a_smooth_classifier_and_its_json_matches_keras(tmp_path)
     raw = x[:10] * 2.0 + 1.0  # raw inputs are standardised with the stored constants
     exported["inputs"]["scaling"] = {"kind": "standardize", "mean": [1.0] * 4, "std": [2.0] * 4}
     np.testing.assert_allclose(evaluate_drone(exported, raw, raw_inputs=True), keras_out[:10], atol=1e-5)
+
+
+def test_drone_command_distils_a_run_folder(compose, tmp_path) -> None:
+    from hepsweep.drone.command import main
+    from hepsweep.train import run
+
+    cfg = compose("dataset.n_events=1200", "train.epochs=2", "model.units=16")
+    folder = run(cfg, output_dir=tmp_path / "run", emit=lambda _: None).output_dir
+    assert main([str(folder), "--epochs", "5", "--probes", "500", "--no-tracking"]) == 0
+    summary = json.loads((folder / "drone" / "drone_summary.json").read_text())
+    drone = json.loads((folder / "drone" / "drone.json").read_text())
+    hidden = drone["layers"][0]["n_outputs"]
+    assert summary["drone_params"] == 28 * hidden + hidden + hidden + 1
+    assert summary["original_params"] > summary["drone_params"]
+    assert (folder / "drone" / "roc_original_vs_drone.png").is_file() and (folder / "drone" / "drone_loss.png").is_file()
+
+
+def test_drone_refuses_a_folder_without_a_checkpoint(tmp_path) -> None:
+    from hepsweep.drone.command import main
+    from hepsweep.errors import StudyError
+
+    with pytest.raises(StudyError, match="holds no checkpoint/model.keras"):
+        main([str(tmp_path)])
