@@ -176,6 +176,10 @@ def test_belle2_text_format(tmp_path: Path, compose) -> None:
         compose("dataset=belle2_features", f"dataset.path={path}", "dataset.classes=[background,monopole,pion,proton,deuteron]").dataset
     )
     assert features.input_shape == (6,)
+    pair = load_dataset(compose("dataset=belle2_features", f"dataset.path={path}").dataset)  # background vs deuteron
+    kept = np.isin(rows[:, 0], (0, 4)).sum()
+    assert len(pair.train) + len(pair.val) + len(pair.test) == kept
+    assert set(np.unique(pair.train.y)) <= {0, 1} and pair.class_names == ["background", "deuteron"]
     wrong = tmp_path / "wrong.txt"
     np.savetxt(wrong, rows[:, :40])
     with pytest.raises(DataError, match="rows have 40 values but 82 are expected"):
@@ -204,3 +208,10 @@ def test_pipeline_batches_scales_bytes_and_one_hot_encodes(compose) -> None:
     binary = load_dataset(compose("dataset.n_events=300").dataset)
     _, yb = next(iter(make_dataset(binary.train, 2, batch_size=8)))
     assert yb.shape == (8, 1)
+
+
+def test_greyscale_images_without_a_channel_axis(tmp_path: Path, compose) -> None:
+    path = tmp_path / "pits.npz"
+    rng = np.random.default_rng(0)
+    np.savez(path, x=rng.random((60, 40, 40)).astype(np.float32), y=rng.integers(0, 2, 60))
+    assert load_dataset(compose("dataset=ntd_pits", f"dataset.path={path}").dataset).input_shape == (40, 40, 1)

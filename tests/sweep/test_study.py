@@ -204,3 +204,32 @@ def test_a_journal_file_works_as_storage(tmp_path: Path) -> None:
     study = runner(tmp_path, launcher, storage=str(journal), n_trials=4, pruner={"name": "median", "n_startup_trials": 1}).run()
     assert len(study.trials) == 4 and journal.stat().st_size > 0
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials)
+
+
+def test_another_direction_under_the_same_name_is_refused(tmp_path: Path) -> None:
+    launcher = PythonLauncher(lambda p, t: float(p["x"]))
+    runner(tmp_path, launcher, n_trials=1).run()
+    with pytest.raises(StudyError, match="was created to maximize, not minimize"):
+        runner(tmp_path, launcher, n_trials=2, direction="minimize").run()
+
+
+def test_without_heartbeats_a_crashed_trial_does_not_block_the_study(tmp_path: Path) -> None:
+    lines: list[str] = []
+    first = runner(tmp_path, PythonLauncher(lambda p, t: float(p["x"])), storage=str(tmp_path / "j.log"), n_trials=3)
+    first.open_study().ask(first.space.distributions)  # left RUNNING by a "crashed" sweeper
+    study = runner(
+        tmp_path, PythonLauncher(lambda p, t: float(p["x"])), lines=lines, storage=str(tmp_path / "j.log"), n_trials=3
+    ).run()
+    assert [t.state for t in study.trials].count(TrialState.COMPLETE) == 2
+    assert any("keeps no heartbeats" in line for line in lines)
+
+
+def test_embedded_stores_live_under_the_state_root(tmp_path: Path) -> None:
+    space = parse_search_space({"x": "interval(0.0, 1.0)"})
+    study_runner = StudyRunner(
+        settings(tmp_path, storage=None, n_trials=1), space, PythonLauncher(lambda p, t: 1.0),
+        tmp_path / "elsewhere" / "deep" / "study", emit=lambda _: None, state_root=tmp_path / "root",
+    )
+    assert study_runner.storage_url == f"sqlite:///{tmp_path / 'root' / 'optuna.db'}"
+    study_runner.run()
+    assert (tmp_path / "root" / "optuna.db").is_file()

@@ -80,7 +80,7 @@ def test_missing_driver_means_absent() -> None:
 def test_only_the_gpus_in_cuda_visible_devices_are_sampled(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-uuid-1")
     nvml = FakeNvml(count=2)
-    sampler = UtilisationSampler(interval_s=0.05, nvml=nvml).start()  # type: ignore[arg-type]
+    sampler = UtilisationSampler(interval_s=0.05, nvml=nvml, uses_gpu=True).start()  # type: ignore[arg-type]
     time.sleep(0.15)
     summary = sampler.stop()
     assert summary.gpu_present and summary.gpu_indices == [1] and summary.gpu_name == "Fake H100"
@@ -96,7 +96,7 @@ def test_without_cuda_visible_devices_the_gpu_running_this_process_is_sampled(mo
     import os
 
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    summary = UtilisationSampler(interval_s=0.05, nvml=FakeNvml(count=3, running_pid=os.getpid())).start().stop()  # type: ignore[arg-type]
+    summary = UtilisationSampler(interval_s=0.05, nvml=FakeNvml(count=3, running_pid=os.getpid()), uses_gpu=True).start().stop()  # type: ignore[arg-type]
     assert summary.gpu_indices == [1]
 
 

@@ -121,3 +121,29 @@ def test_pruning_stops_training_at_once_and_raises(compose, tmp_path: Path) -> N
     summary = RunSummary.read(tmp_path / "run")
     assert summary.status == "pruned" and summary.pruned_at_epoch == 1 and summary.epochs_run == 2
     assert all(0.0 <= value <= 1.0 for _, value in trial.reports)  # val_auc was reported
+
+
+def test_an_objective_the_run_does_not_measure_is_a_config_error() -> None:
+    from hepsweep.train.objective import Objective
+
+    with pytest.raises(ConfigError, match="objective=signal_efficiency is not measured for this run"):
+        Objective.parse("signal_efficiency").value({"val_auc": 0.9})
+
+
+def test_a_storage_failure_turns_pruning_off_but_training_goes_on() -> None:
+    from types import SimpleNamespace
+
+    from hepsweep.train.callbacks import PruningCallback
+
+    class BrokenTrial:
+        def report(self, value: float, step: int) -> None:
+            raise ConnectionError("database went away")
+
+        def should_prune(self) -> bool:
+            return True
+
+    callback = PruningCallback(BrokenTrial(), "val_auc")
+    callback.set_model(SimpleNamespace(stop_training=False))
+    callback.on_epoch_end(0, {"val_auc": 0.7})
+    callback.on_epoch_end(1, {"val_auc": 0.8})
+    assert callback.broken and callback.pruned_at_epoch is None and callback.model.stop_training is False

@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 from hepsweep.data._base import DatasetFamily
 from hepsweep.data.arrays import Arrays
 from hepsweep.data.readers import read_label_first_text, read_npz
-from hepsweep.errors import ConfigError
+from hepsweep.errors import ConfigError, DataError
 
 SPECIES = ("background", "monopole", "pion", "proton", "deuteron")
 FEATURE_NAMES = ("charge", "min_charge", "seed_charge", "size", "size_u", "size_v")
@@ -122,6 +122,9 @@ class Belle2Pixels(DatasetFamily):
         return self._represent(clusters, cfg)
 
     def read(self, path: Path, cfg: DictConfig) -> Iterator[Arrays]:
+        """Files label each cluster with its species id (0 background, 1 monopole, 2 pion,
+        3 proton, 4 deuteron); the events of the species in ``dataset.classes`` are kept and
+        relabelled in that order."""
         if path.name.endswith(".npz"):
             arrays = read_npz(path, max_events=cfg.max_events)
         else:
@@ -129,9 +132,16 @@ class Belle2Pixels(DatasetFamily):
         x = arrays.x
         if x.ndim == 2 and x.shape[1] == SIZE * SIZE:
             x = x.reshape(-1, SIZE, SIZE, 1)
-        elif x.ndim == 3:
-            x = x[..., None]
-        yield self._represent(Arrays(x.astype(np.float32), arrays.y), cfg)
+        if arrays.y.min(initial=0) < 0 or arrays.y.max(initial=0) >= len(SPECIES):
+            raise DataError(
+                f"'{path.name}' has labels outside 0..{len(SPECIES) - 1}; label each cluster with its "
+                f"species id ({', '.join(f'{i} {s}' for i, s in enumerate(SPECIES))})"
+            )
+        wanted = np.array([SPECIES.index(c) for c in self._classes(cfg)])
+        keep = np.isin(arrays.y, wanted)
+        relabel = np.full(len(SPECIES), -1, dtype=np.int64)
+        relabel[wanted] = np.arange(len(wanted))
+        yield self._represent(Arrays(x[keep].astype(np.float32), relabel[arrays.y[keep]]), cfg)
 
     def _represent(self, clusters: Arrays, cfg: DictConfig) -> Arrays:
         self._classes(cfg)

@@ -10,6 +10,7 @@ feature vector (missing objects padded with zeros, as in the paper's FFN) or the
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -163,7 +164,7 @@ def read_events_npz(path: Path, max_events: int | None) -> tuple[Events, np.ndar
                 )
             events = Events(*(archive[k][:max_events].astype(np.float64) for k in ("leptons", "jets", "met")))
             return events, archive["y"][:max_events].astype(np.int64)
-    except (ValueError, OSError, EOFError) as exc:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"cannot read '{path.name}' as .npz ({exc}); write it with np.savez") from exc
 
 

@@ -66,6 +66,8 @@ def _csv_chunks(path: Path, n_columns: int, max_rows: int | None) -> Iterator[np
                 )
             first_line += len(chunk)
             yield block
+    except pd.errors.EmptyDataError:
+        raise DataError(f"'{path.name}' is empty; give a CSV with a header line and data rows") from None
     except pd.errors.ParserError as exc:
         raise DataError(
             f"'{path.name}' is not a well-formed CSV ({str(exc).splitlines()[0]}); "
@@ -115,6 +117,8 @@ def read_npz(path: Path, max_events: int | None = None) -> Arrays:
         x, y = x[:max_events], y[:max_events]
     if not np.issubdtype(y.dtype, np.number):
         raise DataError(f"'{path.name}' has non-numeric labels y; store class ids 0..K-1")
+    if x.ndim == 3:  # greyscale images (N, H, W) get their channel axis
+        x = x[..., None]
     return Arrays(x, y.astype(np.int64))
 
 

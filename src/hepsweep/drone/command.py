@@ -40,6 +40,8 @@ def resolve_source(name: str, storage: str | None) -> Source:
         study = load_study(name, storage)
     except StudyError as exc:
         raise StudyError(f"'{name}' is neither a run folder nor a study ({exc})") from None
+    if len(study.directions) > 1:
+        raise StudyError(f"study '{name}' has several objectives, so no single best trial; give the run folder of the trial to distil")
     try:
         best = study.best_trial
     except ValueError:

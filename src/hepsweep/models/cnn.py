@@ -52,10 +52,15 @@ def validate_cnn(cfg: DictConfig, input_shape: tuple[int, ...]) -> None:
     height, width = input_shape[:2]
     for block, (h, w) in enumerate(feature_map_sizes(cfg, height, width), start=1):
         if min(h, w) < 1:
+            fix = (
+                f"use model.conv_blocks<={block - 1} or a smaller model.pool_size"
+                if block > 1
+                else "use a smaller model.pool_size or model.kernel_size, or model.padding=same"
+            )
             raise InvalidArchitectureError(
                 f"model.conv_blocks={cfg.conv_blocks} with model.pool_size={cfg.pool_size} and "
                 f"model.kernel_size={cfg.kernel_size} shrinks the {height}x{width} input below 1x1 "
-                f"at block {block}; use model.conv_blocks<={block - 1} or a smaller model.pool_size"
+                f"at block {block}; {fix}"
             )
 
 

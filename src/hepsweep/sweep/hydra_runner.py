@@ -83,6 +83,17 @@ class HydraStudyRunner:
             error = RuntimeError(f"job ended with status {result.status.name}")
         return JobOutcome(error=error)
 
+    def _follow_task_tracking(self, settings: SweepSettings) -> None:
+        """A task config's ``tracking`` group (hepsweep's) also governs the study's MLflow runs:
+        ``tracking=off`` switches them off, ``tracking.uri``/``experiment`` fill unset sweeper keys."""
+        task = self.config.get("tracking")
+        if task is None:
+            return
+        if not task.get("enabled", True):
+            settings.tracking.enabled = False
+        settings.tracking.uri = settings.tracking.uri or task.get("uri")
+        settings.tracking.experiment = settings.tracking.experiment or task.get("experiment")
+
     def sweep(self, arguments: list[str]) -> optuna.Study:
         settings = self.settings
         space = parse_search_space(settings.params, arguments)
@@ -100,7 +111,16 @@ class HydraStudyRunner:
         study_dir = Path(str(self.config.hydra.sweep.dir))
         command = {"argv": list(sys.argv), "cwd": os.getcwd(), "python": sys.executable}
         view = self.config.get("report")
+        output_root = self.config.get("output_root")
+        self._follow_task_tracking(settings)
         runner = StudyRunner(
-            settings, space, self._launch, study_dir, command=command, objective_names=names, view=str(view) if view else None
+            settings,
+            space,
+            self._launch,
+            study_dir,
+            command=command,
+            objective_names=names,
+            view=str(view) if view else None,
+            state_root=Path(str(output_root)) if output_root else None,
         )
         return runner.run()

@@ -89,6 +89,9 @@ def resume(study_name: str, storage: str | None = None, n_trials: int | None = N
     """
     url = storage or default_storage()
     command, cwd = resume_command(load_study(study_name, url), url, n_trials)
+    if not Path(cwd).is_dir():
+        print(f"hepsweep: the study was started in {cwd}, which is not here; resuming from {os.getcwd()}")
+        cwd = os.getcwd()
     completed = subprocess.run(command, cwd=cwd, check=False)
     if completed.returncode != 0:
         raise StudyError(f"resuming study '{study_name}' failed (exit {completed.returncode}); see the output above")

@@ -35,12 +35,13 @@ class Parameter:
 
     key: str
     distribution: BaseDistribution
-    encodings: dict[Any, str] = field(default_factory=dict)
+    encodings: dict[tuple[type, Any], str] = field(default_factory=dict)  # (type, value): override text
     grid: list[Any] | None = None
 
     def override(self, value: Any) -> str:
-        if value in self.encodings:
-            return f"{self.key}={self.encodings[value]}"
+        encoded = self.encodings.get((type(value), value))
+        if encoded is not None:
+            return f"{self.key}={encoded}"
         if isinstance(value, float):
             return f"{self.key}={value!r}"
         return f"{self.key}={value}"
@@ -131,7 +132,7 @@ def _parse_one(key: str, text: str) -> Parameter | str:
             choices = decoded
         else:  # lists or dicts as choices: Optuna stores their override text
             choices = encoded
-        encodings = {c: e for c, e in zip(choices, encoded)}
+        encodings = {(type(c), c): e for c, e in zip(choices, encoded)}
         return Parameter(key, CategoricalDistribution(choices), encodings, grid=list(choices))
     if isinstance(value, RangeSweep):
         values = _range_values(value.start, value.stop, value.step)

@@ -78,7 +78,11 @@ class SweepSettings:
         unknown = sorted(set(data) - set(cls.__dataclass_fields__))
         if unknown:
             raise ConfigError(f"hydra.sweeper has no key(s) {unknown}; check their spelling")
-        tracking = TrackingSettings(**(data.pop("tracking", None) or {}))
+        tracking_keys = data.pop("tracking", None) or {}
+        unknown = sorted(set(tracking_keys) - set(TrackingSettings.__dataclass_fields__))
+        if unknown:
+            raise ConfigError(f"hydra.sweeper.tracking has no key(s) {unknown}; use enabled, uri, experiment")
+        tracking = TrackingSettings(**tracking_keys)
         settings = cls(tracking=tracking, **data)
         settings.check()
         return settings

@@ -14,9 +14,9 @@ SQLITE_TIMEOUT_S = 120
 _CACHE: dict[tuple[Any, ...], optuna.storages.BaseStorage] = {}
 
 
-def default_storage_url(study_dir: str | Path) -> str:
-    """``sqlite:///<output_root>/optuna.db`` for a study folder ``<output_root>/studies/<name>``."""
-    root = Path(study_dir).expanduser().resolve().parent.parent
+def default_storage_url(root: str | Path) -> str:
+    """``sqlite:///<root>/optuna.db``: every study's embedded storage under the output root."""
+    root = Path(root).expanduser().resolve()
     root.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{root / 'optuna.db'}"
 

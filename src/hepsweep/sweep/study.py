@@ -64,19 +64,24 @@ class StudyRunner:
         objective_names: list[str] | None = None,
         view: str | None = None,
         emit: Callable[[str], None] | None = None,
+        state_root: Path | None = None,
     ) -> None:
+        """``state_root`` holds the embedded stores (optuna.db, mlflow.db) when the settings name
+        none; by default the folder two levels above ``study_dir`` (``<root>/studies/<name>``)."""
         self.settings, self.space, self.launch = settings, space, launch
         self.study_dir = Path(study_dir)
         self.command = command or {}
-        self.objective_names = objective_names or ["value"]
+        n = len(settings.directions)
+        self.objective_names = objective_names or (["value"] if n == 1 else [f"value_{i}" for i in range(n)])
         self.view = view
         self.emit = emit or (lambda line: print(f"[{settings.study_name}] {line}", file=sys.stderr, flush=True))
-        self.storage_url = settings.storage or default_storage_url(self.study_dir)
+        root = Path(state_root) if state_root is not None else self.study_dir.resolve().parent.parent
+        self.storage_url = settings.storage or default_storage_url(root)
         tracking_uri = settings.tracking.uri
         if settings.tracking.enabled and tracking_uri is None:
             from hepsweep.tracking.store import default_tracking_uri
 
-            tracking_uri = default_tracking_uri(self.study_dir.resolve().parent.parent)
+            tracking_uri = default_tracking_uri(root)
         self.tracking = StudyTracking(
             settings.tracking.enabled, tracking_uri, settings.tracking.experiment or settings.study_name, self.emit
         )
@@ -119,6 +124,12 @@ class StudyRunner:
                 f"study '{s.study_name}' in {redact(self.storage_url)} exists with other directions ({exc}); "
                 "choose another hydra.sweeper.study_name"
             ) from None
+        stored_directions = [d.name.lower() for d in study.directions]
+        if stored_directions != s.directions:
+            raise StudyError(
+                f"study '{s.study_name}' in {redact(self.storage_url)} was created to {', '.join(stored_directions)}, "
+                f"not {', '.join(s.directions)}; pass hydra.sweeper.study_name=NEW_NAME for a new study"
+            )
         signature = self.space.signature()
         stored = study.user_attrs.get(SIGNATURE_ATTR)
         if stored is None:
@@ -247,6 +258,12 @@ class StudyRunner:
             f"running up to {s.n_jobs} at once"
         )
         storage = study._storage
+        heartbeats = optuna.storages._heartbeat.is_heartbeat_enabled(storage)
+        if not heartbeats and self._others_running(study, set()):
+            self.emit(
+                "this storage keeps no heartbeats, so trials left RUNNING by a crash cannot be told from live "
+                "ones; they are left as they are (use an SQL storage for crash recovery)"
+            )
         failed = False
         with Heartbeat(storage, s.heartbeat_interval) as heartbeat, ThreadPoolExecutor(s.n_jobs, "hepsweep-trial") as pool:
             in_flight: dict[Future[None], int] = {}
@@ -263,7 +280,7 @@ class StudyRunner:
                     heartbeat.add(trial._trial_id)
                     in_flight[pool.submit(self._run_trial, study, trial, heartbeat)] = trial._trial_id
                 if not in_flight:
-                    if self._abort is None and self._stop is None and self._others_running(study, set()):
+                    if self._abort is None and self._stop is None and heartbeats and self._others_running(study, set()):
                         time.sleep(min(5, s.heartbeat_interval))  # wait for other workers or staleness
                         continue
                     break

@@ -1,8 +1,8 @@
 """CPU, memory and GPU utilisation sampled in a background thread while a model trains.
 
 CPU and memory come from psutil (this process). GPUs come from NVML through ``pynvml`` and only
-the GPUs this process uses are sampled: those named in ``CUDA_VISIBLE_DEVICES``, else those
-where NVML lists this process, else, when TensorFlow trains on GPUs, the first ones. A machine
+the GPUs this process trains on are sampled (none for a CPU run): those named in
+``CUDA_VISIBLE_DEVICES``, else those where NVML lists this process, else the first one. A machine
 without a GPU or without the NVIDIA driver records ``gpu_present = False``; NVML errors never
 reach the training.
 """
@@ -127,7 +127,7 @@ class NvmlProbe:
         return found
 
     def gpus_in_use(self) -> list[int]:
-        if not self.available:
+        if not self.available or not self.uses_gpu:
             return []
         visible = self._visible_indices()
         if visible is not None:
@@ -135,7 +135,7 @@ class NvmlProbe:
         running = self._indices_running_this_process()
         if running:
             return running
-        return sorted(self._handles)[:1] if self.uses_gpu else []
+        return sorted(self._handles)[:1]
 
     def read(self, index: int) -> GpuReading | None:
         handle = self._handles[index]

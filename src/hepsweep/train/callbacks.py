@@ -84,13 +84,20 @@ class PruningCallback(keras.callbacks.Callback):
         super().__init__()
         self.trial, self.monitor = trial, monitor
         self.pruned_at_epoch: int | None = None
+        self.broken = False
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         value = (logs or {}).get(self.monitor)
-        if value is None or not math.isfinite(float(value)):
+        if self.broken or value is None or not math.isfinite(float(value)):
             return
-        self.trial.report(float(value), step=epoch)
-        if self.trial.should_prune():
+        try:
+            self.trial.report(float(value), step=epoch)
+            prune = self.trial.should_prune()
+        except Exception as exc:  # the storage went away: keep training, stop reporting
+            self.broken = True
+            log.warning("pruning is off for the rest of this run: reporting to the study failed (%s)", exc)
+            return
+        if prune:
             self.pruned_at_epoch = epoch
             self.model.stop_training = True
 

@@ -1,9 +1,16 @@
-"""Choosing where TensorFlow trains: cpu, gpu (refused without one) or auto (falls back to CPU)."""
+"""Choosing where TensorFlow trains: cpu, gpu (refused without one) or auto (falls back to CPU).
+
+GPUs are never hidden from the process; a run is pinned to its device with ``tf.device``
+instead, because TensorFlow fixes the visible devices once per process and one process may
+run many trials (the in-process launcher), some on the CPU and some on a GPU.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
+from typing import Iterator
 
 import tensorflow as tf
 from omegaconf import DictConfig
@@ -21,18 +28,25 @@ class DeviceChoice:
     gpus: tuple[str, ...] = ()
     mixed_precision: bool = False
 
+    @contextlib.contextmanager
+    def scope(self) -> Iterator[None]:
+        """Place the ops built and run inside on this device."""
+        with tf.device("/GPU:0" if self.kind == "gpu" else "/CPU:0"):
+            yield
 
-def _set_visible_gpus(gpus: list[tf.config.PhysicalDevice]) -> None:
-    try:
-        tf.config.set_visible_devices(gpus, "GPU")
-    except RuntimeError:  # TensorFlow already initialised its devices in this process
-        visible = tf.config.get_visible_devices("GPU")
-        if len(visible) != len(gpus):
-            log.warning("device: TensorFlow is already initialised; keeping its %d visible GPU(s)", len(visible))
+
+def _prepare_gpus(gpus: list[tf.config.PhysicalDevice], memory_growth: bool) -> None:
+    for gpu in gpus:
+        try:
+            tf.config.experimental.set_memory_growth(gpu, memory_growth)
+        except (RuntimeError, ValueError):  # TensorFlow already initialised its devices
+            pass
 
 
 def configure_device(cfg: DictConfig) -> DeviceChoice:
-    """Apply ``cfg.device`` to TensorFlow before any tensor is created."""
+    """Check ``cfg.device`` against the machine and set TensorFlow's precision policy."""
+    import keras
+
     if cfg.name not in ("auto", "cpu", "gpu"):
         raise ConfigError(f"device={cfg.name!r} is unknown; use device=auto, device=cpu or device=gpu")
     if cfg.intra_op_threads or cfg.inter_op_threads:
@@ -42,27 +56,19 @@ def configure_device(cfg: DictConfig) -> DeviceChoice:
         except RuntimeError:
             log.warning("device: thread counts cannot change once TensorFlow is initialised")
     gpus = tf.config.list_physical_devices("GPU")
+    _prepare_gpus(gpus, bool(cfg.memory_growth))
     if cfg.name == "gpu" and not gpus:
         raise DeviceError(
             "device=gpu but TensorFlow sees no GPU on this machine; use device=auto or device=cpu"
         )
-    if cfg.name == "cpu" or not gpus:
+    use_gpu = bool(gpus) and cfg.name != "cpu"
+    mixed = bool(cfg.mixed_precision) and use_gpu
+    if cfg.mixed_precision and not use_gpu:
+        log.info("device: mixed precision is a GPU feature; training in float32 on the CPU")
+    keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
+    if not use_gpu:
         if cfg.name == "auto":
             log.info("device=auto: no GPU found, training on the CPU")
-        _set_visible_gpus([])
-        if cfg.mixed_precision:
-            log.info("device: mixed precision is a GPU feature; training in float32 on the CPU")
         return DeviceChoice("cpu")
-    _set_visible_gpus(gpus)
-    if cfg.memory_growth:
-        for gpu in gpus:
-            try:
-                tf.config.experimental.set_memory_growth(gpu, True)
-            except RuntimeError:
-                pass
-    if cfg.mixed_precision:
-        import keras
-
-        keras.mixed_precision.set_global_policy("mixed_float16")
-    log.info("device=%s: training on %d GPU(s)", cfg.name, len(gpus))
-    return DeviceChoice("gpu", tuple(g.name for g in gpus), bool(cfg.mixed_precision))
+    log.info("device=%s: training on %s", cfg.name, gpus[0].name)
+    return DeviceChoice("gpu", tuple(g.name for g in gpus), mixed)

@@ -79,7 +79,7 @@ def evaluate(
         labels=labels,
         signal_efficiency=(
             signal_efficiency(labels, predicted, signal_class)
-            if signal_class is not None and n_classes > 2
+            if signal_class is not None
             else None
         ),
         inference_us_per_event=1e6 * elapsed / max(len(labels), 1),

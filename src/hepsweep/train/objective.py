@@ -53,5 +53,11 @@ class Objective:
         return [OBJECTIVES[n][1] for n in self.names]
 
     def value(self, metrics: Mapping[str, Any]) -> float | list[float]:
+        missing = [name for name in self.names if name not in metrics]
+        if missing:
+            raise ConfigError(
+                f"objective={missing[0]} is not measured for this run (a dataset without a signal class has no "
+                "signal_efficiency); choose another objective"
+            )
         values = [float(metrics[name]) for name in self.names]
         return values[0] if len(values) == 1 else values

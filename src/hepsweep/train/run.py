@@ -57,6 +57,10 @@ def _check_train(cfg: DictConfig) -> None:
         raise ConfigError(f"train.batch_size={cfg.train.batch_size} must be at least 1")
     if cfg.train.early_stopping_patience < 0:
         raise ConfigError("train.early_stopping_patience cannot be negative; 0 switches it off")
+    if cfg.tracking.utilisation_interval_s <= 0:
+        raise ConfigError(
+            f"tracking.utilisation_interval_s={cfg.tracking.utilisation_interval_s} must be positive; e.g. 1.0"
+        )
 
 
 def _hyperparameters(cfg: DictConfig) -> dict[str, Any]:
@@ -93,14 +97,10 @@ def run(
         hepsweep.errors.HepsweepError: bad config, bad data, or a NaN loss.
     """
     import keras
-    import numpy as np
 
     from hepsweep.data import load_dataset
-    from hepsweep.data.pipeline import make_dataset
-    from hepsweep.models import build_model, validate_model
+    from hepsweep.models import validate_model
     from hepsweep.train.device import configure_device
-    from hepsweep.train.evaluate import evaluate
-    from hepsweep.train.optimizers import make_optimizer
 
     folder = Path(output_dir) if output_dir is not None else default_output_dir(cfg)
     folder.mkdir(parents=True, exist_ok=True)
@@ -126,6 +126,30 @@ def run(
     data = load_dataset(cfg.dataset)
     summary.class_names = data.class_names
     validate_model(cfg.model, data.input_shape)
+    with device.scope():
+        return _train_and_evaluate(cfg, data, device, objective, summary, folder, tracker, trial, emit)
+
+
+def _train_and_evaluate(
+    cfg: DictConfig,
+    data: Any,
+    device: Any,
+    objective: Objective,
+    summary: RunSummary,
+    folder: Path,
+    tracker: Tracker,
+    trial: IntermediateReporter | None,
+    emit: Callable[[str], None],
+) -> RunResult:
+    """Build, fit and evaluate on the chosen device; write the outputs."""
+    import keras
+    import numpy as np
+
+    from hepsweep.data.pipeline import make_dataset
+    from hepsweep.models import build_model
+    from hepsweep.train.evaluate import evaluate
+    from hepsweep.train.optimizers import make_optimizer
+
     model = build_model(cfg.model, data.input_shape, data.n_classes)
     binary = data.n_classes == 2
     model.compile(
@@ -192,7 +216,8 @@ def run(
             {(f"final_{k}" if k.startswith("val_") else k): v for k, v in summary.metrics.items() if not math.isnan(v)}
         )
         tracker.set_tags({"early_stopped": summary.early_stopped, "pruned": summary.pruned, "run_status": status})
-        tracker.log_artifacts(folder, "benchmark")
+        if cfg.tracking.log_artifacts:
+            tracker.log_artifacts(folder, "benchmark")
         return summary
 
     if nan_guard.bad_epoch is not None:
