@@ -32,14 +32,6 @@ def trial_rows(study: optuna.Study, states: tuple[TrialState, ...] = (TrialState
     return [t for t in study.get_trials(deepcopy=False) if t.state in states]
 
 
-def summary_of(trial: FrozenTrial) -> dict[str, Any] | None:
-    """The trial's benchmark summary.json, when its folder is still there."""
-    folder = trial.user_attrs.get("output_dir")
-    if not folder or not (Path(folder) / "summary.json").is_file():
-        return None
-    return json.loads((Path(folder) / "summary.json").read_text())
-
-
 def confusion_of(trial: FrozenTrial) -> tuple[list[str], list[list[int]]] | None:
     folder = trial.user_attrs.get("output_dir")
     path = Path(folder) / "confusion_matrix.json" if folder else None

@@ -69,7 +69,3 @@ def create_run(
 def end_run(tracking_uri: str, run_id: str, status: str = "FINISHED") -> None:
     """Mark a run FINISHED, FAILED or KILLED."""
     _client(tracking_uri).set_terminated(run_id, status)
-
-
-def run_status(tracking_uri: str, run_id: str) -> str:
-    return str(_client(tracking_uri).get_run(run_id).info.status)
