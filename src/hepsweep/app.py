@@ -114,9 +114,10 @@ def task(cfg: DictConfig) -> Any:
     hydra_cfg = HydraConfig.get()
     link = TrialLink.from_environment()
     output_dir = hydra_cfg.runtime.output_dir
-    with link.tracker_for(cfg, sweep=hydra_cfg.mode == RunMode.MULTIRUN) as tracker:
+    sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    with link.tracker_for(cfg, sweep=sweep) as tracker:
         try:
-            result = run(cfg, trial=link.trial(), tracker=tracker, output_dir=output_dir)
+            result = run(cfg, trial=link.trial(), tracker=tracker, output_dir=output_dir, defer_outputs=sweep)
         except HepsweepError:
             raise
         except Exception as exc:

@@ -182,6 +182,9 @@ class TrainConfig:
     tensorboard: bool = True
     checkpoint: bool = True
     plots: bool = True
+    # batches per call into the traced training step: fewer Python round-trips per epoch, the
+    # same updates (per-batch callbacks then see every N-th batch)
+    steps_per_execution: int = 16
 
 
 @dataclass

@@ -72,7 +72,7 @@ def distil(source: Source, settings: Any, probes: int, output: Path, emit: Calla
     from hepsweep.drone.reader import evaluate_drone
     from hepsweep.plots import plot_roc
     from hepsweep.train.evaluate import class_probabilities
-    from hepsweep.train.run import _as_model_input
+    from hepsweep.train.training import as_model_input
 
     cfg = OmegaConf.load(source.folder / "config.yaml")
     data = load_dataset(cfg.dataset)
@@ -84,14 +84,14 @@ def distil(source: Source, settings: Any, probes: int, output: Path, emit: Calla
     def original_score(x: np.ndarray) -> np.ndarray:
         return class_probabilities(original.predict(x, batch_size=4096, verbose=0))[:, signal]
 
-    probe_x = _as_model_input(np.concatenate([np.asarray(data.train.x), np.asarray(data.val.x)])[:probes])
+    probe_x = as_model_input(np.concatenate([np.asarray(data.train.x), np.asarray(data.val.x)])[:probes])
     emit(f"drone: questioning the original model on {len(probe_x)} probe events (no truth labels used)")
     result = train_drone(probe_x, original_score(probe_x), settings, emit)
     drone = export_drone(result.model, data.preprocessing, {"run": str(source.folder), "label": source.label}, data.input_shape)
     output.mkdir(parents=True, exist_ok=True)
     (output / "drone.json").write_text(json.dumps(drone))
 
-    test_x = _as_model_input(np.asarray(data.test.x))
+    test_x = as_model_input(np.asarray(data.test.x))
     truth = (np.asarray(data.test.y) == signal).astype(int)
     f, g = original_score(test_x), evaluate_drone(drone, test_x)
     flat = test_x.reshape(len(test_x), -1)

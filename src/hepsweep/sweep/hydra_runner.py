@@ -123,4 +123,9 @@ class HydraStudyRunner:
             view=str(view) if view else None,
             state_root=Path(str(output_root)) if output_root else None,
         )
-        return runner.run()
+        try:
+            return runner.run()
+        finally:
+            close = getattr(self.launcher, "close", None)
+            if close is not None:  # hepsweep's launcher: stop its worker processes
+                close()

@@ -62,7 +62,13 @@ def classify(outcome: JobOutcome, n_objectives: int) -> tuple[TrialState, list[f
     return TrialState.COMPLETE, numbers, None, None
 
 
+# failure kinds that cost no training: such trials do not use up the study's budget
+FREE_FAILURES = ("config", "duplicate")
+
+
 def budget_used(trials: list[optuna.trial.FrozenTrial]) -> int:
-    """Trials that count against ``n_trials``: all of them except failed ones that were retried."""
+    """Trials that count against ``n_trials``: all of them except failed ones that were retried,
+    configurations refused before training (an impossible architecture) and duplicates dropped
+    before they started."""
     retried = {n for t in trials for n in RetryHeartbeatStaleTrialCallback.retry_history(t)}
-    return sum(1 for t in trials if t.number not in retried)
+    return sum(1 for t in trials if t.number not in retried and t.user_attrs.get("fail_kind") not in FREE_FAILURES)

@@ -14,6 +14,8 @@ import optuna
 from omegaconf import DictConfig, OmegaConf
 
 from hepsweep.errors import ConfigError
+from hepsweep.sweep.distinct import DistinctSampler
+from hepsweep.sweep.search_space import SearchSpace
 
 SAMPLERS = {
     "tpe": "TPESampler",
@@ -75,10 +77,15 @@ def _instantiate(module: str | None, cls: str, kwargs: dict[str, Any], kind: str
         raise ConfigError(f"hydra.sweeper.{kind}: {cls} refused its arguments ({exc}); check the keys under {kind}") from None
 
 
-def make_sampler(spec: Any, seed: int | None = None, grid: dict[str, list[Any]] | None = None) -> optuna.samplers.BaseSampler:
-    """A sampler; ``grid`` is the search space a GridSampler enumerates."""
+def make_sampler(
+    spec: Any, seed: int | None = None, grid: dict[str, list[Any]] | None = None, replace_seed: bool = False
+) -> optuna.samplers.BaseSampler:
+    """A sampler; ``grid`` is the search space a GridSampler enumerates. ``seed`` fills in a spec
+    without one, or replaces the spec's own with ``replace_seed``."""
     module, cls, kwargs = _split(spec, "sampler", SAMPLERS, "tpe")
-    if seed is not None and cls not in ("BruteForceSampler",):
+    if replace_seed and "seed" in kwargs:
+        kwargs["seed"] = seed
+    elif seed is not None and cls not in ("BruteForceSampler",):
         kwargs.setdefault("seed", seed)
     if cls == "GridSampler":
         if grid is None:
@@ -90,6 +97,18 @@ def make_sampler(spec: Any, seed: int | None = None, grid: dict[str, list[Any]] 
     if cls == "PatientPruner":
         raise ConfigError("PatientPruner is a pruner, not a sampler")
     return _instantiate(module, cls, kwargs, "sampler", optuna.samplers)
+
+
+def study_sampler(spec: Any, seed: int | None, space: SearchSpace) -> DistinctSampler:
+    """The study's sampler: ``spec`` wrapped so that every trial has its own seeded stream and a
+    finite space never repeats a configuration (see :mod:`hepsweep.sweep.distinct`)."""
+    spec = _plain(spec)
+    base = spec.get("seed", seed) if isinstance(spec, dict) else seed
+    if isinstance(spec, dict) or isinstance(spec, str):
+        spec = {"name": spec} if isinstance(spec, str) else dict(spec)
+        spec["seed"] = base
+    grid = space.grid()
+    return DistinctSampler(lambda s: make_sampler(spec, s, grid, replace_seed=True), base, space.distributions)
 
 
 def make_pruner(spec: Any) -> optuna.pruners.BasePruner:

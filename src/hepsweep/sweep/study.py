@@ -26,7 +26,8 @@ from optuna.trial import TrialState
 from hepsweep.errors import StudyError
 from hepsweep.sweep.heartbeat import Heartbeat
 from hepsweep.sweep.outcome import JobOutcome, Launch, budget_used, classify, first_line, plain
-from hepsweep.sweep.samplers import describe, make_pruner, make_sampler
+from hepsweep.sweep.distinct import configuration, finite_values, space_size, tried
+from hepsweep.sweep.samplers import describe, make_pruner, study_sampler
 from hepsweep.sweep.search_space import SearchSpace
 from hepsweep.sweep.settings import SweepSettings
 from hepsweep.sweep.storage import default_storage_url, open_storage, redact
@@ -109,7 +110,7 @@ class StudyRunner:
         pruner = None if s.multi_objective else make_pruner(s.pruner)
         if s.multi_objective and describe(s.pruner, "none") != "none":
             self.emit("pruning is off: Optuna cannot prune multi-objective studies (hydra.sweeper.pruner ignored)")
-        sampler = make_sampler(s.sampler, s.seed, self.space.grid())
+        sampler = study_sampler(s.sampler, s.seed, self.space)
         try:
             study = optuna.create_study(
                 study_name=s.study_name,
@@ -240,8 +241,32 @@ class StudyRunner:
     # --- the loop ----------------------------------------------------------------------------
     def _room_for_another(self, study: optuna.Study) -> bool:
         trials = study.get_trials(deepcopy=False)
-        waiting = any(t.state == TrialState.WAITING for t in trials)
-        return waiting or budget_used(trials) < self.settings.n_trials
+        if any(t.state == TrialState.WAITING for t in trials):
+            return True
+        if budget_used(trials) >= self.settings.n_trials:
+            return False
+        values = finite_values(self.space.distributions)
+        if values is not None and len(tried(trials, sorted(values))) >= space_size(values):
+            self._stop = f"all {space_size(values)} configurations of the search space have been tried"
+            return False
+        refused = sum(1 for t in trials if t.user_attrs.get(FAIL_KIND) == "config")
+        if refused > 3 * self.settings.n_trials + 10:  # an endless stream of impossible configurations
+            self._stop = f"{refused} configurations were refused before training (see fail_reason); narrow hydra.sweeper.params"
+            return False
+        return True
+
+    def _duplicate_of(self, study: optuna.Study, trial: optuna.Trial) -> int | None:
+        """The number of an earlier trial with the same configuration (two sweepers that asked at
+        the same instant), or None. The later trial gives way."""
+        names = sorted(self.space.distributions)
+        frozen = study._storage.get_trial(trial._trial_id)
+        if finite_values(self.space.distributions) is None or frozen.system_attrs.get("fixed_params"):
+            return None
+        mine = configuration(frozen.params, names)
+        for other in study.get_trials(deepcopy=False):
+            if other.number < trial.number and other.params and configuration(other.params, names) == mine:
+                return other.number
+        return None
 
     def _others_running(self, study: optuna.Study, mine: set[int]) -> bool:
         return any(t.state == TrialState.RUNNING and t._trial_id not in mine for t in study.get_trials(deepcopy=False))
@@ -277,6 +302,12 @@ class StudyRunner:
                         if not self._room_for_another(study):
                             break
                         trial = study.ask(self.space.distributions)
+                        twin = self._duplicate_of(study, trial)
+                        if twin is not None:
+                            trial.set_user_attr(FAIL_REASON, f"same configuration as trial {twin}, asked at the same time")
+                            trial.set_user_attr(FAIL_KIND, "duplicate")
+                            study.tell(trial, state=TrialState.FAIL)
+                            continue
                     heartbeat.add(trial._trial_id)
                     in_flight[pool.submit(self._run_trial, study, trial, heartbeat)] = trial._trial_id
                 if not in_flight:
@@ -287,6 +318,8 @@ class StudyRunner:
                 done, _ = wait(list(in_flight), timeout=s.heartbeat_interval, return_when=FIRST_COMPLETED)
                 for future in done:
                     in_flight.pop(future)
+        if self._stop is not None and self._abort is None and budget_used(study.get_trials(deepcopy=False)) < s.n_trials:
+            self.emit(f"study {s.study_name} stops before its budget of {s.n_trials} trials: {self._stop}")
         if self._abort is not None:
             failed = True
         retrained = self._retrain_best(study) if s.retrain_best and self._abort is None else None

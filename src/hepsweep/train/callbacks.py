@@ -64,6 +64,29 @@ class NanGuard(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class ValidationScores(keras.callbacks.Callback):
+    """After every epoch, score the validation split exactly (accuracy, ROC AUC, log loss) and put
+    the figures in the epoch's logs as ``val_accuracy``, ``val_auc``, ``val_loss``.
+
+    Keras' own validation reports an approximate AUC (a fixed grid of thresholds); this callback
+    gives pruning, early stopping, the epoch line, MLflow and the trial's final value one and the
+    same figure. It must come first in the callback list, so that the others see its figures.
+    """
+
+    def __init__(self, predict: Callable[[], Any], labels: Any, n_classes: int) -> None:
+        super().__init__()
+        self.predict, self.labels, self.n_classes = predict, labels, n_classes
+        self.history: list[dict[str, float]] = []
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        from hepsweep.train.evaluate import scores
+
+        figures = {f"val_{k}": v for k, v in scores(self.predict(), self.labels, self.n_classes).items()}
+        self.history.append(figures)
+        if logs is not None:
+            logs.update(figures)
+
+
 class IntermediateReporter(Protocol):
     """What pruning needs from a trial: Optuna's ``report``/``should_prune`` pair."""
 
@@ -76,13 +99,14 @@ class PruningCallback(keras.callbacks.Callback):
     """Report ``monitor`` to the trial after every epoch; stop training at once when pruned.
 
     The trial is any object with Optuna's ``report``/``should_prune`` (an ``optuna.Trial`` rebuilt
-    from the shared storage in a launched job). After ``fit`` returns, check ``pruned_at_epoch``
+    from the shared storage in a launched job). The epoch ``last_epoch`` is reported but never
+    pruned: a trial that trained to its end is worth its value. After ``fit`` returns, check ``pruned_at_epoch``
     and raise ``optuna.TrialPruned`` so the sweeper records the trial as PRUNED.
     """
 
-    def __init__(self, trial: IntermediateReporter, monitor: str) -> None:
+    def __init__(self, trial: IntermediateReporter, monitor: str, last_epoch: int | None = None) -> None:
         super().__init__()
-        self.trial, self.monitor = trial, monitor
+        self.trial, self.monitor, self.last_epoch = trial, monitor, last_epoch
         self.pruned_at_epoch: int | None = None
         self.broken = False
 
@@ -92,7 +116,8 @@ class PruningCallback(keras.callbacks.Callback):
             return
         try:
             self.trial.report(float(value), step=epoch)
-            prune = self.trial.should_prune()
+            # after the last epoch the whole trial is paid for: it completes, whatever the rung
+            prune = epoch != self.last_epoch and self.trial.should_prune()
         except Exception as exc:  # the storage went away: keep training, stop reporting
             self.broken = True
             log.warning("pruning is off for the rest of this run: reporting to the study failed (%s)", exc)
@@ -107,7 +132,8 @@ class MetricSink(Protocol):
 
 
 class EpochMetricsLogger(keras.callbacks.Callback):
-    """Send each epoch's logs (train/val loss, accuracy, AUC) to a tracker, step = epoch."""
+    """Send each epoch's logs to a tracker, step = epoch, each name prefixed with its split
+    (``train_loss``, ``train_accuracy``, ``val_loss``, ``val_accuracy``, ``val_auc``)."""
 
     def __init__(self, sink: MetricSink, timer: EpochTimer) -> None:
         super().__init__()
@@ -116,8 +142,9 @@ class EpochMetricsLogger(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         metrics = {}
         for key, value in (logs or {}).items():
+            name = key if key.startswith("val_") or key == "learning_rate" else f"train_{key}"
             try:
-                metrics[key] = float(value)
+                metrics[name] = float(value)
             except (TypeError, ValueError):
                 continue
         if self.timer.durations:

@@ -56,6 +56,19 @@ def signal_efficiency(labels: np.ndarray, predicted: np.ndarray, signal: int) ->
     return 0.5 * (signal_eff + float(np.mean(rejections)))
 
 
+def scores(raw: np.ndarray, labels: np.ndarray, n_classes: int) -> dict[str, float]:
+    """Accuracy, exact ROC AUC and log loss of raw model outputs: the figures every split reports,
+    per epoch on the validation split (what pruning and early stopping watch) and at the end."""
+    probabilities = class_probabilities(raw)
+    clipped = np.clip(probabilities, 1e-7, 1 - 1e-7)
+    clipped /= clipped.sum(axis=1, keepdims=True)
+    return {
+        "accuracy": float(np.mean(probabilities.argmax(axis=1) == labels)),
+        "auc": roc_auc(labels, probabilities),
+        "loss": float(log_loss(labels, clipped, labels=list(range(n_classes)))),
+    }
+
+
 def evaluate(
     predict: Callable[[np.ndarray], np.ndarray],
     x: np.ndarray,
@@ -68,12 +81,11 @@ def evaluate(
     probabilities = class_probabilities(predict(x))
     elapsed = time.perf_counter() - start
     predicted = probabilities.argmax(axis=1)
-    clipped = np.clip(probabilities, 1e-7, 1 - 1e-7)
-    clipped /= clipped.sum(axis=1, keepdims=True)
+    figures = scores(probabilities, labels, n_classes)
     return Evaluation(
-        accuracy=float(np.mean(predicted == labels)),
-        auc=roc_auc(labels, probabilities),
-        loss=float(log_loss(labels, clipped, labels=list(range(n_classes)))),
+        accuracy=figures["accuracy"],
+        auc=figures["auc"],
+        loss=figures["loss"],
         confusion=confusion_matrix(labels, predicted, labels=list(range(n_classes))),
         probabilities=probabilities,
         labels=labels,

@@ -6,6 +6,7 @@ monitored validation metric and a pruned run stops at once and raises ``optuna.T
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -26,8 +27,10 @@ from hepsweep.train.callbacks import (
     IntermediateReporter,
     NanGuard,
     PruningCallback,
+    ValidationScores,
 )
 from hepsweep.train.objective import Objective
+from hepsweep.train.process import defer, finish_background_work
 from hepsweep.tracking import NullTracker, Tracker, UtilisationSampler, flatten
 
 log = logging.getLogger(__name__)
@@ -79,6 +82,7 @@ def run(
     tracker: Tracker | None = None,
     output_dir: str | Path | None = None,
     emit: Callable[[str], None] = print,
+    defer_outputs: bool = False,
 ) -> RunResult:
     """Train and evaluate the model that ``cfg`` describes; write its benchmark folder.
 
@@ -88,6 +92,8 @@ def run(
         tracker: Where params, per-epoch metrics and artifacts go (default: nowhere).
         output_dir: The benchmark folder (default: ``<output_root>/runs/<date>/<time>``).
         emit: Receives the one-line-per-epoch progress.
+        defer_outputs: Return as soon as the value and summary are known, and write the PNGs and
+            upload the artifacts in the background (a sweep's trials: see ``train.process``).
 
     Returns:
         The run's summary; ``result.value`` is the objective a sweep optimises.
@@ -98,7 +104,6 @@ def run(
     """
     import keras
 
-    from hepsweep.data import load_dataset
     from hepsweep.models import validate_model
     from hepsweep.train.device import configure_device
 
@@ -123,11 +128,68 @@ def run(
     device = configure_device(cfg.device)
     summary.device = device.kind
     keras.utils.set_random_seed(int(cfg.train.seed))
-    data = load_dataset(cfg.dataset)
+    data = _dataset(cfg.dataset)
     summary.class_names = data.class_names
     validate_model(cfg.model, data.input_shape)
-    with device.scope():
-        return _train_and_evaluate(cfg, data, device, objective, summary, folder, tracker, trial, emit)
+    try:
+        with device.scope():
+            return _train_and_evaluate(cfg, data, device, objective, summary, folder, tracker, trial, emit)
+    finally:
+        if not defer_outputs:
+            finish_background_work()
+
+
+def _dataset(cfg: DictConfig) -> Any:
+    """The split and scaled events of ``cfg``; the last ones stay in memory for the next trial
+    of the same process (keyed by the resolved dataset config and the files' size and time)."""
+    from hepsweep.data import load_dataset
+
+    container = OmegaConf.to_container(cfg, resolve=True)
+    files = [Path(str(p)).expanduser() for p in (cfg.path, cfg.test_path) if p]
+    identity = [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.exists()]
+    key = json.dumps([container, identity], sort_keys=True, default=str)
+    if key not in _DATASETS:
+        _DATASETS.clear()  # one dataset at a time: a study sweeps models, not datasets
+        _DATASETS[key] = load_dataset(cfg)
+    return _DATASETS[key]
+
+
+_DATASETS: dict[str, Any] = {}
+
+
+def _compiled_model(cfg: DictConfig, data: Any, device: Any) -> Any:
+    """The compiled model of this trial, reused from an earlier trial of the same architecture."""
+    import keras
+
+    from hepsweep.models import build_model
+    from hepsweep.train.optimizers import make_optimizer
+    from hepsweep.train.reuse import COMPILED_MODELS, architecture_key
+
+    binary = data.n_classes == 2
+    optimizer = OmegaConf.to_container(cfg.optimizer, resolve=True)
+    assert isinstance(optimizer, dict)
+    optimizer.pop("lr")
+
+    def build() -> keras.Model:
+        model = build_model(cfg.model, data.input_shape, data.n_classes)
+        model.compile(
+            optimizer=make_optimizer(cfg.optimizer),
+            loss="binary_crossentropy" if binary else "categorical_crossentropy",
+            metrics=[keras.metrics.BinaryAccuracy(name="accuracy") if binary else keras.metrics.CategoricalAccuracy(name="accuracy")],
+            steps_per_execution=int(cfg.train.steps_per_execution),
+        )
+        return model
+
+    key = architecture_key(
+        model=OmegaConf.to_container(cfg.model, resolve=True),
+        optimizer=optimizer,
+        input_shape=list(data.input_shape),
+        n_classes=data.n_classes,
+        seed=int(cfg.train.seed),
+        steps_per_execution=int(cfg.train.steps_per_execution),
+        device=[device.kind, device.mixed_precision],
+    )
+    return COMPILED_MODELS.get(key, build, float(cfg.optimizer.lr))
 
 
 def _train_and_evaluate(
@@ -141,33 +203,26 @@ def _train_and_evaluate(
     trial: IntermediateReporter | None,
     emit: Callable[[str], None],
 ) -> RunResult:
-    """Build, fit and evaluate on the chosen device; write the outputs."""
+    """Build (or reuse), fit and evaluate on the chosen device; write the outputs."""
     import keras
     import numpy as np
 
     from hepsweep.data.pipeline import make_dataset
-    from hepsweep.models import build_model
     from hepsweep.train.evaluate import evaluate
-    from hepsweep.train.optimizers import make_optimizer
 
-    model = build_model(cfg.model, data.input_shape, data.n_classes)
-    binary = data.n_classes == 2
-    model.compile(
-        optimizer=make_optimizer(cfg.optimizer),
-        loss="binary_crossentropy" if binary else "categorical_crossentropy",
-        metrics=[
-            keras.metrics.BinaryAccuracy(name="accuracy") if binary else keras.metrics.CategoricalAccuracy(name="accuracy"),
-            keras.metrics.AUC(name="auc", multi_label=not binary, num_labels=None if binary else data.n_classes),
-        ],
-    )
+    if int(cfg.train.steps_per_execution) < 1:
+        raise ConfigError(f"train.steps_per_execution={cfg.train.steps_per_execution} must be at least 1")
+    model = _compiled_model(cfg, data, device)
     batch = int(cfg.train.batch_size)
+    epochs = int(cfg.train.epochs)
     train_ds = make_dataset(data.train, data.n_classes, batch, shuffle=cfg.train.shuffle, seed=int(cfg.train.seed))
-    val_ds = make_dataset(data.val, data.n_classes, batch)
+    val_x = as_model_input(data.val.x)
+    validation = ValidationScores(lambda: model_outputs(model, val_x), np.asarray(data.val.y), data.n_classes)
 
     timer, nan_guard = EpochTimer(), NanGuard()
-    callbacks: list[keras.callbacks.Callback] = [timer, nan_guard, EpochMetricsLogger(tracker, timer)]
+    callbacks: list[keras.callbacks.Callback] = [validation, timer, nan_guard, EpochMetricsLogger(tracker, timer)]
     if cfg.train.progress:
-        callbacks.append(EpochLine(int(cfg.train.epochs), timer, emit))
+        callbacks.append(EpochLine(epochs, timer, emit))
     stopper = None
     if cfg.train.early_stopping_patience > 0:
         stopper = keras.callbacks.EarlyStopping(
@@ -179,7 +234,7 @@ def _train_and_evaluate(
         callbacks.append(stopper)
     pruning = None
     if trial is not None and len(objective.names) == 1:
-        pruning = PruningCallback(trial, objective.monitor)
+        pruning = PruningCallback(trial, objective.monitor, last_epoch=epochs - 1)
         callbacks.append(pruning)
     if cfg.train.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(folder / benchmark.TENSORBOARD), profile_batch=0))
@@ -187,7 +242,7 @@ def _train_and_evaluate(
     sampler = UtilisationSampler(cfg.tracking.utilisation_interval_s, uses_gpu=device.kind == "gpu").start()
     start = time.perf_counter()
     try:
-        history = model.fit(train_ds, validation_data=val_ds, epochs=int(cfg.train.epochs), callbacks=callbacks, verbose=0, shuffle=False)
+        history = model.fit(train_ds, epochs=epochs, callbacks=callbacks, verbose=0, shuffle=False)
     finally:
         train_time = time.perf_counter() - start
         utilisation = sampler.stop()
@@ -207,17 +262,23 @@ def _train_and_evaluate(
     tracker.log_metrics(utilisation.metrics())
     tracker.set_tags({"gpu_present": utilisation.gpu_present, "device": device.kind})
 
-    def finish(status: str) -> RunSummary:
+    def finish(status: str, deferred: Callable[[], None] | None = None) -> RunSummary:
         summary.status = status
         summary.write(folder)
-        # Keras already logged val_loss/val_accuracy/val_auc per epoch: the figures of the kept
-        # weights go under final_* so that the per-epoch histories stay clean.
+        # The per-epoch val_* histories are already logged: the figures of the kept weights go
+        # under final_* so that the histories stay clean.
         tracker.log_metrics(
             {(f"final_{k}" if k.startswith("val_") else k): v for k, v in summary.metrics.items() if not math.isnan(v)}
         )
         tracker.set_tags({"early_stopped": summary.early_stopped, "pruned": summary.pruned, "run_status": status})
-        if cfg.tracking.log_artifacts:
-            tracker.log_artifacts(folder, "benchmark")
+
+        def outputs() -> None:  # nothing here decides the next trial: written in the background
+            if deferred is not None:
+                deferred()
+            if cfg.tracking.log_artifacts:
+                tracker.log_artifacts(folder, "benchmark")
+
+        defer(outputs)
         return summary
 
     if nan_guard.bad_epoch is not None:
@@ -227,9 +288,9 @@ def _train_and_evaluate(
             f"{summary.failure}; lower optimizer.lr (now {cfg.optimizer.lr}) or set optimizer.clipnorm=1.0"
         )
 
-    predict = lambda x: model.predict(x, batch_size=max(batch, 1024), verbose=0)  # noqa: E731
-    val = evaluate(predict, _as_model_input(data.val.x), data.val.y, data.n_classes, data.signal_class)
-    summary.metrics.update(val_accuracy=val.accuracy, val_auc=val.auc, val_loss=val.loss)
+    kept = _kept_epoch(stopper, len(validation.history))
+    if kept is not None:
+        summary.metrics.update(validation.history[kept])
 
     if pruning is not None and pruning.pruned_at_epoch is not None:
         import optuna
@@ -239,7 +300,7 @@ def _train_and_evaluate(
         emit(f"pruned after epoch {pruning.pruned_at_epoch + 1} ({objective.monitor} not promising)")
         raise optuna.TrialPruned(f"pruned after epoch {pruning.pruned_at_epoch + 1}")
 
-    test = evaluate(predict, _as_model_input(data.test.x), data.test.y, data.n_classes, data.signal_class)
+    test = evaluate(lambda x: model_outputs(model, x), as_model_input(data.test.x), data.test.y, data.n_classes, data.signal_class)
     summary.metrics.update(
         test_accuracy=test.accuracy,
         test_auc=test.auc,
@@ -249,23 +310,40 @@ def _train_and_evaluate(
     if test.signal_efficiency is not None:
         summary.metrics["signal_efficiency"] = test.signal_efficiency
     _write_outputs(folder, cfg, model, data, test, summary)
-    finish("complete")
+    finish("complete", lambda: _write_plots(folder, cfg, data, test, summary))
     emit(summary.one_line())
     return RunResult(summary, folder, objective)
 
 
-def _as_model_input(x: Any) -> Any:
+def _kept_epoch(stopper: Any, epochs_run: int) -> int | None:
+    """The epoch whose weights the model ends with: the best one when early stopping restored it."""
+    if epochs_run == 0:
+        return None
+    if stopper is not None and stopper.restore_best_weights and stopper.best_weights is not None:
+        return int(stopper.best_epoch)
+    return epochs_run - 1
+
+
+def model_outputs(model: Any, x: Any, chunk_bytes: int = 64 * 2**20) -> Any:
+    """Raw outputs of ``model`` for the events ``x``, one traced call per chunk of at most
+    ``chunk_bytes`` of input (``predict_on_batch``): several times faster than ``predict``, whose
+    per-call set-up outweighs the arithmetic of a sweep's small models and validation splits."""
+    import numpy as np
+
+    rows = max(1, chunk_bytes // max(1, int(x[0].nbytes)))
+    return np.concatenate([np.asarray(model.predict_on_batch(x[i : i + rows])) for i in range(0, len(x), rows)])
+
+
+def as_model_input(x: Any) -> Any:
+    """Events as the model reads them: float32, images of bytes scaled to [0, 1]."""
     import numpy as np
 
     return (np.asarray(x, dtype=np.float32) / 255.0) if x.dtype == np.uint8 else np.asarray(x)
 
 
 def _write_outputs(folder: Path, cfg: DictConfig, model: Any, data: Any, test: Any, summary: RunSummary) -> None:
-    """Checkpoint, preprocessing, ROC and confusion-matrix PNGs, confusion counts."""
-    import json
-
-    from hepsweep.plots import plot_confusion, plot_roc
-
+    """Checkpoint, preprocessing and confusion counts: written before the trial returns, since the
+    model object goes on to the next trial of its architecture."""
     files = summary.files
     if cfg.train.checkpoint:
         path = folder / benchmark.CHECKPOINT
@@ -278,12 +356,21 @@ def _write_outputs(folder: Path, cfg: DictConfig, model: Any, data: Any, test: A
         json.dumps({"class_names": data.class_names, "counts": test.confusion.tolist()})
     )
     if cfg.train.plots:
-        title = f"{cfg.model.name} on {cfg.dataset.name}"
-        plot_roc(test.labels, test.probabilities, data.class_names, folder / "roc.png", title=f"ROC: {title}")
         files["roc"] = "roc.png"
         if data.n_classes > 2:
-            plot_confusion(test.confusion, data.class_names, folder / "confusion_matrix.png", title=title)
             files["confusion_matrix"] = "confusion_matrix.png"
     if cfg.train.tensorboard:
         files["tensorboard"] = benchmark.TENSORBOARD
     files["history"] = benchmark.HISTORY
+
+
+def _write_plots(folder: Path, cfg: DictConfig, data: Any, test: Any, summary: RunSummary) -> None:
+    """ROC curves and, for several classes, the confusion matrix as PNGs."""
+    from hepsweep.plots import plot_confusion, plot_roc
+
+    if not cfg.train.plots:
+        return
+    title = f"{cfg.model.name} on {cfg.dataset.name}"
+    plot_roc(test.labels, test.probabilities, data.class_names, folder / "roc.png", title=f"ROC: {title}")
+    if data.n_classes > 2:
+        plot_confusion(test.confusion, data.class_names, folder / "confusion_matrix.png", title=title)

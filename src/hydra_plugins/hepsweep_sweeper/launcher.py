@@ -1,0 +1,120 @@
+"""``hydra/launcher=hepsweep``: each job runs in a warm worker process that is reused and recycled.
+
+The worker pool (:mod:`hepsweep.sweep.workers`) starts its processes in ``setup``, so they import
+TensorFlow while the sweeper opens the study. Each job is composed and run inside its worker
+exactly as Hydra's basic launcher would run it in-process (``run_job``: output folder,
+``.hydra/`` files, job logging, ``env_set``), and its ``JobReturn`` comes back through a pipe.
+"""
+
+
+import atexit
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from hydra.core.config_store import ConfigStore
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, open_dict
+
+from hepsweep.sweep.workers import WorkerDiedError, WorkerPool
+
+log = logging.getLogger(__name__)
+
+# The override that hands a job its trial; it is plumbing, not something to print.
+_TRIAL_LINK_OVERRIDE = "++hydra.job.env_set.HEPSWEEP_TRIAL="
+
+
+@dataclass
+class HepsweepLauncherConf:
+    _target_: str = "hydra_plugins.hepsweep_sweeper.launcher.HepsweepLauncher"
+    # worker processes: one per trial that may run at once (the sweeper's n_jobs)
+    workers: int = "${oc.select:hydra.sweeper.n_jobs,1}"  # type: ignore[assignment]
+    # CPU threads of each worker's TensorFlow; null: all cores for one worker, else cores / workers
+    threads: Optional[int] = None
+    # replace a worker by a fresh one once its memory grew this much (MiB) since its first trial
+    recycle_mb: float = 1024.0
+
+
+ConfigStore.instance().store(group="hydra/launcher", name="hepsweep", node=HepsweepLauncherConf, provider="hepsweep")
+
+
+def execute_job(
+    idx: int,
+    overrides: Sequence[str],
+    hydra_context: HydraContext,
+    config: DictConfig,
+    task_function: TaskFunction,
+    singleton_state: Dict[Any, Any],
+) -> JobReturn:
+    """Compose and run one job inside a worker, as the basic launcher does in-process."""
+    setup_globals()
+    Singleton.set_state(singleton_state)
+    sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
+    with open_dict(sweep_config):
+        sweep_config.hydra.job.id = idx
+        sweep_config.hydra.job.num = idx
+    return run_job(
+        hydra_context=hydra_context,
+        task_function=task_function,
+        config=sweep_config,
+        job_dir_key="hydra.sweep.dir",
+        job_subdir_key="hydra.sweep.subdir",
+    )
+
+
+def shown_overrides(overrides: Sequence[str]) -> str:
+    """The overrides of a job as a user reads them (without the trial link)."""
+    return " ".join(o for o in filter_overrides(overrides) if not o.startswith(_TRIAL_LINK_OVERRIDE))
+
+
+class HepsweepLauncher(Launcher):
+    def __init__(self, workers: int = 1, threads: Optional[int] = None, recycle_mb: float = 1024.0) -> None:
+        self.workers, self.threads, self.recycle_mb = int(workers), threads, float(recycle_mb)
+        self.pool: Optional[WorkerPool] = None
+        self.config: Optional[DictConfig] = None
+        self.hydra_context: Optional[HydraContext] = None
+        self.task_function: Optional[TaskFunction] = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        from hepsweep.train.process import warm_up
+
+        self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
+        threads = self.threads
+        if threads is None and self.workers > 1:
+            threads = max(1, (os.cpu_count() or 1) // self.workers)
+        self.pool = WorkerPool(self.workers, warm_up=warm_up, threads=threads, recycle_mb=self.recycle_mb)
+        self.pool.start()
+        atexit.register(self.close)
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        from hepsweep.train.process import finish_background_work
+
+        assert self.pool is not None and self.config is not None and self.hydra_context is not None
+        setup_globals()
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        returns: List[JobReturn] = []
+        for offset, overrides in enumerate(job_overrides):
+            idx = initial_job_idx + offset
+            log.info(f"\t#{idx} : {shown_overrides(overrides)}")
+            state = Singleton.get_state()
+            try:
+                result = self.pool.run(
+                    execute_job, idx, list(overrides), self.hydra_context, self.config, self.task_function, state,
+                    after=finish_background_work,
+                )
+            except WorkerDiedError as exc:
+                result = JobReturn(overrides=list(overrides), status=JobStatus.FAILED, _return_value=exc)
+            returns.append(result)
+        return returns
+
+    def close(self) -> None:
+        """Stop the workers (each finishes its background uploads first)."""
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
