@@ -75,12 +75,19 @@ def test_early_stopping_fires_and_is_recorded(compose, tmp_path: Path) -> None:
     assert "early_stopped=yes" in (result.output_dir / "summary.txt").read_text()
 
 
-def test_nan_loss_stops_with_a_clear_message(compose, tmp_path: Path) -> None:
-    cfg = compose("dataset.n_events=600", "optimizer=sgd", "optimizer.lr=1e30", "model.units=512", "train.epochs=3")
-    with pytest.raises(TrainingError, match=r"loss became NaN in epoch 1; lower optimizer.lr \(now 1e\+30\)"):
-        run(cfg, output_dir=tmp_path / "run", emit=lambda _: None)
-    summary = RunSummary.read(tmp_path / "run")
-    assert summary.status == "failed" and "NaN" in (summary.failure or "")
+def test_nan_guard_stops_training_at_the_first_non_finite_loss() -> None:
+    # log(-1) is NaN on every IEEE-754 machine: the loss is NaN by construction, not by luck.
+    import keras
+    import numpy as np
+
+    from hepsweep.train.callbacks import NanGuard
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss=lambda y, p: keras.ops.mean(keras.ops.log(p * 0.0 - 1.0)))
+    guard = NanGuard()
+    history = model.fit(np.ones((64, 3)), np.ones((64, 1)), batch_size=8, epochs=5, callbacks=[guard], verbose=0)
+    assert guard.bad_epoch == 0
+    assert len(history.history["loss"]) == 1
 
 
 def test_impossible_architecture_is_refused_before_training(compose, tmp_path: Path) -> None:

@@ -100,11 +100,20 @@ class StudyTracking:
             return
 
         def action() -> None:
+            import time
+
+            from mlflow.entities import Metric, RunTag
+
+            now = int(time.time() * 1000)
             client = self.client
-            for key, value in {"hepsweep.state": state, **tags}.items():
-                client.set_tag(run_id, key, str(value)[:5000])
-            for i, value in enumerate(values or []):
-                client.log_metric(run_id, "objective" if i == 0 else f"objective_{i}", float(value))
+            client.log_batch(
+                run_id,
+                metrics=[
+                    Metric("objective" if i == 0 else f"objective_{i}", float(value), now, 0)
+                    for i, value in enumerate(values or [])
+                ],
+                tags=[RunTag(key, str(value)[:5000]) for key, value in {"hepsweep.state": state, **tags}.items()],
+            )
             client.set_terminated(run_id, RUN_STATUS[state])
 
         self._guard("ending a trial's run", action)

@@ -137,7 +137,7 @@ class TrialLink:
 
         linked = self.mlflow_run()
         if linked is not None:
-            yield MlflowTracker(*linked)
+            yield MlflowTracker(*linked, background=sweep)
             return
         if sweep or not cfg.tracking.enabled:
             yield NullTracker()

@@ -53,16 +53,30 @@ class NullTracker:
 
 
 class MlflowTracker:
-    """Logs to the MLflow run ``run_id`` at ``tracking_uri``; failures are reported, not raised."""
+    """Logs to the MLflow run ``run_id`` at ``tracking_uri``; failures are reported, not raised.
 
-    def __init__(self, tracking_uri: str, run_id: str) -> None:
+    With ``background=True`` every call returns at once and is sent, in order, by the background
+    thread of :mod:`hepsweep.tracking.background` (a sweep's trials: the next trial trains while
+    this one's records are written).
+    """
+
+    def __init__(self, tracking_uri: str, run_id: str, background: bool = False) -> None:
         from mlflow.tracking import MlflowClient
 
         self.tracking_uri, self.run_id = tracking_uri, run_id
         self.client = MlflowClient(tracking_uri=tracking_uri)
         self.failed: str | None = None
+        self.background = background
 
     def _safely(self, what: str, action: Callable[[], Any]) -> None:
+        if self.background:
+            from hepsweep.tracking.background import defer
+
+            defer(lambda: self._send(what, action))
+        else:
+            self._send(what, action)
+
+    def _send(self, what: str, action: Callable[[], Any]) -> None:
         if self.failed is not None:
             return
         try:

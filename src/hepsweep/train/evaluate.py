@@ -60,6 +60,8 @@ def scores(raw: np.ndarray, labels: np.ndarray, n_classes: int) -> dict[str, flo
     """Accuracy, exact ROC AUC and log loss of raw model outputs: the figures every split reports,
     per epoch on the validation split (what pruning and early stopping watch) and at the end."""
     probabilities = class_probabilities(raw)
+    if not np.isfinite(probabilities).all():  # a diverged model: the NaN guard reports it
+        return {"accuracy": float("nan"), "auc": float("nan"), "loss": float("nan")}
     clipped = np.clip(probabilities, 1e-7, 1 - 1e-7)
     clipped /= clipped.sum(axis=1, keepdims=True)
     return {

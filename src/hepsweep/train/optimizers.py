@@ -8,9 +8,16 @@ from omegaconf import DictConfig
 from hepsweep.errors import ConfigError
 
 
-def make_optimizer(cfg: DictConfig) -> keras.optimizers.Optimizer:
-    if not cfg.lr > 0:
+def check_learning_rate(cfg: DictConfig) -> float:
+    """The learning rate of ``cfg``, refused unless positive and finite."""
+    lr = float(cfg.lr)
+    if not 0 < lr < float("inf"):
         raise ConfigError(f"optimizer.lr={cfg.lr} must be positive; e.g. optimizer.lr=0.001")
+    return lr
+
+
+def make_optimizer(cfg: DictConfig) -> keras.optimizers.Optimizer:
+    check_learning_rate(cfg)
     common = {"learning_rate": float(cfg.lr)}
     if cfg.clipnorm is not None:
         common["clipnorm"] = float(cfg.clipnorm)

@@ -30,7 +30,7 @@ from hepsweep.train.callbacks import (
     ValidationScores,
 )
 from hepsweep.train.objective import Objective
-from hepsweep.train.process import defer, finish_background_work
+from hepsweep.tracking.background import defer, finish_background_work
 from hepsweep.tracking import NullTracker, Tracker, UtilisationSampler, flatten
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def run(
         output_dir: The benchmark folder (default: ``<output_root>/runs/<date>/<time>``).
         emit: Receives the one-line-per-epoch progress.
         defer_outputs: Return as soon as the value and summary are known, and write the PNGs and
-            upload the artifacts in the background (a sweep's trials: see ``train.process``).
+            upload the artifacts in the background (a sweep's trials: see ``hepsweep.tracking.background``).
 
     Returns:
         The run's summary; ``result.value`` is the objective a sweep optimises.
@@ -162,7 +162,7 @@ def _compiled_model(cfg: DictConfig, data: Any, device: Any) -> Any:
     import keras
 
     from hepsweep.models import build_model
-    from hepsweep.train.optimizers import make_optimizer
+    from hepsweep.train.optimizers import check_learning_rate, make_optimizer
     from hepsweep.train.reuse import COMPILED_MODELS, architecture_key
 
     binary = data.n_classes == 2
@@ -189,7 +189,7 @@ def _compiled_model(cfg: DictConfig, data: Any, device: Any) -> Any:
         steps_per_execution=int(cfg.train.steps_per_execution),
         device=[device.kind, device.mixed_precision],
     )
-    return COMPILED_MODELS.get(key, build, float(cfg.optimizer.lr))
+    return COMPILED_MODELS.get(key, build, check_learning_rate(cfg.optimizer))
 
 
 def _train_and_evaluate(

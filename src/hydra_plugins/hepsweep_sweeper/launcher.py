@@ -81,7 +81,7 @@ class HepsweepLauncher(Launcher):
         self.task_function: Optional[TaskFunction] = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
-        from hepsweep.train.process import warm_up
+        from hepsweep.train.warm import warm_up
 
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
         threads = self.threads
@@ -92,7 +92,7 @@ class HepsweepLauncher(Launcher):
         atexit.register(self.close)
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from hepsweep.train.process import finish_background_work
+        from hepsweep.tracking.background import finish_background_work
 
         assert self.pool is not None and self.config is not None and self.hydra_context is not None
         setup_globals()

@@ -1,10 +1,9 @@
-"""What a long-lived training process needs: warm-up imports, and a queue for the outputs that do
-not decide the next trial (plots, artifact uploads), written while the next trial trains.
+"""One background thread for the outputs that do not decide the next trial: MLflow logging,
+PNG plots and artifact uploads are written, in order, while the next trial trains.
 
-A trial's value, summary and checkpoint are written before the trial returns; its ROC and
-confusion-matrix PNGs and its MLflow artifact upload are deferred to one background thread.
-:func:`finish_background_work` waits for them; it runs before a worker process exits and, through
-``atexit``, before any process that deferred work exits.
+A trial's value, summary and checkpoint are written before the trial returns; the rest is
+deferred here. :func:`finish_background_work` waits for it; it runs before a worker process
+exits, after a single run, and through ``atexit`` before any process that deferred work exits.
 """
 
 from __future__ import annotations
@@ -20,18 +19,6 @@ log = logging.getLogger(__name__)
 _queue: "queue.Queue[Callable[[], None] | None]" = queue.Queue()
 _thread: threading.Thread | None = None
 _lock = threading.Lock()
-
-
-def warm_up() -> None:
-    """Import the heavy libraries a trial needs (TensorFlow, Keras, MLflow, scikit-learn)."""
-    from hepsweep.app import quiet_tensorflow
-
-    quiet_tensorflow()
-    import keras  # noqa: F401  (heavy: imported here, once per worker, before the first trial)
-    import mlflow.tracking  # noqa: F401
-    import sklearn.metrics  # noqa: F401
-
-    import hepsweep.train.training  # noqa: F401
 
 
 def _drain() -> None:
