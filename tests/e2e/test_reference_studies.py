@@ -74,7 +74,7 @@ def test_batch_size_study_runs_the_cpu_half_and_draws_the_figure(tmp_path: Path)
 def test_hepmass_mlp_retrains_the_best_on_the_test_split(tmp_path: Path) -> None:
     study, stdout = sweep(
         tmp_path, "hepmass_mlp", "dataset.n_events=1500", "train.epochs=3", "hydra.sweeper.n_trials=3",
-        "hydra.sweeper.pruner.max_resource=3", "hydra.sweeper.retrain_overrides=['train.epochs=2']",
+        "hydra.sweeper.retrain_best=true", "hydra.sweeper.retrain_overrides=['train.epochs=2']",
     )
     assert len(study.trials) == 3
     retrained = study.user_attrs["hepsweep.retrained"]
