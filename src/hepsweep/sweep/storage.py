@@ -3,8 +3,10 @@ journal file. SQLite connections wait for locks instead of failing with "databas
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import optuna
 
@@ -44,7 +46,7 @@ def open_storage(
         else:
             engine_kwargs["pool_pre_ping"] = True
         try:
-            storage = optuna.storages.RDBStorage(
+            storage = _create_rdb_storage(
                 url,
                 engine_kwargs=engine_kwargs,
                 heartbeat_interval=heartbeat_interval,
@@ -62,6 +64,35 @@ def open_storage(
             ) from None
     _CACHE[key] = storage
     return storage
+
+
+def _create_rdb_storage(url: str, **kwargs: Any) -> optuna.storages.RDBStorage:
+    """An RDBStorage whose schema is created by one process at a time: sweepers that start
+    together on a fresh database would otherwise race to create the same tables."""
+    for attempt in range(3):
+        try:
+            with _schema_lock(url):
+                return optuna.storages.RDBStorage(url, **kwargs)
+        except Exception as exc:  # another process created the tables in between (PostgreSQL)
+            if "already exists" not in str(exc) or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def _schema_lock(url: str) -> Iterator[None]:
+    """An exclusive file lock next to an SQLite database (nothing for server databases)."""
+    if not url.startswith("sqlite:///"):
+        yield
+        return
+    lock = Path(url[len("sqlite:///") :] + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def redact(url: str) -> str:

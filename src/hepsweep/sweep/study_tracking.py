@@ -47,9 +47,7 @@ class StudyTracking:
 
     @property
     def client(self) -> Any:
-        from mlflow.tracking import MlflowClient
-
-        return MlflowClient(tracking_uri=self.uri)
+        return store.client(self.uri or "")
 
     def open_parent(self, study: optuna.Study, params: Mapping[str, Any]) -> None:
         """Reuse the study's parent run (a resumed study) or create it, and log the settings."""

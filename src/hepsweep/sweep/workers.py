@@ -68,8 +68,9 @@ def _portable(error: BaseException) -> BaseException:
         return RuntimeError(f"{type(error).__name__}: {text}")
 
 
-def _serve(connection: Connection, warm_up: Callable[[], None] | None, threads: int | None) -> None:
-    """A worker's life: set thread counts, warm up, then run jobs until told to stop."""
+def _serve(connection: Connection, warm_up: Callable[[], None] | None, threads: int | None, context: bytes | None) -> None:
+    """A worker's life: set thread counts, warm up, read the jobs' shared context once, then run
+    jobs (``function(context, *args)``) until told to stop."""
     if threads:
         for name in THREAD_VARIABLES:
             os.environ[name] = str(threads)
@@ -78,6 +79,7 @@ def _serve(connection: Connection, warm_up: Callable[[], None] | None, threads: 
             warm_up()
         except Exception as exc:  # a job will meet the same problem and report it
             log.warning("worker warm-up failed: %s", exc)
+    shared = pickle.loads(context) if context is not None else None
     flush = None
     while True:
         try:
@@ -89,7 +91,7 @@ def _serve(connection: Connection, warm_up: Callable[[], None] | None, threads: 
         function, args, after = pickle.loads(message)
         flush = after or flush
         try:
-            outcome = Outcome(value=function(*args))
+            outcome = Outcome(value=function(shared, *args) if context is not None else function(*args))
         except BaseException as exc:  # noqa: BLE001 - every job ending is reported, not raised
             outcome = Outcome(error=_portable(exc))
         outcome.rss_mb = resident_mb()
@@ -104,9 +106,11 @@ def _serve(connection: Connection, warm_up: Callable[[], None] | None, threads: 
 class Worker:
     """One spawned process and the pipe to it."""
 
-    def __init__(self, context: Any, warm_up: Callable[[], None] | None, threads: int | None) -> None:
-        self.connection, child = context.Pipe()
-        self.process = context.Process(target=_serve, args=(child, warm_up, threads), name="hepsweep-worker", daemon=True)
+    def __init__(self, mp: Any, warm_up: Callable[[], None] | None, threads: int | None, context: bytes | None) -> None:
+        self.connection, child = mp.Pipe()
+        self.process = mp.Process(
+            target=_serve, args=(child, warm_up, threads, context), name="hepsweep-worker", daemon=True
+        )
         self.process.start()
         child.close()
         self.first_rss_mb: float | None = None
@@ -157,6 +161,8 @@ class WorkerPool:
         warm_up: Runs once in each new worker before its first job (import heavy libraries).
         threads: CPU threads for each worker's TensorFlow (None: TensorFlow's default).
         recycle_mb: Replace a worker once its memory grew this much since its first job.
+        context: What every job needs and never changes (sent once to each worker, and passed
+            to each job function as its first argument).
     """
 
     def __init__(
@@ -165,11 +171,17 @@ class WorkerPool:
         warm_up: Callable[[], None] | None = None,
         threads: int | None = None,
         recycle_mb: float = 1024.0,
+        context: Any = None,
     ) -> None:
         if size < 1:
             raise ValueError(f"a worker pool needs at least one worker, but got {size=}.")
         self.size, self.warm_up, self.threads, self.recycle_mb = size, warm_up, threads, recycle_mb
-        self._context = multiprocessing.get_context("spawn")
+        self._mp = multiprocessing.get_context("spawn")
+        self._shared: bytes | None = None
+        if context is not None:
+            import cloudpickle
+
+            self._shared = cloudpickle.dumps(context)
         self._idle: SimpleQueue[Worker] = SimpleQueue()
         self._lock = threading.Lock()
         self._started = 0
@@ -177,7 +189,7 @@ class WorkerPool:
         self.recycled = 0
 
     def _spawn(self) -> Worker:
-        worker = Worker(self._context, self.warm_up, self.threads)
+        worker = Worker(self._mp, self.warm_up, self.threads, self._shared)
         with self._lock:
             self._all.append(worker)
         return worker

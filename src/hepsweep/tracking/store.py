@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from pathlib import Path
@@ -27,7 +28,9 @@ def artifact_location(tracking_uri: str, experiment: str) -> str | None:
     return (db.parent / "mlartifacts" / experiment).resolve().as_uri()
 
 
-def _client(tracking_uri: str) -> Any:
+@functools.lru_cache(maxsize=8)
+def client(tracking_uri: str) -> Any:
+    """One ``MlflowClient`` per tracking URI and process (creating one costs tens of ms)."""
     from mlflow.tracking import MlflowClient
 
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
@@ -37,14 +40,14 @@ def _client(tracking_uri: str) -> Any:
 
 def experiment_id(tracking_uri: str, name: str) -> str:
     """The id of experiment ``name``, created (with a local artifact folder) if needed."""
-    client = _client(tracking_uri)
-    existing = client.get_experiment_by_name(name)
+    mlflow_client = client(tracking_uri)
+    existing = mlflow_client.get_experiment_by_name(name)
     if existing is not None:
         return str(existing.experiment_id)
     try:
-        return str(client.create_experiment(name, artifact_location=artifact_location(tracking_uri, name)))
+        return str(mlflow_client.create_experiment(name, artifact_location=artifact_location(tracking_uri, name)))
     except Exception:  # created meanwhile by another process
-        existing = client.get_experiment_by_name(name)
+        existing = mlflow_client.get_experiment_by_name(name)
         if existing is None:
             raise
         return str(existing.experiment_id)
@@ -58,14 +61,13 @@ def create_run(
     parent_run_id: str | None = None,
 ) -> str:
     """Start a run (nested under ``parent_run_id`` when given) and return its id."""
-    client = _client(tracking_uri)
     all_tags = {str(k): str(v) for k, v in (tags or {}).items()}
     if parent_run_id:
         all_tags["mlflow.parentRunId"] = parent_run_id
-    run = client.create_run(experiment_id(tracking_uri, experiment), run_name=run_name, tags=all_tags)
+    run = client(tracking_uri).create_run(experiment_id(tracking_uri, experiment), run_name=run_name, tags=all_tags)
     return str(run.info.run_id)
 
 
 def end_run(tracking_uri: str, run_id: str, status: str = "FINISHED") -> None:
     """Mark a run FINISHED, FAILED or KILLED."""
-    _client(tracking_uri).set_terminated(run_id, status)
+    client(tracking_uri).set_terminated(run_id, status)

@@ -61,10 +61,10 @@ class MlflowTracker:
     """
 
     def __init__(self, tracking_uri: str, run_id: str, background: bool = False) -> None:
-        from mlflow.tracking import MlflowClient
+        from hepsweep.tracking.store import client
 
         self.tracking_uri, self.run_id = tracking_uri, run_id
-        self.client = MlflowClient(tracking_uri=tracking_uri)
+        self.client = client(tracking_uri)
         self.failed: str | None = None
         self.background = background
 

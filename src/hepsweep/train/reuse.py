@@ -33,7 +33,7 @@ def architecture_key(**parts: Any) -> str:
 class CompiledModels:
     """Up to ``capacity`` compiled models, least recently used dropped first."""
 
-    def __init__(self, capacity: int = 8) -> None:
+    def __init__(self, capacity: int = 64) -> None:
         self.capacity = capacity
         self._entries: OrderedDict[str, _Compiled] = OrderedDict()
         self.hits = 0

@@ -150,11 +150,23 @@ def _dataset(cfg: DictConfig) -> Any:
     key = json.dumps([container, identity], sort_keys=True, default=str)
     if key not in _DATASETS:
         _DATASETS.clear()  # one dataset at a time: a study sweeps models, not datasets
+        _BATCHES.clear()
         _DATASETS[key] = load_dataset(cfg)
     return _DATASETS[key]
 
 
+def _training_batches(data: Any, batch: int, shuffle: bool, seed: int) -> Any:
+    """The ``tf.data`` pipeline of the training split, reused by later trials of the process."""
+    from hepsweep.data.pipeline import make_dataset
+
+    key = (id(data), batch, shuffle, seed)
+    if key not in _BATCHES:
+        _BATCHES[key] = make_dataset(data.train, data.n_classes, batch, shuffle=shuffle, seed=seed)
+    return _BATCHES[key]
+
+
 _DATASETS: dict[str, Any] = {}
+_BATCHES: dict[tuple[Any, ...], Any] = {}
 
 
 def _compiled_model(cfg: DictConfig, data: Any, device: Any) -> Any:
@@ -207,7 +219,6 @@ def _train_and_evaluate(
     import keras
     import numpy as np
 
-    from hepsweep.data.pipeline import make_dataset
     from hepsweep.train.evaluate import evaluate
 
     if int(cfg.train.steps_per_execution) < 1:
@@ -215,7 +226,7 @@ def _train_and_evaluate(
     model = _compiled_model(cfg, data, device)
     batch = int(cfg.train.batch_size)
     epochs = int(cfg.train.epochs)
-    train_ds = make_dataset(data.train, data.n_classes, batch, shuffle=cfg.train.shuffle, seed=int(cfg.train.seed))
+    train_ds = _training_batches(data, batch, bool(cfg.train.shuffle), int(cfg.train.seed))
     val_x = as_model_input(data.val.x)
     validation = ValidationScores(lambda: model_outputs(model, val_x), np.asarray(data.val.y), data.n_classes)
 
@@ -256,7 +267,7 @@ def _train_and_evaluate(
         epochs_run=float(summary.epochs_run),
         samples_per_s=len(data.train) * summary.epochs_run / train_time if train_time > 0 else 0.0,
     )
-    benchmark.write_history(history.history, folder / benchmark.HISTORY)
+    benchmark.write_history({**history.history, "epoch_time_s": timer.durations}, folder / benchmark.HISTORY)
     for step, reading in enumerate(utilisation.series):
         tracker.log_metrics({f"system/{k}": v for k, v in reading.items() if k != "t_s"}, step=step)
     tracker.log_metrics(utilisation.metrics())

@@ -43,15 +43,20 @@ class HepsweepLauncherConf:
 ConfigStore.instance().store(group="hydra/launcher", name="hepsweep", node=HepsweepLauncherConf, provider="hepsweep")
 
 
-def execute_job(
-    idx: int,
-    overrides: Sequence[str],
-    hydra_context: HydraContext,
-    config: DictConfig,
-    task_function: TaskFunction,
-    singleton_state: Dict[Any, Any],
-) -> JobReturn:
+@dataclass
+class JobContext:
+    """What every job of a sweep shares: sent once to each worker."""
+
+    hydra_context: HydraContext
+    config: DictConfig
+    task_function: TaskFunction
+    singleton_state: Dict[Any, Any]
+
+
+def execute_job(context: JobContext, idx: int, overrides: Sequence[str]) -> JobReturn:
     """Compose and run one job inside a worker, as the basic launcher does in-process."""
+    hydra_context, config = context.hydra_context, context.config
+    singleton_state = context.singleton_state
     setup_globals()
     Singleton.set_state(singleton_state)
     sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
@@ -60,7 +65,7 @@ def execute_job(
         sweep_config.hydra.job.num = idx
     return run_job(
         hydra_context=hydra_context,
-        task_function=task_function,
+        task_function=context.task_function,
         config=sweep_config,
         job_dir_key="hydra.sweep.dir",
         job_subdir_key="hydra.sweep.subdir",
@@ -87,7 +92,10 @@ class HepsweepLauncher(Launcher):
         threads = self.threads
         if threads is None and self.workers > 1:
             threads = max(1, (os.cpu_count() or 1) // self.workers)
-        self.pool = WorkerPool(self.workers, warm_up=warm_up, threads=threads, recycle_mb=self.recycle_mb)
+        context = JobContext(hydra_context, config, task_function, Singleton.get_state())
+        self.pool = WorkerPool(
+            self.workers, warm_up=warm_up, threads=threads, recycle_mb=self.recycle_mb, context=context
+        )
         self.pool.start()
         atexit.register(self.close)
 
@@ -102,12 +110,8 @@ class HepsweepLauncher(Launcher):
         for offset, overrides in enumerate(job_overrides):
             idx = initial_job_idx + offset
             log.info(f"\t#{idx} : {shown_overrides(overrides)}")
-            state = Singleton.get_state()
             try:
-                result = self.pool.run(
-                    execute_job, idx, list(overrides), self.hydra_context, self.config, self.task_function, state,
-                    after=finish_background_work,
-                )
+                result = self.pool.run(execute_job, idx, list(overrides), after=finish_background_work)
             except WorkerDiedError as exc:
                 result = JobReturn(overrides=list(overrides), status=JobStatus.FAILED, _return_value=exc)
             returns.append(result)
