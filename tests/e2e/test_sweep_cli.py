@@ -57,7 +57,7 @@ def test_study_prunes_and_every_trial_is_a_nested_mlflow_run(tmp_path: Path) -> 
         assert run.data.tags["pruned"] == str(trial.state == TrialState.PRUNED)
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_auc")]
         assert steps == list(range(len(steps))) and 1 <= len(steps) <= 4
-        assert {"loss", "val_loss", "accuracy", "auc", "train_time_s", "cpu_percent_mean", "memory_rss_mb_max"} <= set(run.data.metrics)
+        assert {"train_loss", "val_loss", "train_accuracy", "val_auc", "train_time_s", "cpu_percent_mean", "memory_rss_mb_max"} <= set(run.data.metrics)
         assert client.get_metric_history(run.info.run_id, "system/cpu_percent")
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "benchmark")}
         assert "benchmark/summary.json" in artifacts

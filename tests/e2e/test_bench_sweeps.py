@@ -1,0 +1,32 @@
+"""The sweep benchmark's quick mode runs every arm end to end, so the script never rots."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_sweeps.py"
+
+
+def test_quick_benchmark_runs_every_arm_and_prints_the_table(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--workdir", str(tmp_path / "work"), "--out", str(out)],
+        capture_output=True, text=True, timeout=1200,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    arms = {arm["arm"]: arm for arm in json.loads(out.read_text())["arms"]}
+    assert set(arms) == {"bare", "kerastuner", "optuna", "hepsweep"}
+    for name, arm in arms.items():
+        assert arm["error"] is None and arm["trials"] > 0, (name, arm["error"])
+        assert 0.5 < arm["best_test_auc"] <= 1.0, name
+    hepsweep = arms["hepsweep"]
+    assert hepsweep["distinct_configs"] == hepsweep["trials"] == 12
+    assert hepsweep["epochs"] < arms["bare"]["epochs"]
+    assert "| hepsweep |" in result.stdout and "vs bare" in result.stdout
