@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from hepsweep.errors import ConfigError, InvalidArchitectureError, TrainingError
+from hepsweep.errors import ConfigError, InvalidArchitectureError
 from hepsweep.train import run
 from hepsweep.train.benchmark import RunSummary
 
