@@ -108,12 +108,15 @@ def task(cfg: DictConfig) -> Any:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
+    from hepsweep.redaction import mask_logs, scrub_hydra_files
     from hepsweep.sweep.trial_link import TrialLink
     from hepsweep.train import run
 
     hydra_cfg = HydraConfig.get()
-    link = TrialLink.from_environment()
     output_dir = hydra_cfg.runtime.output_dir
+    mask_logs()
+    scrub_hydra_files(output_dir)  # before anything uploads the job's folder
+    link = TrialLink.from_environment(cfg)
     sweep = hydra_cfg.mode == RunMode.MULTIRUN
     with link.tracker_for(cfg, sweep=sweep) as tracker:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from hepsweep.errors import HepsweepError
+from hepsweep.redaction import mask
 
 VERBS = ("report", "ui", "resume", "drone")
 
@@ -21,13 +22,13 @@ def main(argv: list[str] | None = None) -> int:
         hydra_app(argv)
         return 0
     except HepsweepError as exc:
-        print(f"hepsweep: error: {exc}", file=sys.stderr)
+        print(f"hepsweep: error: {mask(str(exc))}", file=sys.stderr)
         return 2
     except Exception as exc:
         message = _config_error_line(exc)
         if message is None:
             raise
-        print(f"hepsweep: error: {message}", file=sys.stderr)
+        print(f"hepsweep: error: {mask(message)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("hepsweep: interrupted", file=sys.stderr)

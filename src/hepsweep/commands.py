@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from hepsweep.errors import StudyError
+from hepsweep.redaction import mask
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def _storage_arg(parser: argparse.ArgumentParser) -> None:
@@ -92,7 +96,15 @@ def ui(args: list[str]) -> int:
         from hepsweep.tracking.store import experiment_id
 
         address += f"/#/experiments/{experiment_id(uri, options.study)}/runs"
-    print(f"MLflow UI for {uri} at {address} (Ctrl-C stops it)", flush=True)
+    print(f"MLflow UI for {mask(uri)} at {address} (Ctrl-C stops it)", flush=True)
+    if options.host not in LOOPBACK_HOSTS:
+        print(
+            f"hepsweep ui: warning: --host {options.host} lets anyone who reaches this machine read, change and "
+            "delete every run (MLflow's server has no login); keep 127.0.0.1 and use an SSH tunnel "
+            f"(ssh -L {options.port}:127.0.0.1:{options.port} HOST) unless this network is yours alone",
+            file=sys.stderr,
+            flush=True,
+        )
     command = [
         sys.executable, "-m", "mlflow", "server",
         "--backend-store-uri", uri,
@@ -101,10 +113,38 @@ def ui(args: list[str]) -> int:
     ]
     if uri.startswith("sqlite:///"):
         command += ["--default-artifact-root", (root / "mlartifacts").as_uri()]
+    return serve_until_stopped(command)
+
+
+def serve_until_stopped(command: list[str]) -> int:
+    """Run a server in its own process group until it exits, or until this process gets
+    SIGINT or SIGTERM: then stop the whole group (the server and its workers), so that the
+    port is free again."""
+    server = subprocess.Popen(command, start_new_session=True)
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
-        return subprocess.call(command)
+        return server.wait()
     except KeyboardInterrupt:
+        _stop_group(server)
         return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    for sig, wait_s in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(process.pid, sig)
+            process.wait(timeout=wait_s)
+            return
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def resume(args: list[str]) -> int:

@@ -5,11 +5,14 @@ of the wrong type is refused while the config is composed, before any data is to
 """
 
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
+
+from hepsweep.errors import ConfigError
 
 
 @dataclass
@@ -239,3 +242,16 @@ def register_configs() -> None:
     store.store(group="device", name="device_schema", node=DeviceConfig)
     store.store(group="train", name="train_schema", node=TrainConfig)
     store.store(group="tracking", name="tracking_schema", node=TrackingConfig)
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+=@-]{0,127}")
+
+
+def check_plain_name(name: Any, key: str) -> None:
+    """Refuse a name that could become a path outside the output folder (``..``, ``a/b``, ``~``)."""
+    text = str(name) if name is not None else ""
+    if not _PLAIN_NAME.fullmatch(text) or ".." in text:
+        raise ConfigError(
+            f"{key}={text!r} is not a plain name; use letters, digits and _ . - + = @ "
+            "(at most 128, not starting with '.', no '/' or '..')"
+        )

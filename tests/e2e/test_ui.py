@@ -53,3 +53,39 @@ def test_ui_shows_the_study_with_its_nested_trials(tmp_path: Path) -> None:
                 browser.close()
     finally:
         del os.environ["HEPSWEEP_OUTPUT"]
+
+
+def test_ui_stops_its_server_on_sigterm_and_warns_about_open_hosts(tmp_path: Path) -> None:
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from tests.e2e.servers import free_port, wait_http
+
+    port = free_port()
+    log = open(tmp_path / "ui.log", "w+")
+    ui = subprocess.Popen(
+        [sys.executable, "-m", "hepsweep", "ui", "--host", "0.0.0.0", "--port", str(port),
+         "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"],
+        stdout=log, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health")
+        ui.send_signal(signal.SIGTERM)
+        assert ui.wait(timeout=60) == 0
+
+        def listening() -> bool:
+            with socket.socket() as sock:
+                return sock.connect_ex(("127.0.0.1", port)) == 0
+
+        deadline = time.monotonic() + 30  # the server lets go of its port
+        while listening() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not listening()
+    finally:
+        if ui.poll() is None:
+            ui.kill()
+    log.seek(0)
+    assert "warning: --host 0.0.0.0" in log.read()

@@ -15,8 +15,11 @@ Objective = Callable[[dict[str, str], Any], Any]
 class PythonLauncher:
     """Calls ``objective(params, trial)`` where ``trial`` is rebuilt from the storage like a job does."""
 
-    def __init__(self, objective: Objective, delay: Callable[[dict[str, str]], float] | None = None) -> None:
-        self.objective, self.delay = objective, delay
+    def __init__(
+        self, objective: Objective, delay: Callable[[dict[str, str]], float] | None = None, pruner: Any = None
+    ) -> None:
+        """``pruner`` stands for the job's own ``hydra.sweeper.pruner`` (jobs never read it from the store)."""
+        self.objective, self.delay, self.pruner = objective, delay, pruner
         self.calls: list[tuple[int, dict[str, str]]] = []
         self.running = 0
         self.max_running = 0
@@ -25,6 +28,7 @@ class PythonLauncher:
     def __call__(self, overrides: list[str], job_index: int) -> JobOutcome:
         prefix = f"++hydra.job.env_set.{ENV_VAR}="
         link = TrialLink.decode(next(o[len(prefix):] for o in overrides if o.startswith(prefix)))
+        link.sweeper = {"pruner": self.pruner}
         params = dict(o.split("=", 1) for o in overrides if not o.startswith("++"))
         with self._lock:
             self.calls.append((job_index, params))

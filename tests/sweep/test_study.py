@@ -37,6 +37,7 @@ def settings(tmp_path: Path, **overrides) -> SweepSettings:
 def runner(tmp_path: Path, launcher, params=None, lines=None, **overrides) -> StudyRunner:
     space = parse_search_space(params or {"x": "interval(0.0, 1.0)"})
     sink = lines if lines is not None else []
+    launcher.pruner = launcher.pruner or overrides.get("pruner")  # what the job's config would say
     return StudyRunner(settings(tmp_path, **overrides), space, launcher, tmp_path / "studies" / "unit", emit=sink.append)
 
 

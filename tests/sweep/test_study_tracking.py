@@ -28,7 +28,7 @@ def make_runner(tmp_path: Path, tracking: dict, lines: list[str], n_trials: int 
         )
     )
     space = parse_search_space({"x": "interval(0.0, 1.0)"})
-    return StudyRunner(settings, space, PythonLauncher(learning_curve), tmp_path / "studies" / "tracked", emit=lines.append)
+    return StudyRunner(settings, space, PythonLauncher(learning_curve, pruner=settings.pruner), tmp_path / "studies" / "tracked", emit=lines.append)
 
 
 def test_parent_run_per_study_and_a_nested_run_per_trial(tmp_path: Path) -> None:

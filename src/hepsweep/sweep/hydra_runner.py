@@ -16,6 +16,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from hepsweep.errors import ConfigError
+from hepsweep.redaction import mask_logs, scrub_hydra_files
 from hepsweep.sweep.search_space import SearchSpace, parse_search_space
 from hepsweep.sweep.settings import SweepSettings
 from hepsweep.sweep.outcome import JobOutcome
@@ -76,6 +77,10 @@ class HydraStudyRunner:
 
     def _launch(self, overrides: list[str], job_index: int) -> JobOutcome:
         (result,) = self.launcher.launch([overrides], initial_job_idx=job_index)
+        # Hydra saved the whole config (URLs with passwords included) for the job and the sweep
+        scrub_hydra_files(str(self.config.hydra.sweep.dir))
+        if result.working_dir:
+            scrub_hydra_files(result.working_dir)
         if result.status == JobStatus.COMPLETED:
             return JobOutcome(value=result._return_value)
         error = result._return_value
@@ -108,6 +113,7 @@ class HydraStudyRunner:
                 file=sys.stderr,
             )
             settings.n_jobs = 1
+        mask_logs()
         study_dir = Path(str(self.config.hydra.sweep.dir))
         command = {"argv": list(sys.argv), "cwd": os.getcwd(), "python": sys.executable}
         view = self.config.get("report")

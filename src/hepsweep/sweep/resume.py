@@ -14,7 +14,8 @@ from pathlib import Path
 import optuna
 
 from hepsweep.errors import StudyError
-from hepsweep.sweep.storage import open_storage, redact
+from hepsweep.redaction import MASK, mask
+from hepsweep.sweep.storage import open_storage
 from hepsweep.sweep.study import COMMAND_ATTR
 
 
@@ -37,7 +38,7 @@ def load_study(study_name: str, storage: str | None = None) -> optuna.Study:
     except KeyError:
         names = optuna.get_all_study_names(backend)
         raise StudyError(
-            f"no study named '{study_name}' in {redact(url)}; it holds: {', '.join(names) or 'no studies'}"
+            f"no study named '{study_name}' in {mask(url)}; it holds: {', '.join(names) or 'no studies'}"
         ) from None
 
 
@@ -45,26 +46,50 @@ def _key(argument: str) -> str:
     return argument.split("=", 1)[0].lstrip("+~")
 
 
+# Saved arguments that could name code to run (a ``_target_``, a config folder, a search path,
+# Hydra callbacks) are refused: whoever can write the study's store must not choose what runs.
+_UNSAFE_KEYS = ("_target_", "hydra.searchpath", "hydra.callbacks", "custom_search_space")
+_SAFE_FLAGS = ("-m", "--multirun")
+
+
+def _unsafe(argument: str) -> bool:
+    if argument.startswith("-"):
+        return argument not in _SAFE_FLAGS
+    return any(part in _key(argument) for part in _UNSAFE_KEYS)
+
+
 def resume_command(study: optuna.Study, storage_url: str, n_trials: int | None = None) -> tuple[list[str], str]:
-    """The command line (and the folder to run it in) that continues ``study``."""
+    """The command line (and the folder to run it in) that continues ``study``: always
+    ``python -m hepsweep`` with the saved overrides, whatever program the store names."""
     record = study.user_attrs.get(COMMAND_ATTR)
+    name = study.study_name
     if not record:
+        raise StudyError(f"study '{name}' was not started by the hepsweep sweeper, so no command is saved to resume it")
+    program, *arguments = [str(a) for a in record.get("argv", [])]
+    if Path(program).name != "hepsweep":
         raise StudyError(
-            f"study '{study.study_name}' was not started by the hepsweep sweeper, so no command is saved to resume it"
+            f"study '{name}' was started by {Path(program).name}, not hepsweep; run that command again to continue it"
         )
-    program, *arguments = record["argv"]
+    refused = [a for a in arguments if _unsafe(a)]
+    if refused:
+        raise StudyError(
+            f"study '{name}': the saved command has arguments that resume does not run ({' '.join(refused)}); "
+            "run the sweep's command again yourself to continue it"
+        )
+    arguments = [a for a in arguments if _key(a) != "hydra.sweeper.storage"]
+    arguments.append(f"hydra.sweeper.storage={_quote(storage_url)}")
+    masked = [a for a in arguments if MASK in a and _key(a) != "hydra.sweeper.storage"]
+    if masked:
+        raise StudyError(
+            f"study '{name}': the saved command held a password, saved masked ({' '.join(masked)}); run the "
+            "sweep's command again, or keep credentials out of URLs (MLFLOW_TRACKING_USERNAME/PASSWORD, ~/.pgpass)"
+        )
     if n_trials is not None:
         arguments = [a for a in arguments if _key(a) != "hydra.sweeper.n_trials"]
         arguments.append(f"hydra.sweeper.n_trials={n_trials}")
-    if not any(_key(a) == "hydra.sweeper.storage" for a in arguments):
-        arguments.append(f"hydra.sweeper.storage={_quote(storage_url)}")
-    if not any(a in ("-m", "--multirun") for a in arguments):
+    if not any(a in _SAFE_FLAGS for a in arguments):
         arguments.insert(0, "--multirun")
-    if Path(program).name == "hepsweep":
-        prefix = [sys.executable, "-m", "hepsweep"]
-    else:
-        prefix = [sys.executable, program]
-    return prefix + arguments, str(record.get("cwd") or os.getcwd())
+    return [sys.executable, "-m", "hepsweep", *arguments], str(record.get("cwd") or os.getcwd())
 
 
 def _quote(text: str) -> str:

@@ -66,11 +66,17 @@ def _split(spec: Any, kind: str, names: Mapping[str, str], default: str) -> tupl
     return None, names[name], kwargs
 
 
-def _instantiate(module: str | None, cls: str, kwargs: dict[str, Any], kind: str, package: Any) -> Any:
+def _instantiate(module: str | None, cls: str, kwargs: dict[str, Any], kind: str, package: Any, base: type) -> Any:
+    """``cls(**kwargs)``; a ``_target_`` (which only the sweeper's own config can give: jobs never
+    build samplers or pruners from stored data) must name a subclass of Optuna's ``base``."""
     try:
         factory = getattr(importlib.import_module(module), cls) if module else getattr(package, cls)
     except (ImportError, AttributeError) as exc:
         raise ConfigError(f"hydra.sweeper.{kind}: cannot import {module + '.' if module else ''}{cls} ({exc})") from None
+    if not (isinstance(factory, type) and issubclass(factory, base)):
+        raise ConfigError(
+            f"hydra.sweeper.{kind}: {module}.{cls} is not an Optuna {kind} (a subclass of {base.__module__}.{base.__name__})"
+        )
     try:
         return factory(**kwargs)
     except TypeError as exc:
@@ -96,7 +102,7 @@ def make_sampler(
         kwargs.setdefault("search_space", grid)
     if cls == "PatientPruner":
         raise ConfigError("PatientPruner is a pruner, not a sampler")
-    return _instantiate(module, cls, kwargs, "sampler", optuna.samplers)
+    return _instantiate(module, cls, kwargs, "sampler", optuna.samplers, optuna.samplers.BaseSampler)
 
 
 def study_sampler(spec: Any, seed: int | None, space: SearchSpace) -> DistinctSampler:
@@ -118,7 +124,7 @@ def make_pruner(spec: Any) -> optuna.pruners.BasePruner:
     if cls == "PatientPruner":
         kwargs["wrapped_pruner"] = make_pruner(kwargs.get("wrapped_pruner") or "median")
         kwargs.setdefault("patience", 1)
-    return _instantiate(module, cls, kwargs, "pruner", optuna.pruners)
+    return _instantiate(module, cls, kwargs, "pruner", optuna.pruners, optuna.pruners.BasePruner)
 
 
 def describe(spec: Any, default: str) -> str:

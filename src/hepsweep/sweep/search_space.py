@@ -25,6 +25,7 @@ from optuna.distributions import (
 )
 
 from hepsweep.errors import SearchSpaceError
+from hepsweep.redaction import mask
 
 _PRIMITIVE = (str, int, float, bool, type(None))
 
@@ -86,7 +87,7 @@ class SearchSpace:
     def signature(self) -> dict[str, str]:
         """What identifies the study: searched keys with their ranges, and the fixed overrides."""
         sig = {k: p.describe() for k, p in sorted(self.parameters.items())}
-        sig.update({k: f"fixed {v}" for k, v in sorted(self.fixed.items())})
+        sig.update({k: mask(f"fixed {v}") for k, v in sorted(self.fixed.items())})  # stored and logged
         return sig
 
 

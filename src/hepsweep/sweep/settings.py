@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Mapping, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
+from hepsweep.config import check_plain_name
 from hepsweep.errors import ConfigError
 
 DIRECTIONS = ("maximize", "minimize")
@@ -102,5 +103,7 @@ class SweepSettings:
                 "hydra.sweeper.grace_period must exceed heartbeat_interval (both in seconds, at least 1); "
                 f"got heartbeat_interval={self.heartbeat_interval}, grace_period={self.grace_period}"
             )
-        if not self.study_name or "/" in self.study_name:
-            raise ConfigError(f"hydra.sweeper.study_name={self.study_name!r} must be a non-empty name without '/'")
+        check_plain_name(self.study_name, "hydra.sweeper.study_name")
+        if self.tracking.experiment is not None:
+            check_plain_name(self.tracking.experiment, "hydra.sweeper.tracking.experiment")
+

@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterator
 import optuna
 
 from hepsweep.errors import StudyError
+from hepsweep.redaction import mask
 
 SQLITE_TIMEOUT_S = 120
 _CACHE: dict[tuple[Any, ...], optuna.storages.BaseStorage] = {}
@@ -55,12 +56,12 @@ def open_storage(
             )
         except ImportError as exc:
             raise StudyError(
-                f"no database driver for storage {redact(url)} ({exc}); for PostgreSQL: pip install 'psycopg[binary]'"
+                f"no database driver for storage {mask(url)} ({exc}); for PostgreSQL: pip install 'psycopg[binary]'"
             ) from None
         except Exception as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise StudyError(
-                f"cannot open storage {redact(url)} ({first}); check hydra.sweeper.storage and that the database is up"
+                f"cannot open storage {mask(url)} ({first}); check hydra.sweeper.storage and that the database is up"
             ) from None
     _CACHE[key] = storage
     return storage
@@ -93,13 +94,3 @@ def _schema_lock(url: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def redact(url: str) -> str:
-    """The URL with any password replaced by ***."""
-    if "://" in url and "@" in url.split("://", 1)[1]:
-        scheme, rest = url.split("://", 1)
-        credentials, host = rest.rsplit("@", 1)
-        user = credentials.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}"
-    return url

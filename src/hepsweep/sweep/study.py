@@ -24,13 +24,14 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from hepsweep.errors import StudyError
+from hepsweep.redaction import mask, mask_data
 from hepsweep.sweep.heartbeat import Heartbeat
 from hepsweep.sweep.outcome import JobOutcome, Launch, budget_used, classify, first_line, plain
 from hepsweep.sweep.distinct import configuration, finite_values, space_size, tried
 from hepsweep.sweep.samplers import describe, make_pruner, study_sampler
 from hepsweep.sweep.search_space import SearchSpace
 from hepsweep.sweep.settings import SweepSettings
-from hepsweep.sweep.storage import default_storage_url, open_storage, redact
+from hepsweep.sweep.storage import default_storage_url, open_storage
 from hepsweep.sweep.study_tracking import StudyTracking
 from hepsweep.sweep.trial_link import ENV_VAR, PRUNER_ATTR, RUN_ATTR, TRACKING_URI_ATTR, TrialLink
 
@@ -75,7 +76,8 @@ class StudyRunner:
         n = len(settings.directions)
         self.objective_names = objective_names or (["value"] if n == 1 else [f"value_{i}" for i in range(n)])
         self.view = view
-        self.emit = emit or (lambda line: print(f"[{settings.study_name}] {line}", file=sys.stderr, flush=True))
+        say = emit or (lambda line: print(f"[{settings.study_name}] {line}", file=sys.stderr, flush=True))
+        self.emit: Callable[[str], None] = lambda line: say(mask(line))
         root = Path(state_root) if state_root is not None else self.study_dir.resolve().parent.parent
         self.storage_url = settings.storage or default_storage_url(root)
         tracking_uri = settings.tracking.uri
@@ -122,13 +124,13 @@ class StudyRunner:
             )
         except ValueError as exc:  # directions differ from the stored study
             raise StudyError(
-                f"study '{s.study_name}' in {redact(self.storage_url)} exists with other directions ({exc}); "
+                f"study '{s.study_name}' in {mask(self.storage_url)} exists with other directions ({exc}); "
                 "choose another hydra.sweeper.study_name"
             ) from None
         stored_directions = [d.name.lower() for d in study.directions]
         if stored_directions != s.directions:
             raise StudyError(
-                f"study '{s.study_name}' in {redact(self.storage_url)} was created to {', '.join(stored_directions)}, "
+                f"study '{s.study_name}' in {mask(self.storage_url)} was created to {', '.join(stored_directions)}, "
                 f"not {', '.join(s.directions)}; pass hydra.sweeper.study_name=NEW_NAME for a new study"
             )
         signature = self.space.signature()
@@ -139,13 +141,14 @@ class StudyRunner:
         elif stored != signature:
             changed = sorted(k for k in set(stored) | set(signature) if stored.get(k) != signature.get(k))
             raise StudyError(
-                f"study '{s.study_name}' in {redact(self.storage_url)} was created with another search space "
+                f"study '{s.study_name}' in {mask(self.storage_url)} was created with another search space "
                 f"(differs in {', '.join(changed)}); pass hydra.sweeper.study_name=NEW_NAME for a new study"
             )
         if self.command:
-            study.set_user_attr(COMMAND_ATTR, self.command)
-        study.set_user_attr(PRUNER_ATTR, None if s.multi_objective else plain(s.pruner))
-        study.set_user_attr(TRACKING_URI_ATTR, self.tracking.uri if self.tracking.enabled else None)
+            study.set_user_attr(COMMAND_ATTR, mask_data(self.command))
+        # for reading only: jobs take the pruner and the real URLs from their own config
+        study.set_user_attr(PRUNER_ATTR, None if s.multi_objective else mask_data(plain(s.pruner)))
+        study.set_user_attr(TRACKING_URI_ATTR, mask(self.tracking.uri) if self.tracking.uri and self.tracking.enabled else None)
         study.set_user_attr(STUDY_DIR_ATTR, str(self.study_dir.resolve()))
         if self.view:
             from hepsweep.studies import VIEW_ATTR
@@ -161,7 +164,12 @@ class StudyRunner:
                 study, f"trial-{trial.number}", params, {"hepsweep.trial": trial.number, "hepsweep.role": "trial"}
             )
             trial.set_user_attr(RUN_ATTR, run_id)  # None clears a retried trial's old run
-            link = TrialLink(storage=self.storage_url, study=study.study_name, trial_id=trial._trial_id)
+            link = TrialLink(
+                storage=self.storage_url,
+                study=study.study_name,
+                trial_id=trial._trial_id,
+                tracking_uri=self.tracking.uri if run_id else None,
+            )
             overrides = self.space.overrides(params) + [f"++hydra.job.env_set.{ENV_VAR}={link.encode()}"]
             try:
                 outcome = self.launch(overrides, trial.number)
@@ -279,7 +287,7 @@ class StudyRunner:
         optuna.storages.fail_stale_trials(study)
         already = budget_used(study.get_trials(deepcopy=False))
         self.emit(
-            f"study {s.study_name}: {already}/{s.n_trials} trials already in {redact(self.storage_url)}; "
+            f"study {s.study_name}: {already}/{s.n_trials} trials already in {mask(self.storage_url)}; "
             f"running up to {s.n_jobs} at once"
         )
         storage = study._storage
@@ -335,7 +343,7 @@ class StudyRunner:
             "directions": ",".join(s.directions),
             "sampler": describe(s.sampler, "tpe"),
             "pruner": describe(s.pruner, "none"),
-            "storage": redact(self.storage_url),
+            "storage": mask(self.storage_url),
             "objective": ",".join(self.objective_names),
         }
         params.update({f"space.{k}": v for k, v in self.space.signature().items()})

@@ -13,6 +13,7 @@ from typing import Any, Callable, Mapping
 
 import optuna
 
+from hepsweep.redaction import mask
 from hepsweep.tracking import store
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ class StudyTracking:
 
             client = self.client
             logged = client.get_run(self.parent_run_id).data.params
-            fresh = [Param(k, str(v)[:6000]) for k, v in params.items() if k not in logged]
+            fresh = [Param(k, mask(str(v))[:6000]) for k, v in params.items() if k not in logged]
             if fresh:
                 client.log_batch(self.parent_run_id, params=fresh)
 
@@ -88,7 +89,7 @@ class StudyTracking:
             )
             from mlflow.entities import Param
 
-            self.client.log_batch(run_id, params=[Param(f"trial.{k}", str(v)) for k, v in params.items()])
+            self.client.log_batch(run_id, params=[Param(f"trial.{k}", mask(str(v))) for k, v in params.items()])
             return run_id
 
         return self._guard(f"creating the run {name}", action)
@@ -110,7 +111,7 @@ class StudyTracking:
                     Metric("objective" if i == 0 else f"objective_{i}", float(value), now, 0)
                     for i, value in enumerate(values or [])
                 ],
-                tags=[RunTag(key, str(value)[:5000]) for key, value in {"hepsweep.state": state, **tags}.items()],
+                tags=[RunTag(key, mask(str(value))[:5000]) for key, value in {"hepsweep.state": state, **tags}.items()],
             )
             client.set_terminated(run_id, RUN_STATUS[state])
 
@@ -139,7 +140,7 @@ class StudyTracking:
             for key, value in metrics.items():
                 client.log_metric(self.parent_run_id, key, float(value))
             for key, value in params.items():
-                client.set_tag(self.parent_run_id, key, str(value)[:5000])
+                client.set_tag(self.parent_run_id, key, mask(str(value))[:5000])
             for path in artifacts:
                 if path.is_file():
                     client.log_artifact(self.parent_run_id, str(path))

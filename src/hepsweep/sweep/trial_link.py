@@ -4,7 +4,10 @@ The sweeper asks Optuna for a trial, creates the trial's MLflow run, and launche
 ``HEPSWEEP_TRIAL`` set (through ``hydra.job.env_set``, so it reaches the job in-process, in a
 joblib worker or on a SLURM node alike). The job rebuilds the live trial from the shared
 storage, reports each epoch, and raises ``optuna.TrialPruned`` when told to; the sweeper then
-records the final state. Any Hydra app can do the same with :func:`current_trial`::
+records the final state.
+
+The link holds no secret (its URLs are masked) and names no code: the job takes the real URLs
+and the pruner from its own config (``hydra.sweeper``), never from the environment or the store. Any Hydra app can do the same with :func:`current_trial`::
 
     import hepsweep, optuna
 
@@ -32,6 +35,9 @@ from typing import Any, Iterator
 
 from omegaconf import DictConfig
 
+from hepsweep.config import check_plain_name
+from hepsweep.redaction import mask, restore
+
 log = logging.getLogger(__name__)
 
 ENV_VAR = "HEPSWEEP_TRIAL"
@@ -42,20 +48,23 @@ RUN_ATTR = "mlflow_run_id"
 
 @dataclass
 class TrialLink:
-    """A job's trial: storage URL, study name and trial id. Everything else (pruner, MLflow run)
+    """A job's trial: storage URL, study name, trial id and MLflow store. The trial's MLflow run
     is read from the storage, where the sweeper put it before launching the job."""
 
     storage: str | None = None
     study: str | None = None
     trial_id: int | None = None
-    # a job outside the study's trials (the retrained best) names its MLflow run directly
     tracking_uri: str | None = None
+    # a job outside the study's trials (the retrained best) names its MLflow run directly
     run_id: str | None = None
-    _trial: Any = field(default=None, repr=False, compare=False)
+    # the job's own ``hydra.sweeper`` config (its pruner, its real URLs); never sent
+    sweeper: Any = field(default=None, repr=False, compare=False, metadata={"local": True})
+    _trial: Any = field(default=None, repr=False, compare=False, metadata={"local": True})
 
     def encode(self) -> str:
         """Short URL-safe text that survives Hydra's override grammar unquoted."""
-        values = {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
+        values = {f.name: getattr(self, f.name) for f in fields(self) if not f.metadata.get("local")}
+        values["storage"], values["tracking_uri"] = _masked(self.storage), _masked(self.tracking_uri)
         payload = json.dumps({k: v for k, v in values.items() if v is not None})
         return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
 
@@ -65,9 +74,18 @@ class TrialLink:
         return cls(**json.loads(base64.urlsafe_b64decode(padded.encode())))
 
     @classmethod
-    def from_environment(cls) -> "TrialLink":
+    def from_environment(cls, task_config: DictConfig | None = None) -> "TrialLink":
+        """The job's link, its masked URLs restored from the job's own config (``hydra.sweeper``
+        and, for hepsweep's task, its ``tracking.uri``, which also governs the study's runs)."""
         text = os.environ.get(ENV_VAR)
-        return cls.decode(text) if text else cls()
+        link = cls.decode(text) if text else cls()
+        sweeper = link.sweeper = _sweeper_config()
+        if sweeper is not None:
+            tracking = sweeper.get("tracking") or {}
+            link.storage = restore(link.storage, [sweeper.get("storage")])
+            task_uri = task_config.get("tracking", {}).get("uri") if task_config is not None else None
+            link.tracking_uri = restore(link.tracking_uri, [tracking.get("uri"), task_uri])
+        return link
 
     @property
     def in_study(self) -> bool:
@@ -85,10 +103,9 @@ class TrialLink:
 
             assert self.storage is not None and self.trial_id is not None
             storage = open_storage(self.storage)
-            study_attrs = storage.get_study_user_attrs(storage.get_study_id_from_name(self.study or ""))
-            study = optuna.load_study(
-                study_name=self.study, storage=storage, pruner=make_pruner(study_attrs.get(PRUNER_ATTR))
-            )
+            directions = storage.get_study_directions(storage.get_study_id_from_name(self.study or ""))
+            spec = self.sweeper.get("pruner") if self.sweeper is not None and len(directions) == 1 else None
+            study = optuna.load_study(study_name=self.study, storage=storage, pruner=make_pruner(spec))
             self._trial = optuna.trial.Trial(study, self.trial_id)
         return self._trial
 
@@ -100,7 +117,7 @@ class TrialLink:
         if trial is None:
             return None
         run_id = trial.user_attrs.get(RUN_ATTR)
-        uri = trial.study.user_attrs.get(TRACKING_URI_ATTR)
+        uri = self.tracking_uri
         return (uri, run_id) if run_id and uri else None
 
     def record_summary(self, output_dir: str) -> None:
@@ -145,15 +162,31 @@ class TrialLink:
         yield from _single_run_tracker(cfg)
 
 
+def _masked(url: str | None) -> str | None:
+    return mask(url) if url else url
+
+
+def _sweeper_config() -> Any:
+    """The job's ``hydra.sweeper`` node, or None outside a Hydra job."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    return HydraConfig.get().get("sweeper")
+
+
 def _single_run_tracker(cfg: DictConfig) -> Iterator[Any]:
     from hepsweep.tracking import MlflowTracker, NullTracker, store
 
     uri = cfg.tracking.uri or store.default_tracking_uri(cfg.output_root)
     experiment = cfg.tracking.experiment or store.RUNS_EXPERIMENT
+    check_plain_name(experiment, "tracking.experiment")
     try:
         run_id = store.create_run(uri, experiment, f"{cfg.model.name}-{cfg.dataset.name}")
     except Exception as exc:
-        log.warning("MLflow tracking is unavailable (%s); the run goes on untracked (tracking.uri=%s)", exc, uri)
+        log.warning(
+            "MLflow tracking is unavailable (%s); the run goes on untracked (tracking.uri=%s)", mask(str(exc)), mask(uri)
+        )
         yield NullTracker()
         return
     status = "FAILED"
@@ -174,7 +207,7 @@ def current_trial() -> Any:
     if not text:
         return None
     if _CACHED is None or _CACHED[0] != text:
-        _CACHED = (text, TrialLink.decode(text))
+        _CACHED = (text, TrialLink.from_environment())
     return _CACHED[1].trial()
 
 

@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
+from hepsweep.config import check_plain_name
+
 log = logging.getLogger(__name__)
 
 RUNS_EXPERIMENT = "hepsweep-runs"
@@ -24,6 +26,7 @@ def artifact_location(tracking_uri: str, experiment: str) -> str | None:
     """For a local SQLite store, a folder next to the database; servers choose their own."""
     if not tracking_uri.startswith("sqlite:///"):
         return None
+    check_plain_name(experiment, "tracking.experiment")  # the name becomes a folder
     db = Path(tracking_uri[len("sqlite:///") :])
     return (db.parent / "mlartifacts" / experiment).resolve().as_uri()
 
@@ -35,6 +38,8 @@ def client(tracking_uri: str) -> Any:
 
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+    # MLflow prints each ended run's address, credentials included; hepsweep says where runs went
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     return MlflowClient(tracking_uri=tracking_uri)
 
 

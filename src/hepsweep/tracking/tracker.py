@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol
 
+from hepsweep.redaction import mask
+
 log = logging.getLogger(__name__)
 
 MAX_PARAM_LENGTH = 6000
@@ -87,14 +89,14 @@ class MlflowTracker:
                 "MLflow logging failed while %s (%s); the run goes on without tracking. "
                 "Check that the tracking store %s is reachable (tracking.uri).",
                 what,
-                self.failed,
-                self.tracking_uri,
+                mask(self.failed),
+                mask(self.tracking_uri),
             )
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
 
-        items = [Param(str(k), str(v)[:MAX_PARAM_LENGTH]) for k, v in params.items()]
+        items = [Param(str(k), mask(str(v))[:MAX_PARAM_LENGTH]) for k, v in params.items()]
 
         def send() -> None:
             for i in range(0, len(items), BATCH):
@@ -117,7 +119,7 @@ class MlflowTracker:
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         from mlflow.entities import RunTag
 
-        items = [RunTag(str(k), str(v)[:MAX_PARAM_LENGTH]) for k, v in tags.items()]
+        items = [RunTag(str(k), mask(str(v))[:MAX_PARAM_LENGTH]) for k, v in tags.items()]
         self._safely("setting tags", lambda: self.client.log_batch(self.run_id, tags=items))
 
     def log_artifacts(self, folder: Path, artifact_path: str | None = None) -> None:
@@ -126,7 +128,7 @@ class MlflowTracker:
         )
 
     def log_text(self, text: str, name: str) -> None:
-        self._safely(f"uploading {name}", lambda: self.client.log_text(self.run_id, text, name))
+        self._safely(f"uploading {name}", lambda: self.client.log_text(self.run_id, mask(text), name))
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

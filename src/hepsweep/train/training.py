@@ -18,6 +18,7 @@ from typing import Any, Callable
 from omegaconf import DictConfig, OmegaConf
 
 from hepsweep.errors import ConfigError, TrainingError
+from hepsweep.redaction import mask
 from hepsweep.train import benchmark
 from hepsweep.train.benchmark import RunSummary
 from hepsweep.train.callbacks import (
@@ -112,7 +113,8 @@ def run(
     tracker = tracker or NullTracker()
     objective = Objective.parse(cfg.objective)
     _check_train(cfg)
-    (folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    config_text = mask(OmegaConf.to_yaml(cfg, resolve=True))
+    (folder / "config.yaml").write_text(config_text)
     summary = RunSummary(
         status="failed",
         dataset=str(cfg.dataset.name),
@@ -123,7 +125,7 @@ def run(
     resolved = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(resolved, dict)
     tracker.log_params(flatten(resolved))  # the full resolved config
-    tracker.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+    tracker.log_text(config_text, "config.yaml")
 
     device = configure_device(cfg.device)
     summary.device = device.kind
