@@ -11,7 +11,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from hepsweep.errors import ConfigError, StudyError
+from hepsweep.errors import ConfigError, DataError, StudyError
 from hepsweep.sweep.search_space import parse_search_space
 from hepsweep.sweep.settings import SweepSettings
 from hepsweep.sweep.outcome import budget_used
@@ -134,6 +134,24 @@ def test_too_many_crashes_stop_the_study_but_keep_finished_trials(tmp_path: Path
         runner(tmp_path, PythonLauncher(objective), n_trials=10).run()
     study = optuna.load_study(study_name="unit", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
     assert len(study.trials) == 3
+
+
+def test_max_failure_rate_zero_stops_at_the_first_crash(tmp_path: Path) -> None:
+    def objective(params, trial):
+        raise ValueError("broken job")
+
+    with pytest.raises(StudyError, match=r"1 of 1 trials failed \(more than max_failure_rate=0.0\)"):
+        runner(tmp_path, PythonLauncher(objective), n_trials=10, max_failure_rate=0.0).run()
+
+
+def test_a_study_that_cannot_load_its_data_stops_with_the_data_error(tmp_path: Path) -> None:
+    def objective(params, trial):
+        raise DataError("dataset.path=/nowhere/train.csv does not exist; give a HEPMASS CSV file")
+
+    with pytest.raises(StudyError, match=r"trial 0 could not load its data \(DataError: dataset.path=/nowhere"):
+        runner(tmp_path, PythonLauncher(objective), n_trials=10).run()
+    study = optuna.load_study(study_name="unit", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    assert len(study.trials) == 1 and study.trials[0].user_attrs["fail_kind"] == "data"
 
 
 def test_config_failures_are_recorded_but_do_not_count_as_crashes(tmp_path: Path) -> None:

@@ -44,7 +44,9 @@ def classify(outcome: JobOutcome, n_objectives: int) -> tuple[TrialState, list[f
     if error is not None:
         if isinstance(error, DeviceError):
             kind = "unavailable"  # e.g. device=gpu trials on a machine without a GPU
-        elif isinstance(error, (ConfigError, DataError)):
+        elif isinstance(error, DataError):
+            kind = "data"  # counts as a crash; stops a study that has not trained anything yet
+        elif isinstance(error, ConfigError):
             kind = "config"
         else:
             kind = "error"

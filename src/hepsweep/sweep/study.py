@@ -208,14 +208,22 @@ class StudyRunner:
     def _after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial, fail_kind: str | None) -> None:
         with self._ask_lock:
             self._finished += 1
-            if fail_kind == "error":
+            if fail_kind in ("error", "data"):
                 self._crashes += 1
             rate = self._crashes / self._finished
-            judged = self._finished >= MIN_TRIALS_FOR_FAILURE_RATE
-            if fail_kind == "error" and judged and rate > self.settings.max_failure_rate and self._abort is None:
+            # max_failure_rate=0 stops at the first crash, as in hydra-optuna-sweeper
+            judged = self._finished >= MIN_TRIALS_FOR_FAILURE_RATE or self.settings.max_failure_rate == 0.0
+            crashed = fail_kind in ("error", "data") and self._abort is None
+            if crashed and judged and rate > self.settings.max_failure_rate:
                 self._abort = (
                     f"{self._crashes} of {self._finished} trials failed (more than max_failure_rate="
-                    f"{self.settings.max_failure_rate}); last: {trial.user_attrs.get(FAIL_REASON)}"
+                    f"{self.settings.max_failure_rate}); last: {trial.user_attrs.get(FAIL_REASON)}; "
+                    "fix the cause or raise hydra.sweeper.max_failure_rate"
+                )
+            elif crashed and fail_kind == "data" and not self._trained_any(study):
+                self._abort = (
+                    f"trial {trial.number} could not load its data ({trial.user_attrs.get(FAIL_REASON)}); "
+                    "fix the dataset settings (e.g. dataset.path) and run the command again"
                 )
             reason = trial.user_attrs.get(FAIL_REASON)
             if fail_kind == "unavailable":
@@ -225,6 +233,10 @@ class StudyRunner:
                 self.emit(f"trial {trial.number} skipped: {reason} (later trials skipped for this reason are not listed)")
                 return
         self.emit(self.progress_line(study, trial))
+
+    @staticmethod
+    def _trained_any(study: optuna.Study) -> bool:
+        return any(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.get_trials(deepcopy=False))
 
     def progress_line(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> str:
         trials = study.get_trials(deepcopy=False)
@@ -333,7 +345,7 @@ class StudyRunner:
         retrained = self._retrain_best(study) if s.retrain_best and self._abort is None else None
         self._finish(study, failed, retrained)
         if self._abort is not None:
-            raise StudyError(f"study {s.study_name} stopped: {self._abort}; fix the cause or raise hydra.sweeper.max_failure_rate")
+            raise StudyError(f"study {s.study_name} stopped: {self._abort}")
         return study
 
     def _parent_params(self) -> dict[str, Any]:
