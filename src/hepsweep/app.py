@@ -110,6 +110,9 @@ def task(cfg: DictConfig) -> Any:
 
     from hepsweep.redaction import mask_logs, scrub_hydra_files
     from hepsweep.sweep.trial_link import TrialLink
+    from hepsweep.train.warm import import_tensorflow
+
+    import_tensorflow()  # first, so that its native start-up lines stay off the terminal
     from hepsweep.train import run
 
     hydra_cfg = HydraConfig.get()

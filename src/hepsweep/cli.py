@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 
 from hepsweep.errors import HepsweepError
@@ -24,6 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     except HepsweepError as exc:
         print(f"hepsweep: error: {mask(str(exc))}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        message = filesystem_error_line(exc)
+        if message is None:
+            raise
+        print(f"hepsweep: error: {mask(message)}", file=sys.stderr)
+        return 2
     except Exception as exc:
         message = _config_error_line(exc)
         if message is None:
@@ -33,6 +40,23 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hepsweep: interrupted", file=sys.stderr)
         return 130
+
+
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+_NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT, errno.ENOTDIR, errno.EEXIST)
+
+
+def filesystem_error_line(exc: OSError) -> str | None:
+    """One line for a folder or file hepsweep cannot write (or a full disk); None otherwise."""
+    where = exc.filename
+    if where is None or exc.errno not in (*_NO_SPACE, *_NOT_WRITABLE):
+        return None
+    if exc.errno in _NO_SPACE:
+        return f"no space left on the filesystem holding {where}; free some space or write elsewhere (output_root=..., HEPSWEEP_OUTPUT, HEPSWEEP_CACHE)"
+    return (
+        f"cannot write {where} ({exc.strerror}); choose a folder you can write: output_root=... "
+        "(or HEPSWEEP_OUTPUT), HEPSWEEP_CACHE for the data cache, -o for a report"
+    )
 
 
 def _config_error_line(exc: Exception) -> str | None:

@@ -99,3 +99,33 @@ def test_every_dataset_and_model_family_trains(tmp_path: Path) -> None:
         assert result.summary.status == "complete", combo
         assert (tmp_path / f"run{i}" / "checkpoint" / "model.keras").is_file()
         assert np.isfinite(result.metrics["test_auc"]), combo
+
+
+UNWRITABLE = "/proc/hepsweep-cannot-write-here"  # not writable, not even by root
+
+
+@pytest.mark.parametrize(
+    "args, env, fragments",
+    [
+        ([f"output_root={UNWRITABLE}"], {}, ["cannot write /proc/hepsweep", "output_root="]),
+        ([], {"HEPSWEEP_CACHE": UNWRITABLE}, ["cannot write /proc/hepsweep", "HEPSWEEP_CACHE"]),
+        (["dataset.n_events=0"], {}, ["the data holds no events", "dataset.n_events > 0"]),
+        ([], {"HEPSWEEP_TRIAL": "!!not-a-link"}, ["HEPSWEEP_TRIAL holds no trial link", "unset it"]),
+    ],
+    ids=["output-root", "cache", "no-events", "garbage-trial-link"],
+)
+def test_bad_input_ends_in_one_line(tmp_path: Path, args: list[str], env: dict[str, str], fragments: list[str]) -> None:
+    assert_one_line_error(run_hepsweep(*TINY, *args, cwd=tmp_path, env=env), *fragments)
+
+
+def test_a_header_only_csv_and_an_unwritable_report_end_in_one_line(tmp_path: Path) -> None:
+    header = tmp_path / "header.csv"
+    header.write_text("# label,f0,f1,f2,f3,f4,f5,f6,f7,f8,f9,f10,f11,f12,f13,f14,f15,f16,f17,f18,f19,f20,f21,f22,f23,f24,f25,f26,mass\n")
+    assert_one_line_error(run_hepsweep(f"dataset.path={header}", *TINY, cwd=tmp_path), "no events")
+
+    import optuna
+
+    storage = f"sqlite:///{tmp_path / 'plain.db'}"
+    optuna.create_study(study_name="plain", storage=storage).optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+    result = run_hepsweep("report", "plain", "--storage", storage, "-o", f"{UNWRITABLE}/table.csv", cwd=tmp_path)
+    assert_one_line_error(result, "cannot write /proc/hepsweep", "-o for a report")

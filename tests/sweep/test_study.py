@@ -263,3 +263,14 @@ def test_embedded_stores_live_under_the_state_root(tmp_path: Path) -> None:
     assert study_runner.storage_url == f"sqlite:///{tmp_path / 'root' / 'optuna.db'}"
     study_runner.run()
     assert (tmp_path / "root" / "optuna.db").is_file()
+
+
+def test_a_sweep_that_searches_nothing_runs_one_trial_and_says_so(tmp_path: Path) -> None:
+    lines: list[str] = []
+    study = StudyRunner(
+        settings(tmp_path, n_trials=5), parse_search_space({}), PythonLauncher(lambda p, t: 1.0),
+        tmp_path / "studies" / "unit", emit=lines.append,
+    ).run()
+    assert len(study.trials) == 1
+    assert any("hydra.sweeper.params is empty" in line for line in lines)
+    assert any("searches nothing" in line for line in lines)

@@ -13,6 +13,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from hepsweep.data.arrays import Arrays
+from hepsweep.errors import DataError
 
 CACHE_VERSION = 1
 
@@ -37,6 +38,8 @@ def load(entry: Path) -> Arrays | None:
     if not meta_path.is_file():
         return None
     meta = json.loads(meta_path.read_text())
+    if not meta["x_shape"][0]:  # an empty entry cannot be mapped; it is built again (and refused)
+        return None
     x = np.memmap(entry / "x.bin", dtype=meta["x_dtype"], mode="r", shape=tuple(meta["x_shape"]))
     y = np.memmap(entry / "y.bin", dtype=np.int64, mode="r", shape=(meta["x_shape"][0],))
     return Arrays(x, y)
@@ -55,7 +58,11 @@ def store(entry: Path, chunks: Iterable[Arrays], source: dict[str, Any]) -> Arra
                 np.ascontiguousarray(chunk.x, dtype=x_dtype).tofile(x_file)
                 np.ascontiguousarray(chunk.y, dtype=np.int64).tofile(y_file)
                 n_events += len(chunk)
-        assert x_shape is not None and x_dtype is not None
+        if n_events == 0 or x_shape is None or x_dtype is None:
+            raise DataError(
+                "the data holds no events; give dataset.n_events > 0, or a data file with at least one "
+                "row after its header"
+            )
         meta = {"x_shape": [n_events, *x_shape], "x_dtype": np.dtype(x_dtype).str, "source": source}
         (staging / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
         try:

@@ -51,6 +51,8 @@ def _csv_chunks(path: Path, n_columns: int, max_rows: int | None) -> Iterator[np
                     f"'{path.name}' has {chunk.shape[1]} columns but {n_columns} are expected "
                     "(label, f0..f26, mass); give a HEPMASS-format CSV"
                 )
+            if chunk.empty:  # a header and no rows: the caller refuses an empty dataset
+                continue
             if not all(pd.api.types.is_numeric_dtype(dtype) for dtype in chunk.dtypes):
                 row, column, value = _first_bad_cell(chunk)
                 raise DataError(

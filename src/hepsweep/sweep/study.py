@@ -265,6 +265,9 @@ class StudyRunner:
             return True
         if budget_used(trials) >= self.settings.n_trials:
             return False
+        if not self.space.distributions and budget_used(trials) >= 1:
+            self._stop = "hydra.sweeper.params searches nothing, so every further trial would be the same"
+            return False
         values = finite_values(self.space.distributions)
         if values is not None and len(tried(trials, sorted(values))) >= space_size(values):
             self._stop = f"all {space_size(values)} configurations of the search space have been tried"
@@ -302,6 +305,8 @@ class StudyRunner:
             f"study {s.study_name}: {already}/{s.n_trials} trials already in {mask(self.storage_url)}; "
             f"running up to {s.n_jobs} at once"
         )
+        if not self.space.distributions:
+            self.emit("warning: hydra.sweeper.params is empty, so one trial is run, not n_trials; add params to search")
         storage = study._storage
         heartbeats = optuna.storages._heartbeat.is_heartbeat_enabled(storage)
         if not heartbeats and self._others_running(study, set()):

@@ -36,6 +36,7 @@ from typing import Any, Iterator
 from omegaconf import DictConfig
 
 from hepsweep.config import check_plain_name
+from hepsweep.errors import ConfigError
 from hepsweep.redaction import mask, restore
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,16 @@ class TrialLink:
     @classmethod
     def decode(cls, text: str) -> "TrialLink":
         padded = text + "=" * (-len(text) % 4)
-        return cls(**json.loads(base64.urlsafe_b64decode(padded.encode())))
+        try:
+            values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+            wire = {f.name for f in fields(cls) if not f.metadata.get("local")}
+            if not isinstance(values, dict) or not set(values) <= wire:
+                raise ValueError(values)
+            return cls(**values)
+        except (ValueError, TypeError, UnicodeDecodeError):
+            raise ConfigError(
+                f"{ENV_VAR} holds no trial link from the hepsweep sweeper; unset it (only the sweeper sets it)"
+            ) from None
 
     @classmethod
     def from_environment(cls, task_config: DictConfig | None = None) -> "TrialLink":

@@ -108,6 +108,11 @@ def run(
     from hepsweep.models import validate_model
     from hepsweep.train.device import configure_device
 
+    if not isinstance(cfg, DictConfig):
+        raise ConfigError(
+            f"hepsweep.run needs a composed config, not a {type(cfg).__name__}; "
+            "use cfg = hepsweep.compose(['model=mlp', ...]) and hepsweep.run(cfg)"
+        )
     folder = Path(output_dir) if output_dir is not None else default_output_dir(cfg)
     folder.mkdir(parents=True, exist_ok=True)
     tracker = tracker or NullTracker()
