@@ -88,9 +88,11 @@ def postgres_server() -> Iterator[str]:
 
 
 @contextmanager
-def mlflow_server(folder: Path, command: list[str] | None = None) -> Iterator[str]:
-    """``mlflow server`` (or ``command`` with {port}) on a free loopback port; yields its URL."""
-    port = free_port()
+def mlflow_server(folder: Path, command: list[str] | None = None, port: int | None = None) -> Iterator[str]:
+    """``mlflow server`` (or ``command`` with {port}) on ``port`` (default: a free loopback
+    port); yields its URL. Its store lives in ``folder``, so a server started again there
+    finds the same runs."""
+    port = port or free_port()
     if command is None:
         command = [
             sys.executable, "-m", "mlflow", "server",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import optuna
+import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
@@ -16,7 +17,7 @@ from .helpers import PythonLauncher
 from .test_study import learning_curve
 
 
-def make_runner(tmp_path: Path, tracking: dict, lines: list[str], n_trials: int = 6) -> StudyRunner:
+def make_runner(tmp_path: Path, tracking: dict, lines: list[str], n_trials: int = 6, objective=learning_curve) -> StudyRunner:
     settings = SweepSettings.from_config(
         dict(
             study_name="tracked",
@@ -28,7 +29,7 @@ def make_runner(tmp_path: Path, tracking: dict, lines: list[str], n_trials: int 
         )
     )
     space = parse_search_space({"x": "interval(0.0, 1.0)"})
-    return StudyRunner(settings, space, PythonLauncher(learning_curve, pruner=settings.pruner), tmp_path / "studies" / "tracked", emit=lines.append)
+    return StudyRunner(settings, space, PythonLauncher(objective, pruner=settings.pruner), tmp_path / "studies" / "tracked", emit=lines.append)
 
 
 def test_parent_run_per_study_and_a_nested_run_per_trial(tmp_path: Path) -> None:
@@ -78,6 +79,57 @@ def test_a_tracking_server_that_is_down_loses_nothing(tmp_path: Path, monkeypatc
     study = make_runner(tmp_path, {"uri": "http://127.0.0.1:9"}, lines, n_trials=3).run()
     assert len(study.trials) == 3
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials)
-    failures = [line for line in lines if line.startswith("MLflow tracking failed")]
-    assert len(failures) == 1 and "Check tracking at http://127.0.0.1:9" in failures[0]
+    failures = [line for line in lines if line.startswith("MLflow at http://127.0.0.1:9 failed")]
+    assert len(failures) == 1 and "back-filled once MLflow answers" in failures[0]
+    assert any("MLflow is still away" in line and "hepsweep resume tracked" in line for line in lines)
     assert optuna.load_study(study_name="tracked", storage=f"sqlite:///{tmp_path / 'optuna.db'}").best_trial
+
+
+@pytest.mark.slow
+def test_an_mlflow_outage_mid_study_is_back_filled_when_mlflow_returns(tmp_path: Path, monkeypatch) -> None:
+    """The server stops during trial 2 (whose run is left RUNNING) and is away for trials 3 and
+    4; it comes back during trial 4. At the end MLflow holds every trial, none RUNNING."""
+    import threading
+    from contextlib import ExitStack
+
+    from tests.e2e.servers import free_port, mlflow_server
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    port, folder = free_port(), tmp_path / "server"
+    folder.mkdir()
+    servers = ExitStack()
+    url = servers.enter_context(mlflow_server(folder, port=port))
+    lock = threading.Lock()
+
+    def objective(params, trial):
+        with lock:
+            if trial.number == 2:
+                servers.close()  # the server goes away mid-trial
+            if trial.number == 4:
+                servers.enter_context(mlflow_server(folder, port=port))  # and comes back
+        return learning_curve(params, trial)
+
+    lines: list[str] = []
+    try:
+        study = make_runner(tmp_path, {"uri": url, "retry_after_s": 0}, lines, n_trials=6, objective=objective).run()
+        client = MlflowClient(url)
+        runs = client.search_runs([client.get_experiment_by_name("tracked").experiment_id])
+    finally:
+        servers.close()
+    children = {int(r.data.tags["hepsweep.trial"]): r for r in runs if r.data.tags.get("hepsweep.role") == "trial"}
+    parents = [r for r in runs if r.data.tags.get("hepsweep.role") == "study"]
+    assert sorted(children) == [t.number for t in study.trials] == list(range(6))
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert all(r.info.status != "RUNNING" for r in runs)
+    for trial in study.trials:
+        run = children[trial.number]
+        assert run.data.tags["hepsweep.state"] == trial.state.name
+        assert run.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
+        if trial.state == TrialState.COMPLETE:
+            assert run.data.metrics["objective"] == trial.value
+    backfilled = [n for n, r in children.items() if r.data.tags.get("hepsweep.backfilled") == "true"]
+    assert 3 in backfilled and 0 not in backfilled
+    history = MlflowClient(f"sqlite:///{folder / 'server.db'}").get_metric_history(children[3].info.run_id, "value")
+    assert history and [m.step for m in history] == sorted(study.trials[3].intermediate_values)
+    assert any("back-filled" in line for line in lines)

@@ -26,6 +26,9 @@ class TrackingSettings:
     uri: Optional[str] = None
     # null: the study name
     experiment: Optional[str] = None
+    # while MLflow does not answer, calls are skipped and tried again after this many seconds;
+    # the runs it missed are back-filled from the study's storage
+    retry_after_s: float = 30.0
 
 
 @dataclass
@@ -82,7 +85,7 @@ class SweepSettings:
         tracking_keys = data.pop("tracking", None) or {}
         unknown = sorted(set(tracking_keys) - set(TrackingSettings.__dataclass_fields__))
         if unknown:
-            raise ConfigError(f"hydra.sweeper.tracking has no key(s) {unknown}; use enabled, uri, experiment")
+            raise ConfigError(f"hydra.sweeper.tracking has no key(s) {unknown}; use enabled, uri, experiment, retry_after_s")
         tracking = TrackingSettings(**tracking_keys)
         settings = cls(tracking=tracking, **data)
         settings.check()

@@ -86,7 +86,11 @@ class StudyRunner:
 
             tracking_uri = default_tracking_uri(root)
         self.tracking = StudyTracking(
-            settings.tracking.enabled, tracking_uri, settings.tracking.experiment or settings.study_name, self.emit
+            settings.tracking.enabled,
+            tracking_uri,
+            settings.tracking.experiment or settings.study_name,
+            self.emit,
+            retry_after_s=settings.tracking.retry_after_s,
         )
         self._ask_lock = threading.Lock()
         self._abort: str | None = None
@@ -299,6 +303,7 @@ class StudyRunner:
         study = self.study = self.open_study()
         self.study_dir.mkdir(parents=True, exist_ok=True)
         self.tracking.open_parent(study, self._parent_params())
+        self._backfill(study)  # trials an earlier run could not log (MLflow was away, a crash)
         optuna.storages.fail_stale_trials(study)
         already = budget_used(study.get_trials(deepcopy=False))
         self.emit(
@@ -352,6 +357,11 @@ class StudyRunner:
         if self._abort is not None:
             raise StudyError(f"study {s.study_name} stopped: {self._abort}")
         return study
+
+    def _backfill(self, study: optuna.Study) -> None:
+        from hepsweep.sweep.report import TRIAL_METRICS
+
+        self.tracking.backfill(study, self.objective_names, TRIAL_METRICS)
 
     def _parent_params(self) -> dict[str, Any]:
         s = self.settings
@@ -435,6 +445,12 @@ class StudyRunner:
             metrics[f"best_{self.objective_names[0]}"] = float(best.value)  # type: ignore[arg-type]
             tags = {f"best.{k}": v for k, v in best.params.items()}
             tags["best.trial"] = best.number
+        self._backfill(study)
         self.tracking.close_parent(metrics, tags, artifacts, failed)
+        if self.tracking.away:
+            self.emit(
+                "MLflow is still away, so some runs are missing or unfinished there; once it answers, run the "
+                f"command again or `hepsweep resume {study.study_name}` to back-fill them"
+            )
         print(text, flush=True)
         self.emit(f"results: {results}")

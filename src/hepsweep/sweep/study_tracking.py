@@ -1,13 +1,17 @@
 """MLflow side of a study: one parent run per study, one nested child run per trial.
 
 The sweeper owns each run's life (create, tag, end with the trial's state); the launched job
-only adds content to the child run. Every call is guarded: a tracking store that is down is
-reported once and the study goes on, since the trials' truth lives in the Optuna storage.
+only adds content to the child run. Optuna's storage holds the truth of every trial, so MLflow
+may go away at any time: calls are skipped while it is away (tried again every
+``retry_after_s``), the study goes on, and :meth:`StudyTracking.backfill` later creates the runs
+of trials MLflow missed and ends runs left RUNNING, from what Optuna recorded. It runs when a
+study opens (a rerun, ``hepsweep resume``) and when it finishes.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -20,31 +24,56 @@ log = logging.getLogger(__name__)
 
 PARENT_RUN_ATTR = "hepsweep.mlflow_parent_run_id"
 RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED", "STALE": "KILLED"}
+RETRY_AFTER_S = 30.0
+_FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
 
 
 class StudyTracking:
-    """Creates and ends the MLflow runs of a study; inert when tracking is off or broken."""
+    """Creates and ends the MLflow runs of a study; inert when tracking is off, patient when
+    MLflow is away."""
 
-    def __init__(self, enabled: bool, tracking_uri: str | None, experiment: str, emit: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        enabled: bool,
+        tracking_uri: str | None,
+        experiment: str,
+        emit: Callable[[str], None],
+        retry_after_s: float = RETRY_AFTER_S,
+    ) -> None:
         self.enabled = enabled and tracking_uri is not None
         self.uri = tracking_uri
         self.experiment = experiment
         self.parent_run_id: str | None = None
         self.emit = emit
-        self._broken: str | None = None
+        self.retry_after_s = retry_after_s
+        self._away_until: float | None = None
+        self._parent_params: Mapping[str, Any] = {}
+
+    @property
+    def away(self) -> bool:
+        """MLflow did not answer the last call."""
+        return self._away_until is not None
 
     def _guard(self, what: str, action: Callable[[], Any]) -> Any:
-        if not self.enabled or self._broken:
+        if not self.enabled:
             return None
+        if self._away_until is not None and time.monotonic() < self._away_until:
+            return None  # still away: the back-fill catches up later
         try:
-            return action()
+            result = action()
         except Exception as exc:
-            self._broken = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
-            self.emit(
-                f"MLflow tracking failed while {what} ({self._broken}); the study goes on and its trials "
-                f"are kept in Optuna's storage. Check tracking at {self.uri}."
-            )
+            reason = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+            if self._away_until is None:
+                self.emit(
+                    f"MLflow at {mask(self.uri or '')} failed while {what} ({mask(reason)}); the study goes on, its "
+                    "trials are kept in Optuna's storage, and their runs are back-filled once MLflow answers"
+                )
+            self._away_until = time.monotonic() + self.retry_after_s
             return None
+        if self._away_until is not None:
+            self._away_until = None
+            self.emit("MLflow answers again; the runs it missed are back-filled when the study ends")
+        return result
 
     @property
     def client(self) -> Any:
@@ -52,70 +81,131 @@ class StudyTracking:
 
     def open_parent(self, study: optuna.Study, params: Mapping[str, Any]) -> None:
         """Reuse the study's parent run (a resumed study) or create it, and log the settings."""
+        self._parent_params = dict(params)
+        self._guard("opening the study's parent run", lambda: self._ensure_parent(study))
 
-        def action() -> None:
-            existing = study.user_attrs.get(PARENT_RUN_ATTR)
-            if existing:
-                try:
-                    self.client.update_run(existing, status="RUNNING")
-                    self.parent_run_id = existing
-                except Exception:
-                    existing = None
-            if not existing:
-                self.parent_run_id = store.create_run(
-                    self.uri or "", self.experiment, study.study_name, tags={"hepsweep.study": study.study_name, "hepsweep.role": "study"}
-                )
-                study.set_user_attr(PARENT_RUN_ATTR, self.parent_run_id)
-            from mlflow.entities import Param
+    def _ensure_parent(self, study: optuna.Study) -> str:
+        if self.parent_run_id is not None:
+            return self.parent_run_id
+        existing = study.user_attrs.get(PARENT_RUN_ATTR)
+        if existing:
+            try:
+                self.client.update_run(existing, status="RUNNING")
+                self.parent_run_id = existing
+            except Exception as exc:
+                if "RESOURCE_DOES_NOT_EXIST" not in str(exc) and "not found" not in str(exc).lower():
+                    raise  # MLflow is away: try again later, never fork a second parent
+        if self.parent_run_id is None:
+            self.parent_run_id = store.create_run(
+                self.uri or "", self.experiment, study.study_name, tags={"hepsweep.study": study.study_name, "hepsweep.role": "study"}
+            )
+            study.set_user_attr(PARENT_RUN_ATTR, self.parent_run_id)
+        from mlflow.entities import Param
 
-            client = self.client
-            logged = client.get_run(self.parent_run_id).data.params
-            fresh = [Param(k, mask(str(v))[:6000]) for k, v in params.items() if k not in logged]
-            if fresh:
-                client.log_batch(self.parent_run_id, params=fresh)
-
-        self._guard("opening the study's parent run", action)
+        client = self.client
+        logged = client.get_run(self.parent_run_id).data.params
+        fresh = [Param(k, mask(str(v))[:6000]) for k, v in self._parent_params.items() if k not in logged]
+        if fresh:
+            client.log_batch(self.parent_run_id, params=fresh)
+        return self.parent_run_id
 
     def start_child(self, study: optuna.Study, name: str, params: Mapping[str, Any], tags: Mapping[str, Any]) -> str | None:
         """A run nested under the study's run: one per trial, and one for the retrained best."""
+        return self._guard(f"creating the run {name}", lambda: self._create_child(study, name, params, tags))
 
-        def action() -> str:
-            run_id = store.create_run(
-                self.uri or "",
-                self.experiment,
-                name,
-                tags={"hepsweep.study": study.study_name, **tags},
-                parent_run_id=self.parent_run_id,
-            )
-            from mlflow.entities import Param
+    def _create_child(self, study: optuna.Study, name: str, params: Mapping[str, Any], tags: Mapping[str, Any]) -> str:
+        from mlflow.entities import Param
 
-            self.client.log_batch(run_id, params=[Param(f"trial.{k}", mask(str(v))) for k, v in params.items()])
-            return run_id
-
-        return self._guard(f"creating the run {name}", action)
+        run_id = store.create_run(
+            self.uri or "",
+            self.experiment,
+            name,
+            tags={"hepsweep.study": study.study_name, **tags},
+            parent_run_id=self._ensure_parent(study),
+        )
+        self.client.log_batch(run_id, params=[Param(f"trial.{k}", mask(str(v))) for k, v in params.items()])
+        return run_id
 
     def end_trial(self, run_id: str | None, state: str, values: list[float] | None, tags: Mapping[str, Any]) -> None:
         if run_id is None:
             return
+        self._guard("ending a trial's run", lambda: self._end(run_id, state, values, tags))
 
-        def action() -> None:
-            import time
+    def _end(self, run_id: str, state: str, values: list[float] | None, tags: Mapping[str, Any]) -> None:
+        from mlflow.entities import Metric, RunTag
 
-            from mlflow.entities import Metric, RunTag
+        now = int(time.time() * 1000)
+        client = self.client
+        client.log_batch(
+            run_id,
+            metrics=[
+                Metric("objective" if i == 0 else f"objective_{i}", float(value), now, 0)
+                for i, value in enumerate(values or [])
+            ],
+            tags=[RunTag(key, mask(str(value))[:5000]) for key, value in {"hepsweep.state": state, **tags}.items()],
+        )
+        client.set_terminated(run_id, RUN_STATUS[state])
 
-            now = int(time.time() * 1000)
-            client = self.client
-            client.log_batch(
-                run_id,
-                metrics=[
-                    Metric("objective" if i == 0 else f"objective_{i}", float(value), now, 0)
-                    for i, value in enumerate(values or [])
-                ],
-                tags=[RunTag(key, mask(str(value))[:5000]) for key, value in {"hepsweep.state": state, **tags}.items()],
+    def backfill(self, study: optuna.Study, objective_names: list[str], figures: tuple[str, ...] = ()) -> int:
+        """Make MLflow agree with Optuna: a run for every finished trial that has none (its
+        params, state, value, per-epoch objective and ``figures`` from the trial's attributes),
+        and every run left RUNNING of a finished trial ended with the trial's state. Returns
+        how many runs were written."""
+        return self._guard("back-filling the study's runs", lambda: self._backfill(study, objective_names, figures)) or 0
+
+    def _backfill(self, study: optuna.Study, objective_names: list[str], figures: tuple[str, ...]) -> int:
+        parent = self._ensure_parent(study)
+        finished = study.get_trials(deepcopy=False, states=_FINISHED)
+        if not finished:
+            return 0
+        runs: dict[str, Any] = {}
+        client, token = self.client, None
+        experiment = store.experiment_id(self.uri or "", self.experiment)
+        while True:
+            page = client.search_runs(
+                [experiment], f"tags.mlflow.parentRunId = '{parent}'", max_results=1000, page_token=token
             )
-            client.set_terminated(run_id, RUN_STATUS[state])
+            for run in page:
+                if run.data.tags.get("hepsweep.role") == "trial":
+                    runs.setdefault(run.data.tags.get("hepsweep.trial", ""), run)
+            token = page.token
+            if not token:
+                break
+        written = 0
+        for trial in finished:
+            run = runs.get(str(trial.number))
+            if run is not None and run.info.status != "RUNNING":
+                continue
+            if run is None:
+                run_id = self._create_child(
+                    study, f"trial-{trial.number}", trial.params,
+                    {"hepsweep.trial": trial.number, "hepsweep.role": "trial", "hepsweep.backfilled": "true"},
+                )
+                self._log_trial_record(run_id, trial, objective_names[0], figures)
+            else:
+                run_id = run.info.run_id
+            tags = {"hepsweep.fail_reason": trial.user_attrs["fail_reason"]} if "fail_reason" in trial.user_attrs else {}
+            if trial.state == optuna.trial.TrialState.PRUNED:
+                tags["hepsweep.pruned_at_step"] = str(trial.last_step)
+            self._end(run_id, trial.state.name, trial.values, tags)
+            written += 1
+        if written:
+            self.emit(f"back-filled {written} trial run(s) in MLflow from the study's storage")
+        return written
 
-        self._guard("ending a trial's run", action)
+    def _log_trial_record(self, run_id: str, trial: optuna.trial.FrozenTrial, objective: str, figures: tuple[str, ...]) -> None:
+        from mlflow.entities import Metric
+
+        stamp = int((trial.datetime_complete or trial.datetime_start).timestamp() * 1000) if trial.datetime_start else 0
+        history = [Metric(objective, float(v), stamp, int(step)) for step, v in sorted(trial.intermediate_values.items())]
+        numbers = [
+            Metric(key, float(trial.user_attrs[key]), stamp, 0)
+            for key in figures
+            if isinstance(trial.user_attrs.get(key), (int, float)) and not isinstance(trial.user_attrs.get(key), bool)
+        ]
+        metrics = history + numbers
+        for i in range(0, len(metrics), 1000):
+            self.client.log_batch(run_id, metrics=metrics[i : i + 1000])
 
     def kill_run(self, run_id: str | None) -> None:
         """Mark the run of a trial whose process died as KILLED (if it still says RUNNING)."""
