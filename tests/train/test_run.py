@@ -75,19 +75,41 @@ def test_early_stopping_fires_and_is_recorded(compose, tmp_path: Path) -> None:
     assert "early_stopped=yes" in (result.output_dir / "summary.txt").read_text()
 
 
-def test_nan_guard_stops_training_at_the_first_non_finite_loss() -> None:
-    # log(-1) is NaN on every IEEE-754 machine: the loss is NaN by construction, not by luck.
+def _fit_with_guard(loss) -> tuple[object, dict]:
     import keras
     import numpy as np
 
-    from hepsweep.train.callbacks import NanGuard
+    from hepsweep.train.callbacks import DivergenceGuard
 
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
-    model.compile(optimizer="sgd", loss=lambda y, p: keras.ops.mean(keras.ops.log(p * 0.0 - 1.0)))
-    guard = NanGuard()
+    model.compile(optimizer="sgd", loss=loss)
+    guard = DivergenceGuard()
     history = model.fit(np.ones((64, 3)), np.ones((64, 1)), batch_size=8, epochs=5, callbacks=[guard], verbose=0)
-    assert guard.bad_epoch == 0
-    assert len(history.history["loss"]) == 1
+    return guard, history.history
+
+
+def test_divergence_guard_stops_at_the_first_non_finite_loss() -> None:
+    import keras
+
+    # log(-1) is NaN on every IEEE-754 machine: the loss is NaN by construction, not by luck.
+    guard, history = _fit_with_guard(lambda y, p: keras.ops.mean(keras.ops.log(p * 0.0 - 1.0)))
+    assert guard.bad_epoch == 0 and guard.reason == "loss became NaN"
+    assert len(history["loss"]) == 1
+
+
+def test_divergence_guard_stops_a_finite_loss_that_explodes() -> None:
+    import keras
+
+    # a loss that grows a thousand-fold each step, whatever the weights do: finite, but diverged
+    step = keras.Variable(0.0, trainable=False)
+
+    def exploding(y, p):
+        step.assign_add(1.0)
+        return keras.ops.mean(p * 0.0) + keras.ops.power(1000.0, step)
+
+    guard, history = _fit_with_guard(exploding)
+    assert guard.bad_epoch == 0 and guard.reason.startswith("loss diverged")
+    assert len(history["loss"]) == 1
 
 
 def test_impossible_architecture_is_refused_before_training(compose, tmp_path: Path) -> None:

@@ -46,22 +46,39 @@ class EpochLine(keras.callbacks.Callback):
         self.emit(f"epoch {epoch + 1}/{self.epochs}  {values}  {seconds:.1f}s")
 
 
-class NanGuard(keras.callbacks.Callback):
-    """Stop at the first batch whose loss is NaN or infinite and remember where."""
+class DivergenceGuard(keras.callbacks.TerminateOnNaN):
+    """Keras' ``TerminateOnNaN``, which stops at the first non-finite batch loss, also stopping a
+    loss that explodes: more than ``growth`` times the first batch's (a finite 1e29 is as
+    diverged as a NaN, and which of the two a CPU produces depends on its arithmetic).
+    Remembers the epoch and why, for the run's one-line failure."""
 
-    def __init__(self) -> None:
+    def __init__(self, growth: float = 1e6) -> None:
         super().__init__()
+        self.growth = growth
         self.bad_epoch: int | None = None
+        self.reason = ""
         self._epoch = 0
+        self._first: float | None = None
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._epoch = epoch
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            self.bad_epoch = self._epoch
-            self.model.stop_training = True
+        if loss is None or self.bad_epoch is not None:
+            return
+        loss = float(loss)
+        if not math.isfinite(loss):
+            self.reason = "loss became NaN" if math.isnan(loss) else "loss became infinite"
+        elif self._first is None:
+            self._first = max(abs(loss), 1e-12)
+            return
+        elif abs(loss) > self.growth * self._first:
+            self.reason = f"loss diverged ({loss:.3g}, {abs(loss) / self._first:.0e} times its first value)"
+        else:
+            return
+        self.bad_epoch = self._epoch
+        self.model.stop_training = True
 
 
 class ValidationScores(keras.callbacks.Callback):

@@ -26,7 +26,7 @@ from hepsweep.train.callbacks import (
     EpochMetricsLogger,
     EpochTimer,
     IntermediateReporter,
-    NanGuard,
+    DivergenceGuard,
     PruningCallback,
     ValidationScores,
 )
@@ -237,8 +237,8 @@ def _train_and_evaluate(
     val_x = as_model_input(data.val.x)
     validation = ValidationScores(lambda: model_outputs(model, val_x), np.asarray(data.val.y), data.n_classes)
 
-    timer, nan_guard = EpochTimer(), NanGuard()
-    callbacks: list[keras.callbacks.Callback] = [validation, timer, nan_guard, EpochMetricsLogger(tracker, timer)]
+    timer, divergence = EpochTimer(), DivergenceGuard()
+    callbacks: list[keras.callbacks.Callback] = [validation, timer, divergence, EpochMetricsLogger(tracker, timer)]
     if cfg.train.progress:
         callbacks.append(EpochLine(epochs, timer, emit))
     stopper = None
@@ -299,8 +299,8 @@ def _train_and_evaluate(
         defer(outputs)
         return summary
 
-    if nan_guard.bad_epoch is not None:
-        summary.failure = f"loss became NaN in epoch {nan_guard.bad_epoch + 1}"
+    if divergence.bad_epoch is not None:
+        summary.failure = f"{divergence.reason} in epoch {divergence.bad_epoch + 1}"
         finish("failed")
         raise TrainingError(
             f"{summary.failure}; lower optimizer.lr (now {cfg.optimizer.lr}) or set optimizer.clipnorm=1.0"
