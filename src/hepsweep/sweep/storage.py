@@ -3,14 +3,13 @@ journal file. SQLite connections wait for locks instead of failing with "databas
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import optuna
 
 from hepsweep.errors import StudyError
+from hepsweep.locks import schema_lock
 from hepsweep.redaction import mask
 
 SQLITE_TIMEOUT_S = 120
@@ -72,25 +71,9 @@ def _create_rdb_storage(url: str, **kwargs: Any) -> optuna.storages.RDBStorage:
     together on a fresh database would otherwise race to create the same tables."""
     for attempt in range(3):
         try:
-            with _schema_lock(url):
+            with schema_lock(url):
                 return optuna.storages.RDBStorage(url, **kwargs)
         except Exception as exc:  # another process created the tables in between (PostgreSQL)
             if "already exists" not in str(exc) or attempt == 2:
                 raise
     raise AssertionError("unreachable")
-
-
-@contextlib.contextmanager
-def _schema_lock(url: str) -> Iterator[None]:
-    """An exclusive file lock next to an SQLite database (nothing for server databases)."""
-    if not url.startswith("sqlite:///"):
-        yield
-        return
-    lock = Path(url[len("sqlite:///") :] + ".lock")
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from hepsweep.config import check_plain_name
+from hepsweep.locks import schema_lock
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,8 @@ def client(tracking_uri: str) -> Any:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
     # MLflow prints each ended run's address, credentials included; hepsweep says where runs went
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-    return MlflowClient(tracking_uri=tracking_uri)
+    with schema_lock(tracking_uri):  # the client creates (migrates) a fresh SQLite store
+        return MlflowClient(tracking_uri=tracking_uri)
 
 
 def experiment_id(tracking_uri: str, name: str) -> str:
