@@ -60,20 +60,18 @@ def report(args: list[str]) -> int:
 
 def _log_to_parent_run(study: Any, files: list[Path]) -> None:
     """Best effort: attach report figures to the study's MLflow parent run."""
-    from hepsweep.sweep.study_tracking import PARENT_RUN_ATTR
-    from hepsweep.sweep.trial_link import TRACKING_URI_ATTR
+    from hepsweep.sweep.study_tracking import PARENT_RUN_ATTR, study_tracking_uri
+    from hepsweep.tracking import store
 
-    run_id, uri = study.user_attrs.get(PARENT_RUN_ATTR), study.user_attrs.get(TRACKING_URI_ATTR)
+    run_id, uri = study.user_attrs.get(PARENT_RUN_ATTR), study_tracking_uri(study)
     if not (run_id and uri and files):
         return
     try:
-        from mlflow.tracking import MlflowClient
-
-        client = MlflowClient(uri)
+        client = store.client(uri)
         for path in files:
             client.log_artifact(run_id, str(path))
     except Exception as exc:
-        print(f"note: could not log the figures to MLflow run {run_id} ({exc})", file=sys.stderr)
+        print(f"note: could not log the figures to MLflow run {run_id} ({mask(str(exc))})", file=sys.stderr)
 
 
 def ui(args: list[str]) -> int:

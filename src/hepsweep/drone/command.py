@@ -13,6 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from hepsweep.errors import HepsweepError, StudyError
+from hepsweep.redaction import mask
 
 CHECKPOINT = Path("checkpoint") / "model.keras"
 
@@ -144,12 +145,12 @@ def _track(source: Source, figures: dict[str, Any], output: Path, settings: Any)
     """Log the comparison as an MLflow run (nested under the study's run for a study's trial)."""
     from omegaconf import OmegaConf
 
-    from hepsweep.sweep.study_tracking import PARENT_RUN_ATTR
-    from hepsweep.sweep.trial_link import TRACKING_URI_ATTR
+    from hepsweep.sweep.study_tracking import PARENT_RUN_ATTR, study_tracking_uri
     from hepsweep.tracking import MlflowTracker, store
 
-    if source.study is not None and source.study.user_attrs.get(TRACKING_URI_ATTR):
-        uri = source.study.user_attrs[TRACKING_URI_ATTR]
+    study_uri = study_tracking_uri(source.study) if source.study is not None else None
+    if source.study is not None and study_uri:
+        uri = study_uri
         experiment, parent = source.study.study_name, source.study.user_attrs.get(PARENT_RUN_ATTR)
     else:
         cfg = OmegaConf.load(source.folder / "config.yaml")
@@ -158,7 +159,7 @@ def _track(source: Source, figures: dict[str, Any], output: Path, settings: Any)
     try:
         run_id = store.create_run(uri, experiment, f"drone-{source.label}", tags={"hepsweep.role": "drone"}, parent_run_id=parent)
     except Exception as exc:
-        print(f"drone: MLflow tracking unavailable ({exc}); results are in {output}")
+        print(f"drone: MLflow tracking unavailable ({mask(str(exc))}); results are in {output}")
         return None
     tracker = MlflowTracker(uri, run_id)
     tracker.log_params({"source": str(source.folder), "epochs": settings.epochs, "lr": settings.lr, "batch_size": settings.batch_size,

@@ -11,13 +11,14 @@ study opens (a rerun, ``hepsweep resume``) and when it finishes.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import optuna
 
-from hepsweep.redaction import mask
+from hepsweep.redaction import MASK, mask, restore
 from hepsweep.tracking import store
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,15 @@ PARENT_RUN_ATTR = "hepsweep.mlflow_parent_run_id"
 RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED", "STALE": "KILLED"}
 RETRY_AFTER_S = 30.0
 _FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
+
+
+def study_tracking_uri(study: optuna.Study) -> str | None:
+    """The MLflow store of a study's runs, as saved with the study. One saved with its password
+    masked is usable only when ``MLFLOW_TRACKING_URI`` gives the real URL; else None."""
+    from hepsweep.sweep.trial_link import TRACKING_URI_ATTR
+
+    uri = restore(study.user_attrs.get(TRACKING_URI_ATTR), [os.environ.get("MLFLOW_TRACKING_URI")])
+    return None if uri is None or MASK in uri else uri
 
 
 class StudyTracking:
