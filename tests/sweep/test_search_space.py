@@ -24,8 +24,8 @@ def test_every_form_of_the_grammar() -> None:
     )
     d = space.distributions
     assert d["model.units"] == CategoricalDistribution([16, 32, 64])
-    assert d["model.n_layers"] == IntDistribution(1, 3)
-    assert d["model.dropout"] == FloatDistribution(0.0, 0.4, step=0.1)
+    assert d["model.n_layers"] == IntDistribution(1, 4)  # stop included, as in hydra-optuna-sweeper
+    assert d["model.dropout"] == FloatDistribution(0.0, 0.5, step=0.1)
     assert d["optimizer.lr"] == FloatDistribution(1e-4, 1e-1, log=True)
     assert d["model.filters"] == IntDistribution(4, 32)
     assert d["train.batch_size"] == IntDistribution(32, 4096, log=True)
@@ -46,7 +46,7 @@ def test_command_line_sweeps_join_and_win() -> None:
 
 
 def test_grid_needs_discrete_parameters() -> None:
-    assert parse_search_space({"a": "choice(1, 2)", "b": "range(3, 5)"}).grid() == {"a": [1, 2], "b": [3, 4]}
+    assert parse_search_space({"a": "choice(1, 2)", "b": "range(3, 5)"}).grid() == {"a": [1, 2], "b": [3, 4, 5]}
     assert parse_search_space({"a": "choice(1, 2)", "c": "interval(0, 1)"}).grid() is None
 
 

@@ -24,6 +24,7 @@ def make_runner(tmp_path: Path, tracking: dict, lines: list[str], n_trials: int 
             storage=f"sqlite:///{tmp_path / 'optuna.db'}",
             sampler={"name": "random", "seed": 1},
             pruner={"name": "median", "n_startup_trials": 2},
+            direction="maximize",
             n_trials=n_trials,
             tracking=tracking,
         )

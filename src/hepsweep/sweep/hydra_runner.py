@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import optuna
 from hydra.core.plugins import Plugins
@@ -19,7 +19,7 @@ from hepsweep.errors import ConfigError
 from hepsweep.redaction import mask_logs, scrub_hydra_files
 from hepsweep.sweep.search_space import SearchSpace, parse_search_space
 from hepsweep.sweep.settings import SweepSettings
-from hepsweep.sweep.outcome import JobOutcome
+from hepsweep.sweep.outcome import JobOutcome, first_line
 from hepsweep.sweep.study import StudyRunner
 
 log = logging.getLogger(__name__)
@@ -32,11 +32,16 @@ def _objective_names(config: DictConfig) -> list[str] | None:
     return [str(o) for o in objective] if OmegaConf.is_list(objective) else [str(objective)]
 
 
-def _check_directions(names: list[str] | None, directions: list[str]) -> None:
+def _settle_directions(names: list[str] | None, settings: SweepSettings) -> None:
+    """Directions for hepsweep's objectives: derived when not given, else checked."""
     from hepsweep.train.objective import OBJECTIVES
 
     if not names or not all(n in OBJECTIVES for n in names):
         return
+    if settings.direction is None:
+        settings.direction = [OBJECTIVES[n][1] for n in names] if len(names) > 1 else OBJECTIVES[names[0]][1]
+        return
+    directions = settings.directions
     if len(names) != len(directions):
         raise ConfigError(
             f"objective lists {len(names)} metric(s) but hydra.sweeper.direction gives {len(directions)}; "
@@ -50,6 +55,41 @@ def _check_directions(names: list[str] | None, directions: list[str]) -> None:
             )
 
 
+def custom_search_space(path: str, config: DictConfig, task_function: TaskFunction) -> Callable[[optuna.Trial], None]:
+    """``hydra.sweeper.custom_search_space``: the function ``module.function(cfg, trial)`` that
+    suggests more parameters on each trial, from the user's own config. A leading dot names a
+    module in the folder of the app's script (``.my-objective.configure``)."""
+    import importlib.util
+
+    from hydra.utils import instantiate
+
+    module_name, _, function_name = path.lstrip(".").rpartition(".")
+    try:
+        if not path.startswith("."):  # Hydra's instantiate refuses its blocklist (os.system, ...)
+            function = instantiate({"_target_": path, "_partial_": True})
+        else:
+            app = sys.modules.get(getattr(task_function, "__module__", ""), None)
+            app_file = Path(getattr(app, "__file__", "") or ".").resolve()
+            file = app_file.parent / f"{module_name}.py"
+            if file == app_file:
+                module = app
+            else:
+                spec = importlib.util.spec_from_file_location(module_name.replace("-", "_"), file)
+                if spec is None or spec.loader is None:
+                    raise ImportError(f"no module file {file}")
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+            function = getattr(module, function_name)
+    except Exception as exc:
+        raise ConfigError(
+            f"hydra.sweeper.custom_search_space={path!r} cannot be loaded ({first_line(exc)}); "
+            "give module.function, or .module.function for a module next to the app's script"
+        ) from None
+    if not callable(function):
+        raise ConfigError(f"hydra.sweeper.custom_search_space={path!r} is not a function")
+    return lambda trial: function(config, trial)
+
+
 class HydraStudyRunner:
     """Created by the ``hepsweep`` Hydra sweeper in ``setup``; runs the study in ``sweep``."""
 
@@ -61,7 +101,7 @@ class HydraStudyRunner:
         task_function: TaskFunction,
         config: DictConfig,
     ) -> None:
-        self.config, self.hydra_context = config, hydra_context
+        self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
         self.settings = SweepSettings.from_config(OmegaConf.create(dict(settings)))
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config
@@ -103,7 +143,7 @@ class HydraStudyRunner:
         settings = self.settings
         space = parse_search_space(settings.params, arguments)
         names = _objective_names(self.config)
-        _check_directions(names, settings.directions)
+        _settle_directions(names, settings)
         self._check_composes(space)
         launcher_name = type(self.launcher).__name__
         if settings.n_jobs > 1 and launcher_name == "BasicLauncher":
@@ -127,7 +167,13 @@ class HydraStudyRunner:
             command=command,
             objective_names=names,
             view=str(view) if view else None,
-            state_root=Path(str(output_root)) if output_root else None,
+            # hepsweep's app keeps its stores under output_root; any other app inside its sweep dir
+            state_root=Path(str(output_root)) if output_root else study_dir,
+            extend_trial=(
+                custom_search_space(settings.custom_search_space, self.config, self.task_function)
+                if settings.custom_search_space
+                else None
+            ),
         )
         try:
             return runner.run()

@@ -99,14 +99,20 @@ def write_optimization_results(
 
     folder.mkdir(parents=True, exist_ok=True)
     complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
-    results: dict[str, Any] = {"name": "hepsweep", "study_name": study.study_name}
+    # hydra-optuna-sweeper's keys and shapes (name: optuna, values as a list), hepsweep's beside
+    results: dict[str, Any] = {"name": "optuna", "study_name": study.study_name}
     if not complete:
         results["note"] = "no trial completed"
     elif len(study.directions) == 1:
         results.update(best_params=dict(study.best_params), best_value=float(study.best_value), best_trial=study.best_trial.number)
     else:
         results["solutions"] = [
-            {"number": t.number, "params": dict(t.params), "values": dict(zip(objective_names, map(float, t.values)))}
+            {
+                "params": dict(t.params),
+                "values": [float(v) for v in t.values],
+                "number": t.number,
+                "objectives": dict(zip(objective_names, map(float, t.values))),
+            }
             for t in study.best_trials
         ]
     if retrained:

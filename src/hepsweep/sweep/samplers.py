@@ -27,7 +27,12 @@ SAMPLERS = {
     "qmc": "QMCSampler",
     "gp": "GPSampler",
     "bruteforce": "BruteForceSampler",
+    "motpe": "MOTPESampler",
 }
+MOTPE_REMOVED = (
+    "The 'motpe' sampler was removed in Optuna 4.0. Use 'hydra/sweeper/sampler=tpe' instead. "
+    "TPESampler now handles multi-objective optimization."
+)
 PRUNERS = {
     "none": "NopPruner",
     "median": "MedianPruner",
@@ -57,9 +62,11 @@ def _split(spec: Any, kind: str, names: Mapping[str, str], default: str) -> tupl
         raise ConfigError(f"hydra.sweeper.{kind}={spec!r} is not a name or a mapping; e.g. {kind}: {default}")
     kwargs = dict(spec)
     target = kwargs.pop("_target_", None)
+    kwargs.pop("_partial_", None)  # hydra-optuna-sweeper's grid node: the sweeper adds the grid
     if target is not None:
         module, _, cls = str(target).rpartition(".")
-        return module, cls, kwargs
+        # an unset argument of a sampler group node keeps Optuna's default
+        return module, cls, {k: v for k, v in kwargs.items() if v is not None or k == "seed"}
     name = str(kwargs.pop("name", default)).lower()
     if name not in names:
         raise ConfigError(f"hydra.sweeper.{kind}={name!r} is unknown; use one of {sorted(names)}")
@@ -89,6 +96,8 @@ def make_sampler(
     """A sampler; ``grid`` is the search space a GridSampler enumerates. ``seed`` fills in a spec
     without one, or replaces the spec's own with ``replace_seed``."""
     module, cls, kwargs = _split(spec, "sampler", SAMPLERS, "tpe")
+    if cls == "MOTPESampler":
+        raise ConfigError(MOTPE_REMOVED)
     if replace_seed and "seed" in kwargs:
         kwargs["seed"] = seed
     elif seed is not None and cls not in ("BruteForceSampler",):
@@ -136,6 +145,6 @@ def describe(spec: Any, default: str) -> str:
         return spec
     if isinstance(spec, dict):
         name = spec.get("name") or str(spec.get("_target_", default)).rpartition(".")[2]
-        extra = ",".join(f"{k}={v}" for k, v in spec.items() if k not in ("name", "_target_"))
+        extra = ",".join(f"{k}={v}" for k, v in spec.items() if k not in ("name", "_target_", "_partial_") and v is not None)
         return f"{name}({extra})" if extra else str(name)
     return str(spec)

@@ -2,12 +2,14 @@
 
 =================================  =============================================
 ``choice(16, 32, 64)``             categorical (any Hydra values, config groups too)
-``range(1, 5)`` / ``range(0.1, 1, step=0.1)``   integers 1..4 / a float grid (end excluded)
+``range(1, 5)`` / ``range(0.1, 1, step=0.1)``   integers 1..5 / a float grid (stop included)
+``shuffle(range(1, 5))``           categorical 1..4 (Python's range: stop excluded)
 ``interval(0.0, 0.5)``             uniform float
 ``int(interval(8, 128))``          uniform integer
 ``tag(log, interval(1e-4, 1e-1))`` log-uniform (also for ``int(...)``)
 ``a,b,c`` on the command line      the same as ``choice(a,b,c)``
-anything else                      a fixed value passed to every trial
+anything else                      a fixed override passed to every trial (``~key`` and
+                                   ``+key=v`` too)
 =================================  =============================================
 """
 
@@ -62,7 +64,8 @@ class SearchSpace:
     """Searched parameters plus fixed overrides passed to every trial."""
 
     parameters: dict[str, Parameter] = field(default_factory=dict)
-    fixed: dict[str, str] = field(default_factory=dict)
+    # key (with its +/~ prefix) -> value text; None for a deletion without a value (~key)
+    fixed: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def distributions(self) -> dict[str, BaseDistribution]:
@@ -70,8 +73,10 @@ class SearchSpace:
 
     def overrides(self, params: Mapping[str, Any]) -> list[str]:
         """The Hydra overrides of one trial (fixed ones first, then the sampled ones)."""
-        out = [f"{k}={v}" for k, v in self.fixed.items()]
+        out = [k if v is None else f"{k}={v}" for k, v in self.fixed.items()]
         out += [p.override(params[k]) for k, p in self.parameters.items()]
+        # parameters a custom search space suggested on the trial itself
+        out += [Parameter(k, CategoricalDistribution([v])).override(v) for k, v in params.items() if k not in self.parameters]
         return out
 
     def example_overrides(self) -> list[str]:
@@ -97,11 +102,13 @@ def _first_value(distribution: BaseDistribution) -> Any:
     return distribution.low  # type: ignore[attr-defined]
 
 
-def _range_values(start: float, stop: float, step: float) -> list[Any]:
-    if step == 0 or (stop - start) * step <= 0:
+def _range_values(start: float, stop: float, step: float, include_stop: bool = True) -> list[Any]:
+    if step == 0 or (stop - start) * step < 0:
         return []
-    count = math.ceil((stop - start) / step - 1e-9)
+    count = math.floor((stop - start) / step + 1e-9) + 1
     values = [start + i * step for i in range(count)]
+    if not include_stop and values and math.isclose(values[-1], stop):
+        values.pop()
     if all(isinstance(v, int) for v in (start, stop, step)):
         return [int(v) for v in values]
     return [round(v, 12) for v in values]
@@ -136,11 +143,13 @@ def _parse_one(key: str, text: str) -> Parameter | str:
         encodings = {(type(c), c): e for c, e in zip(choices, encoded)}
         return Parameter(key, CategoricalDistribution(choices), encodings, grid=list(choices))
     if isinstance(value, RangeSweep):
-        values = _range_values(value.start, value.stop, value.step)
+        values = _range_values(value.start, value.stop, value.step, include_stop=not value.shuffle)
         if not values:
             raise SearchSpaceError(
-                f"hydra.sweeper.params.{key}: {text} is empty; the stop of range(start, stop, step) is excluded"
+                f"hydra.sweeper.params.{key}: {text} is empty; range(start, stop, step) needs start <= stop for a positive step"
             )
+        if value.shuffle:  # hydra-optuna-sweeper: the values of Python's range, as a choice
+            return Parameter(key, CategoricalDistribution(values), grid=list(values))
         step = value.step
         if all(isinstance(v, int) for v in values) and isinstance(step, int):
             if log and step != 1:
@@ -186,16 +195,26 @@ def _as_text(value: Any) -> str:
 
 
 def parse_search_space(params: Mapping[str, Any] | None, arguments: Iterable[str] = ()) -> SearchSpace:
-    """Search space from the sweeper's ``params`` plus command-line overrides (which win)."""
-    entries: dict[str, str] = {str(k): _as_text(v) for k, v in (params or {}).items()}
+    """Search space from the sweeper's ``params`` plus command-line overrides (which win). An
+    override that is not a sweep (``y=0``, ``+w=1``, ``~z``) is passed to every trial as given."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    entries: dict[str, str | None] = {str(k): _as_text(v) for k, v in (params or {}).items()}
+    parser = OverridesParser.create()
     for argument in arguments:
-        key, sep, text = argument.partition("=")
-        if not sep:
-            raise SearchSpaceError(f"cannot parse the override {argument!r}; write it as key=value")
-        entries[key] = text
+        try:
+            override = parser.parse_override(argument)
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise SearchSpaceError(f"cannot parse the override {argument!r} ({first}); write it as key=value") from None
+        key = override.get_key_element()
+        if override.value_type is None:  # a deletion without a value: ~key
+            entries[key] = None
+            continue
+        entries[key] = argument.split("=", 1)[1]
     space = SearchSpace()
     for key, text in entries.items():
-        parsed = _parse_one(key, text)
+        parsed = _parse_one(key, text) if text is not None else None
         if isinstance(parsed, Parameter):
             space.parameters[key] = parsed
         else:

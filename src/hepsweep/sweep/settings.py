@@ -39,8 +39,9 @@ class SweepSettings:
     sampler: Any = "tpe"
     # none | median | percentile | successive_halving | hyperband | threshold | patient, a dict, or {_target_: ...}
     pruner: Any = None
-    # maximize | minimize, or a list of them for a multi-objective study
-    direction: Any = "maximize"
+    # maximize | minimize, or a list of them for a multi-objective study; null: what hepsweep's
+    # objective wants (val_auc: maximize), or minimize (hydra-optuna-sweeper's default)
+    direction: Any = None
     study_name: str = "hepsweep"
     # SQLAlchemy URL or a journal file (*.log); null: sqlite:///<output_root>/optuna.db
     storage: Optional[str] = None
@@ -48,11 +49,14 @@ class SweepSettings:
     n_trials: int = 20
     # trials running at once (with hydra/launcher=joblib or submitit)
     n_jobs: int = 1
-    # stop starting trials when, after 3 or more trials, more than this fraction crashed
-    # (trials refused for their config, e.g. an impossible architecture, do not count)
-    max_failure_rate: float = 0.5
+    # stop starting trials when, after 3 or more trials, more than this fraction crashed (0: at
+    # the first crash); trials refused for their config (an impossible architecture) do not count
+    max_failure_rate: float = 0.0
     seed: Optional[int] = None
     params: Dict[str, Any] = field(default_factory=dict)
+    # module.function(cfg, trial) that suggests more parameters on each trial (as in
+    # hydra-optuna-sweeper); a leading dot names a module next to the app's script
+    custom_search_space: Optional[str] = None
     # a trial whose process died is failed after grace_period s without heartbeat, then retried
     heartbeat_interval: int = 10
     grace_period: int = 30
@@ -65,7 +69,8 @@ class SweepSettings:
 
     @property
     def directions(self) -> List[str]:
-        values = self.direction if isinstance(self.direction, (list, tuple)) else [self.direction]
+        direction = "minimize" if self.direction is None else self.direction
+        values = direction if isinstance(direction, (list, tuple)) else [direction]
         return [str(d).lower() for d in values]
 
     @property
@@ -78,7 +83,10 @@ class SweepSettings:
         node = raw if isinstance(raw, DictConfig) else OmegaConf.create(dict(raw))
         data = OmegaConf.to_container(node, resolve=True)
         assert isinstance(data, dict)
-        data.pop("_target_", None)
+        for plumbing in ("_target_", "_recursive_", "defaults"):
+            data.pop(plumbing, None)
+        if isinstance(data.get("sampler"), dict):
+            data["sampler"].pop("_partial_", None)
         unknown = sorted(set(data) - set(cls.__dataclass_fields__))
         if unknown:
             raise ConfigError(f"hydra.sweeper has no key(s) {unknown}; check their spelling")

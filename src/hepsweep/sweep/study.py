@@ -67,6 +67,7 @@ class StudyRunner:
         view: str | None = None,
         emit: Callable[[str], None] | None = None,
         state_root: Path | None = None,
+        extend_trial: Callable[[optuna.Trial], None] | None = None,
     ) -> None:
         """``state_root`` holds the embedded stores (optuna.db, mlflow.db) when the settings name
         none; by default the folder two levels above ``study_dir`` (``<root>/studies/<name>``)."""
@@ -76,6 +77,7 @@ class StudyRunner:
         n = len(settings.directions)
         self.objective_names = objective_names or (["value"] if n == 1 else [f"value_{i}" for i in range(n)])
         self.view = view
+        self.extend_trial = extend_trial  # suggests more parameters on each trial (custom search space)
         say = emit or (lambda line: print(f"[{settings.study_name}] {line}", file=sys.stderr, flush=True))
         self.emit: Callable[[str], None] = lambda line: say(mask(line))
         root = Path(state_root) if state_root is not None else self.study_dir.resolve().parent.parent
@@ -199,6 +201,18 @@ class StudyRunner:
             self.emit(f"trial {trial.number} FAIL: {first_line(exc)}")
         finally:
             heartbeat.remove(trial._trial_id)
+
+    def _extended(self, study: optuna.Study, trial: optuna.Trial) -> bool:
+        """Let the custom search space suggest its parameters; a trial it fails on is FAIL."""
+        try:
+            self.extend_trial(trial)  # type: ignore[misc]
+            return True
+        except Exception as exc:
+            trial.set_user_attr(FAIL_REASON, f"custom_search_space: {first_line(exc)}")
+            trial.set_user_attr(FAIL_KIND, "error")
+            study.tell(trial, state=TrialState.FAIL)
+            self._abort = self._abort or f"the custom search space failed on trial {trial.number} ({first_line(exc)})"
+            return False
 
     def _tell(self, study: optuna.Study, trial: optuna.Trial, values: list[float] | None, state: TrialState) -> None:
         try:
@@ -332,6 +346,8 @@ class StudyRunner:
                         if not self._room_for_another(study):
                             break
                         trial = study.ask(self.space.distributions)
+                        if self.extend_trial is not None and not self._extended(study, trial):
+                            continue
                         twin = self._duplicate_of(study, trial)
                         if twin is not None:
                             trial.set_user_attr(FAIL_REASON, f"same configuration as trial {twin}, asked at the same time")

@@ -23,6 +23,7 @@ class HepsweepSweeper(Sweeper):
             self.settings, hydra_context=hydra_context, task_function=task_function, config=config
         )
 
-    def sweep(self, arguments: List[str]) -> Any:
+    def sweep(self, arguments: List[str]) -> None:
+        """Run the study (its results: the storage, ``optimization_results.yaml``, MLflow)."""
         assert self._runner is not None, "setup() must run before sweep()"
-        return self._runner.sweep(arguments)
+        self._runner.sweep(arguments)
