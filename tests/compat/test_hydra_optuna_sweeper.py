@@ -104,6 +104,21 @@ def test_jobs_run_with_the_basic_launcher_and_sweep_returns_none(hydra_sweep_run
         assert len(study.trials) == 8 and all(t.state.name == "COMPLETE" for t in study.trials)
 
 
+def test_a_target_node_in_the_sweeper_config_is_built_by_the_sweeper(hydra_sweep_runner, tmp_path: Path) -> None:
+    sweep = hydra_sweep_runner(
+        calling_file=None, calling_module="hydra.test_utils.a_module", task_function=None,
+        config_path="configs", config_name="compose.yaml",
+        overrides=[
+            "hydra/sweeper=hepsweep", "hydra.sweeper.n_trials=3", "hydra.sweeper.tracking.enabled=false",
+            "hydra.sweeper.sampler={_target_: optuna.samplers.RandomSampler, seed: 123}", "+x=interval(0, 1)",
+        ],
+        temp_dir=tmp_path / "sweep",
+    )
+    with sweep:
+        study = optuna.load_study(study_name="hepsweep", storage=f"sqlite:///{tmp_path / 'sweep' / 'optuna.db'}")
+        assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3
+
+
 @pytest.mark.parametrize("with_commandline", [True, False])
 def test_the_sphere_example(tmp_path: Path, with_commandline: bool) -> None:
     storage = f"sqlite:///{tmp_path / 'test.db'}"
