@@ -41,7 +41,7 @@ def test_study_prunes_and_every_trial_is_a_nested_mlflow_run(tmp_path: Path) -> 
     states = [t.state for t in study.trials]
     assert len(states) == 4 and TrialState.PRUNED in states, [(t.params, t.state) for t in study.trials]
     assert "4/4 done" in result.stderr and "PRUNED after epoch" in result.stderr
-    assert "trial" in result.stdout and "pruned_at_epoch" in result.stdout  # the final table
+    assert "trial" in result.stdout and "pruned_after_epoch" in result.stdout  # the final table
 
     client = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("pruning").experiment_id])

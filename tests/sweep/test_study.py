@@ -276,3 +276,19 @@ def test_a_sweep_that_searches_nothing_runs_one_trial_and_says_so(tmp_path: Path
     assert len(study.trials) == 1
     assert any("hydra.sweeper.params is empty" in line for line in lines)
     assert any("searches nothing" in line for line in lines)
+
+
+def test_a_trial_whose_sweeper_died_before_its_first_heartbeat_is_retried(tmp_path: Path) -> None:
+    """SIGKILL between asking for a trial and its first heartbeat leaves a RUNNING trial with no
+    heartbeat at all, which Optuna alone never finds stale."""
+    runner(tmp_path, PythonLauncher(lambda p, t: float(p["x"])), n_trials=1).run()
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    orphan = optuna.load_study(study_name="unit", storage=storage).ask({"x": optuna.distributions.FloatDistribution(0.0, 1.0)})
+    lines: list[str] = []
+    study = runner(tmp_path, PythonLauncher(lambda p, t: float(p["x"])), lines=lines, n_trials=3).run()
+    states = {t.number: t.state for t in study.trials}
+    assert states[orphan.number] == TrialState.FAIL and TrialState.RUNNING not in states.values()
+    retried = [t for t in study.trials if t.params == orphan.params and t.number != orphan.number]
+    assert retried and retried[0].state == TrialState.COMPLETE
+    assert budget_used(study.trials) == 3
+    assert any(f"trial {orphan.number} stopped sending heartbeats" in line for line in lines)

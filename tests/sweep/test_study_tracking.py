@@ -48,13 +48,19 @@ def test_parent_run_per_study_and_a_nested_run_per_trial(tmp_path: Path) -> None
     for trial in study.trials:
         run = by_number[trial.number]
         assert run.data.tags["hepsweep.state"] == trial.state.name
-        assert run.info.status == "FINISHED"
+        assert run.info.status == ("KILLED" if trial.state == TrialState.PRUNED else "FINISHED")
+        assert run.data.tags["mlflow.note.content"].startswith(f"trial {trial.number}: x=")
         assert float(run.data.params["trial.x"]) == trial.params["x"]
         assert trial.user_attrs["mlflow_run_id"] == run.info.run_id
         if trial.state == TrialState.COMPLETE:
             assert run.data.metrics["objective"] == trial.value
         if trial.state == TrialState.PRUNED:
-            assert run.data.tags["hepsweep.pruned_at_step"] == str(trial.last_step)
+            assert run.data.tags["hepsweep.pruned_after_epoch"] == str(trial.last_step + 1)
+            assert run.info.run_name == f"trial-{trial.number} pruned"
+            assert f"PRUNED after epoch {trial.last_step + 1}" in run.data.tags["mlflow.note.content"]
+    best = by_number[study.best_trial.number]
+    assert best.data.tags["hepsweep.best"] == "true" and best.info.run_name == f"trial-{study.best_trial.number} best"
+    assert sum(c.data.tags.get("hepsweep.best") == "true" for c in children) == 1
     assert parent.info.status == "FINISHED"
     assert parent.data.metrics["trials_complete"] + parent.data.metrics["trials_pruned"] == 6
     assert parent.data.tags["best.trial"] == str(study.best_trial.number)

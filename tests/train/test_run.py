@@ -148,7 +148,7 @@ def test_pruning_stops_training_at_once_and_raises(compose, tmp_path: Path) -> N
         run(cfg, trial=trial, output_dir=tmp_path / "run", emit=lambda _: None)
     assert [step for step, _ in trial.reports] == [0, 1]
     summary = RunSummary.read(tmp_path / "run")
-    assert summary.status == "pruned" and summary.pruned_at_epoch == 1 and summary.epochs_run == 2
+    assert summary.status == "pruned" and summary.pruned_after_epoch == 2 and summary.epochs_run == 2
     assert all(0.0 <= value <= 1.0 for _, value in trial.reports)  # val_auc was reported
 
 

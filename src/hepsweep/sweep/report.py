@@ -45,12 +45,12 @@ def study_table(study: optuna.Study, objective_names: Sequence[str] | None = Non
         if t.user_attrs.get("gpu_present") is False:
             row["gpu_util_percent_mean"] = "absent"
         if t.state == TrialState.PRUNED:
-            row["pruned_at_epoch"] = (t.last_step or 0) + 1
+            row["pruned_after_epoch"] = (t.last_step or 0) + 1
         if "fail_reason" in t.user_attrs:
             row["fail_reason"] = t.user_attrs["fail_reason"]
         rows.append(row)
     frame = pd.DataFrame(rows)
-    tail = (*TRIAL_METRICS, "pruned_at_epoch", "fail_reason")
+    tail = (*TRIAL_METRICS, "pruned_after_epoch", "fail_reason")
     order = [c for c in frame.columns if c not in tail] + [c for c in tail if c in frame.columns]
     return frame[order] if not frame.empty else frame
 

@@ -25,7 +25,7 @@ from optuna.trial import TrialState
 
 from hepsweep.errors import StudyError
 from hepsweep.redaction import mask, mask_data
-from hepsweep.sweep.heartbeat import Heartbeat
+from hepsweep.sweep.heartbeat import Heartbeat, beat_orphans
 from hepsweep.sweep.outcome import JobOutcome, Launch, budget_used, classify, first_line, plain
 from hepsweep.sweep.distinct import configuration, finite_values, space_size, tried
 from hepsweep.sweep.samplers import describe, make_pruner, study_sampler
@@ -189,8 +189,8 @@ class StudyRunner:
             frozen = study._storage.get_trial(trial._trial_id)
             tags = {"hepsweep.fail_reason": reason} if reason else {}
             if state == TrialState.PRUNED:
-                tags["hepsweep.pruned_at_step"] = str(frozen.last_step)
-            self.tracking.end_trial(run_id, state.name, values, tags)
+                tags["hepsweep.pruned_after_epoch"] = str((frozen.last_step or 0) + 1)  # as the console counts
+            self.tracking.end_trial(run_id, state.name, values, tags, frozen)
             self._after_trial(study, frozen, kind)
         except Exception as exc:  # never lose the study over one trial's bookkeeping
             log.exception("trial %d: bookkeeping failed", trial.number)
@@ -339,6 +339,7 @@ class StudyRunner:
             last_stale_check = time.monotonic()
             while True:
                 if time.monotonic() - last_stale_check > s.heartbeat_interval:
+                    beat_orphans(storage, study._study_id, s.grace_period)
                     optuna.storages.fail_stale_trials(study)
                     last_stale_check = time.monotonic()
                 while self._abort is None and self._stop is None and len(in_flight) < s.n_jobs:
@@ -346,15 +347,17 @@ class StudyRunner:
                         if not self._room_for_another(study):
                             break
                         trial = study.ask(self.space.distributions)
+                        heartbeat.add(trial._trial_id)  # at once: a sweeper killed now leaves a trial that goes stale
                         if self.extend_trial is not None and not self._extended(study, trial):
+                            heartbeat.remove(trial._trial_id)
                             continue
                         twin = self._duplicate_of(study, trial)
                         if twin is not None:
                             trial.set_user_attr(FAIL_REASON, f"same configuration as trial {twin}, asked at the same time")
                             trial.set_user_attr(FAIL_KIND, "duplicate")
                             study.tell(trial, state=TrialState.FAIL)
+                            heartbeat.remove(trial._trial_id)
                             continue
-                    heartbeat.add(trial._trial_id)
                     in_flight[pool.submit(self._run_trial, study, trial, heartbeat)] = trial._trial_id
                 if not in_flight:
                     if self._abort is None and self._stop is None and heartbeats and self._others_running(study, set()):
@@ -462,6 +465,7 @@ class StudyRunner:
             tags = {f"best.{k}": v for k, v in best.params.items()}
             tags["best.trial"] = best.number
         self._backfill(study)
+        self.tracking.mark_best(study)
         self.tracking.close_parent(metrics, tags, artifacts, failed)
         if self.tracking.away:
             self.emit(

@@ -24,9 +24,23 @@ from hepsweep.tracking import store
 log = logging.getLogger(__name__)
 
 PARENT_RUN_ATTR = "hepsweep.mlflow_parent_run_id"
-RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED", "STALE": "KILLED"}
+# a pruned trial was stopped early on purpose: MLflow's KILLED shows it apart from complete ones
+RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED", "STALE": "KILLED"}
+NOTE_TAG = "mlflow.note.content"  # the run's description in MLflow's UI
 RETRY_AFTER_S = 30.0
 _FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
+
+
+def describe_trial(trial: optuna.trial.FrozenTrial) -> str:
+    """One line: the trial's parameters and outcome (an MLflow run's description)."""
+    params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())
+    if trial.state == optuna.trial.TrialState.PRUNED:
+        outcome = f"PRUNED after epoch {(trial.last_step or 0) + 1}"
+    elif trial.state == optuna.trial.TrialState.FAIL:
+        outcome = f"FAIL: {trial.user_attrs.get('fail_reason', 'no reason recorded')}"
+    else:
+        outcome = f"{trial.state.name} " + ", ".join(f"{v:.4g}" for v in trial.values or [])
+    return f"trial {trial.number}: {params or 'no parameters'} -> {outcome}"
 
 
 def study_tracking_uri(study: optuna.Study) -> str | None:
@@ -106,9 +120,10 @@ class StudyTracking:
                 if "RESOURCE_DOES_NOT_EXIST" not in str(exc) and "not found" not in str(exc).lower():
                     raise  # MLflow is away: try again later, never fork a second parent
         if self.parent_run_id is None:
-            self.parent_run_id = store.create_run(
+            mine = store.create_run(
                 self.uri or "", self.experiment, study.study_name, tags={"hepsweep.study": study.study_name, "hepsweep.role": "study"}
             )
+            self.parent_run_id = self._one_parent(study, mine)
             study.set_user_attr(PARENT_RUN_ATTR, self.parent_run_id)
         from mlflow.entities import Param
 
@@ -118,6 +133,20 @@ class StudyTracking:
         if fresh:
             client.log_batch(self.parent_run_id, params=fresh)
         return self.parent_run_id
+
+    def _one_parent(self, study: optuna.Study, mine: str) -> str:
+        """Sweepers that open a new study at the same instant each create a parent run; all of
+        them keep the oldest (by start time, then id) and delete their own if it is not."""
+        experiment = store.experiment_id(self.uri or "", self.experiment)
+        parents = self.client.search_runs(
+            [experiment], f"tags.`hepsweep.study` = '{study.study_name}' and tags.`hepsweep.role` = 'study'"
+        )
+        if not parents:
+            return mine
+        oldest = min(parents, key=lambda run: (run.info.start_time, run.info.run_id)).info.run_id
+        if oldest != mine:
+            self.client.delete_run(mine)
+        return oldest
 
     def start_child(self, study: optuna.Study, name: str, params: Mapping[str, Any], tags: Mapping[str, Any]) -> str | None:
         """A run nested under the study's run: one per trial, and one for the retrained best."""
@@ -136,38 +165,66 @@ class StudyTracking:
         self.client.log_batch(run_id, params=[Param(f"trial.{k}", mask(str(v))) for k, v in params.items()])
         return run_id
 
-    def end_trial(self, run_id: str | None, state: str, values: list[float] | None, tags: Mapping[str, Any]) -> None:
+    def end_trial(
+        self,
+        run_id: str | None,
+        state: str,
+        values: list[float] | None,
+        tags: Mapping[str, Any],
+        trial: optuna.trial.FrozenTrial | None = None,
+    ) -> None:
+        """End a trial's run with its state and value; ``trial`` gives the run its one-line
+        description, and a pruned trial's run says so in its name."""
         if run_id is None:
             return
-        self._guard("ending a trial's run", lambda: self._end(run_id, state, values, tags))
+        self._guard("ending a trial's run", lambda: self._end(run_id, state, values, tags, trial))
 
-    def _end(self, run_id: str, state: str, values: list[float] | None, tags: Mapping[str, Any]) -> None:
+    def _end(
+        self,
+        run_id: str,
+        state: str,
+        values: list[float] | None,
+        tags: Mapping[str, Any],
+        trial: optuna.trial.FrozenTrial | None = None,
+    ) -> None:
         from mlflow.entities import Metric, RunTag
 
         now = int(time.time() * 1000)
         client = self.client
+        all_tags = {"hepsweep.state": state, **tags}
+        if trial is not None:
+            all_tags[NOTE_TAG] = describe_trial(trial)
         client.log_batch(
             run_id,
             metrics=[
                 Metric("objective" if i == 0 else f"objective_{i}", float(value), now, 0)
                 for i, value in enumerate(values or [])
             ],
-            tags=[RunTag(key, mask(str(value))[:5000]) for key, value in {"hepsweep.state": state, **tags}.items()],
+            tags=[RunTag(key, mask(str(value))[:5000]) for key, value in all_tags.items()],
         )
+        if trial is not None and state == "PRUNED":
+            client.update_run(run_id, name=f"trial-{trial.number} pruned")
         client.set_terminated(run_id, RUN_STATUS[state])
 
-    def backfill(self, study: optuna.Study, objective_names: list[str], figures: tuple[str, ...] = ()) -> int:
-        """Make MLflow agree with Optuna: a run for every finished trial that has none (its
-        params, state, value, per-epoch objective and ``figures`` from the trial's attributes),
-        and every run left RUNNING of a finished trial ended with the trial's state. Returns
-        how many runs were written."""
-        return self._guard("back-filling the study's runs", lambda: self._backfill(study, objective_names, figures)) or 0
+    def mark_best(self, study: optuna.Study) -> None:
+        """Tag the best trial's run (the Pareto front's, for several objectives) ``hepsweep.best``
+        and name it ``trial-N best``; a run that is no longer best loses both."""
+        self._guard("marking the best trial", lambda: self._mark_best(study))
 
-    def _backfill(self, study: optuna.Study, objective_names: list[str], figures: tuple[str, ...]) -> int:
+    def _mark_best(self, study: optuna.Study) -> None:
+        if not any(t.state == optuna.trial.TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
+            return
+        best = {str(t.number) for t in study.best_trials}
+        client = self.client
+        for number, run in self._trial_runs(study).items():
+            is_best = number in best
+            if (run.data.tags.get("hepsweep.best") == "true") != is_best:
+                client.set_tag(run.info.run_id, "hepsweep.best", str(is_best).lower())
+                client.update_run(run.info.run_id, name=f"trial-{number} best" if is_best else f"trial-{number}")
+
+    def _trial_runs(self, study: optuna.Study) -> dict[str, Any]:
+        """The study's trial runs by trial number (the first found for each)."""
         parent = self._ensure_parent(study)
-        finished = study.get_trials(deepcopy=False, states=_FINISHED)
-        if not finished:
-            return 0
         runs: dict[str, Any] = {}
         client, token = self.client, None
         experiment = store.experiment_id(self.uri or "", self.experiment)
@@ -180,7 +237,21 @@ class StudyTracking:
                     runs.setdefault(run.data.tags.get("hepsweep.trial", ""), run)
             token = page.token
             if not token:
-                break
+                return runs
+
+    def backfill(self, study: optuna.Study, objective_names: list[str], figures: tuple[str, ...] = ()) -> int:
+        """Make MLflow agree with Optuna: a run for every finished trial that has none (its
+        params, state, value, per-epoch objective and ``figures`` from the trial's attributes),
+        and every run left RUNNING of a finished trial ended with the trial's state. Returns
+        how many runs were written."""
+        return self._guard("back-filling the study's runs", lambda: self._backfill(study, objective_names, figures)) or 0
+
+    def _backfill(self, study: optuna.Study, objective_names: list[str], figures: tuple[str, ...]) -> int:
+        self._ensure_parent(study)
+        finished = study.get_trials(deepcopy=False, states=_FINISHED)
+        if not finished:
+            return 0
+        runs = self._trial_runs(study)
         written = 0
         for trial in finished:
             run = runs.get(str(trial.number))
@@ -196,8 +267,8 @@ class StudyTracking:
                 run_id = run.info.run_id
             tags = {"hepsweep.fail_reason": trial.user_attrs["fail_reason"]} if "fail_reason" in trial.user_attrs else {}
             if trial.state == optuna.trial.TrialState.PRUNED:
-                tags["hepsweep.pruned_at_step"] = str(trial.last_step)
-            self._end(run_id, trial.state.name, trial.values, tags)
+                tags["hepsweep.pruned_after_epoch"] = str((trial.last_step or 0) + 1)
+            self._end(run_id, trial.state.name, trial.values, tags, trial)
             written += 1
         if written:
             self.emit(f"back-filled {written} trial run(s) in MLflow from the study's storage")

@@ -33,7 +33,7 @@ class RunSummary:
     epochs_planned: int = 0
     early_stopped: bool = False
     pruned: bool = False
-    pruned_at_epoch: int | None = None
+    pruned_after_epoch: int | None = None  # counted from 1, as the console says it
     failure: str | None = None
     device: str = "cpu"
     utilisation: dict[str, Any] = field(default_factory=dict)

@@ -313,7 +313,7 @@ def _train_and_evaluate(
     if pruning is not None and pruning.pruned_at_epoch is not None:
         import optuna
 
-        summary.pruned, summary.pruned_at_epoch = True, pruning.pruned_at_epoch
+        summary.pruned, summary.pruned_after_epoch = True, pruning.pruned_at_epoch + 1
         finish("pruned")
         emit(f"pruned after epoch {pruning.pruned_at_epoch + 1} ({objective.monitor} not promising)")
         raise optuna.TrialPruned(f"pruned after epoch {pruning.pruned_at_epoch + 1}")
