@@ -38,6 +38,7 @@ def test_parent_run_per_study_and_a_nested_run_per_trial(tmp_path: Path) -> None
     study = make_runner(tmp_path, {"uri": uri}, []).run()
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("tracked")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # the UI opens on runs
     runs = client.search_runs([experiment.experiment_id])
     parents = [r for r in runs if r.data.tags.get("hepsweep.role") == "study"]
     children = [r for r in runs if r.data.tags.get("hepsweep.role") == "trial"]

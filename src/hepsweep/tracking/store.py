@@ -23,6 +23,11 @@ def default_tracking_uri(output_root: str | Path) -> str:
     return f"sqlite:///{root / 'mlflow.db'}"
 
 
+# MLflow's UI opens an experiment of this kind on its runs table (model training), not on the
+# GenAI views it picks for experiments of unknown kind
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
+
+
 def artifact_location(tracking_uri: str, experiment: str) -> str | None:
     """For a local SQLite store, a folder next to the database; servers choose their own."""
     if not tracking_uri.startswith("sqlite:///"):
@@ -52,7 +57,11 @@ def experiment_id(tracking_uri: str, name: str) -> str:
     if existing is not None:
         return str(existing.experiment_id)
     try:
-        return str(mlflow_client.create_experiment(name, artifact_location=artifact_location(tracking_uri, name)))
+        return str(
+            mlflow_client.create_experiment(
+                name, artifact_location=artifact_location(tracking_uri, name), tags=EXPERIMENT_TAGS
+            )
+        )
     except Exception:  # created meanwhile by another process
         existing = mlflow_client.get_experiment_by_name(name)
         if existing is None:
