@@ -32,7 +32,7 @@ def test_mlp_on_hepmass_learns_and_writes_the_benchmark_folder(compose, tmp_path
     assert summary["hyperparameters"]["model.units"] == cfg.model.units
     assert summary["early_stopped"] is False and summary["utilisation"]["gpu_present"] is False
     line = (folder / "summary.txt").read_text().strip()
-    assert "\n" not in line and f"auc={metrics['test_auc']:.4g}" in line and "early_stopped=no" in line
+    assert "\n" not in line and f"test_auc={metrics['test_auc']:.4g}" in line and "early_stopped=no" in line
     assert len([ln for ln in lines if ln.startswith("epoch ")]) == 3
     assert result.value == pytest.approx(metrics["val_auc"])
 

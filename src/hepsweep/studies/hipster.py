@@ -20,8 +20,8 @@ def hipster_view(study: optuna.Study, folder: Path) -> StudyView:
         row.update({k.removeprefix("model.").removeprefix("optimizer."): v for k, v in t.params.items()})
         row.update(
             {
-                "accuracy": t.user_attrs.get("test_accuracy"),
-                "auc": t.user_attrs.get("test_auc"),
+                "test_accuracy": t.user_attrs.get("test_accuracy"),
+                "test_auc": t.user_attrs.get("test_auc"),
                 "time_to_train_s": t.user_attrs.get("train_time_s"),
                 "early_termination": t.user_attrs.get("early_stopped"),
             }

@@ -51,9 +51,9 @@ class RunSummary:
 
         shown = {
             "status": self.status,
-            "accuracy": self.metrics.get("test_accuracy"),
-            "auc": self.metrics.get("test_auc"),
-            "loss": self.metrics.get("test_loss"),
+            "test_accuracy": self.metrics.get("test_accuracy"),
+            "test_auc": self.metrics.get("test_auc"),
+            "test_loss": self.metrics.get("test_loss"),
             "val_accuracy": self.metrics.get("val_accuracy"),
             "val_auc": self.metrics.get("val_auc"),
             "train_time_s": self.metrics.get("train_time_s"),

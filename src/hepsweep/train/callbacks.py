@@ -41,7 +41,8 @@ class EpochLine(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}
         shown = ("loss", "accuracy", "auc", "val_loss", "val_accuracy", "val_auc")
-        values = "  ".join(f"{k} {float(logs[k]):.4f}" for k in shown if k in logs)
+        # the split prefixes MLflow, summary.json and the reports use (Keras' training keys have none)
+        values = "  ".join(f"{k if k.startswith('val_') else 'train_' + k} {float(logs[k]):.4f}" for k in shown if k in logs)
         seconds = self.timer.durations[-1] if self.timer.durations else 0.0
         self.emit(f"epoch {epoch + 1}/{self.epochs}  {values}  {seconds:.1f}s")
 
