@@ -161,4 +161,48 @@ def study_artifacts(study: optuna.Study, folder: Path, objective_names: Sequence
             paths.append(folder / name)
         except Exception as exc:  # e.g. importances need variation in the parameters
             log.info("skipped %s: %s", name, exc)
-    return paths
+    interactive = interactive_plots(study, folder, objective_names)
+    return paths + ([interactive] if interactive else [])
+
+
+def interactive_plots(study: optuna.Study, folder: Path, objective_names: Sequence[str]) -> Path | None:
+    """``study_plots.html``: Optuna's interactive figures (optimization history, intermediate
+    values with the pruned trials, parallel coordinates, parameter importances, or the Pareto
+    front) in one self-contained page that opens from MLflow's artifact view, offline too."""
+    import warnings
+
+    from optuna import visualization
+
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    if not complete:
+        return None
+    figures: dict[str, Any] = {}
+    if len(study.directions) == 1:
+        target = objective_names[0]
+        figures["Optimization history"] = lambda: visualization.plot_optimization_history(study, target_name=target)
+        if any(t.intermediate_values for t in trials):
+            figures["Intermediate values (pruned trials included)"] = lambda: visualization.plot_intermediate_values(study)
+        figures["Parallel coordinates"] = lambda: visualization.plot_parallel_coordinate(study, target_name=target)
+        if len(complete) >= 2:
+            figures["Parameter importances"] = lambda: visualization.plot_param_importances(study, target_name=target)
+    else:
+        figures["Pareto front"] = lambda: visualization.plot_pareto_front(study, target_names=list(objective_names))
+    parts = []
+    for title, draw in figures.items():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                html = draw().to_html(full_html=False, include_plotlyjs=not parts)  # plotly.js once
+        except Exception as exc:  # plotly missing, or a figure that needs more trials
+            log.info("skipped the interactive %s: %s", title.lower(), exc)
+            continue
+        parts.append(f"<h2>{title}</h2>\n{html}")
+    if not parts:
+        return None
+    path = folder / "study_plots.html"
+    path.write_text(
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>study {study.study_name}</title></head>"
+        f"<body><h1>study {study.study_name}</h1>\n" + "\n".join(parts) + "</body></html>\n"
+    )
+    return path
