@@ -66,8 +66,11 @@ def test_cpu_and_memory_are_sampled_without_a_gpu() -> None:
 
 
 def test_real_nvml_on_this_machine_never_crashes() -> None:
+    from pathlib import Path
+
     probe = NvmlProbe()
-    assert probe.available in (True, False)
+    # NVML answers exactly where an NVIDIA driver is loaded (it publishes this file)
+    assert probe.available == Path("/proc/driver/nvidia/version").exists()
     summary = UtilisationSampler(interval_s=0.05).start().stop()
     assert summary.gpu_present == probe.available
 

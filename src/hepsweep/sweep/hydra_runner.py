@@ -121,6 +121,8 @@ class HydraStudyRunner:
         scrub_hydra_files(str(self.config.hydra.sweep.dir))
         if result.working_dir:
             scrub_hydra_files(result.working_dir)
+        # JobReturn.return_value would print "Error executing job" for every pruned trial (a
+        # TrialPruned is the job's exception) before raising it: read the outcome directly
         if result.status == JobStatus.COMPLETED:
             return JobOutcome(value=result._return_value)
         error = result._return_value
