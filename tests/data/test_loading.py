@@ -165,6 +165,13 @@ def test_labels_outside_the_classes_are_refused(tmp_path: Path, compose) -> None
         load_dataset(compose("dataset=ntd_pits", f"dataset.path={path}").dataset)
 
 
+def test_a_file_with_one_class_only_is_refused(tmp_path: Path, compose) -> None:
+    path = tmp_path / "pits.npz"
+    np.savez(path, x=np.zeros((40, 8, 8, 1), np.float32), y=np.ones(40, np.int64))
+    with pytest.raises(DataError, match="holds events of class 1 only; a classifier needs events of at least two"):
+        load_dataset(compose("dataset=ntd_pits", f"dataset.path={path}").dataset)
+
+
 def test_belle2_text_format(tmp_path: Path, compose) -> None:
     rng = np.random.default_rng(0)
     rows = np.column_stack([rng.integers(0, 5, 60), rng.random((60, 81)) * 5])

@@ -66,10 +66,18 @@ def raw_arrays(cfg: DictConfig, path: str | None = None) -> Arrays:
 
 
 def _check_labels(arrays: Arrays, n_classes: int, what: str) -> None:
-    if len(arrays) and (arrays.y.min() < 0 or arrays.y.max() >= n_classes):
+    if not len(arrays):
+        return
+    low, high = int(arrays.y.min()), int(arrays.y.max())
+    if low < 0 or high >= n_classes:
         raise DataError(
             f"{what} has labels outside 0..{n_classes - 1}; this dataset has classes "
             f"0..{n_classes - 1}: relabel the file"
+        )
+    if low == high:
+        raise DataError(
+            f"{what} holds events of class {low} only; a classifier needs events of at least two "
+            f"classes (0..{n_classes - 1}): add the others"
         )
 
 
