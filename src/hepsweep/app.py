@@ -121,7 +121,7 @@ def task(cfg: DictConfig) -> Any:
     scrub_hydra_files(output_dir)  # before anything uploads the job's folder
     link = TrialLink.from_environment(cfg)
     sweep = hydra_cfg.mode == RunMode.MULTIRUN
-    with link.tracker_for(cfg, sweep=sweep) as tracker:
+    with link.tracker_for(cfg, sweep=sweep, output_dir=output_dir) as tracker:
         try:
             result = run(cfg, trial=link.trial(), tracker=tracker, output_dir=output_dir, defer_outputs=sweep)
         except HepsweepError:

@@ -33,3 +33,36 @@ def test_sweepers_starting_together_on_a_fresh_mlflow_store_all_track(tmp_path: 
     client = MlflowClient(uri)
     runs = client.search_runs([client.get_experiment_by_name("together").experiment_id])
     assert sorted(r.info.run_name for r in runs) == [f"sweeper-{i}" for i in range(4)]
+
+
+def test_records_mlflow_cannot_take_are_spooled_and_replayed(tmp_path: Path) -> None:
+    """MLflow away (a closed port), then back: the run ends up with everything the job logged."""
+    from mlflow.tracking import MlflowClient
+
+    from hepsweep.tracking import MlflowTracker, store
+    from hepsweep.tracking.spool import replay
+
+    spool = tmp_path / "trial_0" / "mlflow_spool.jsonl"
+    (tmp_path / "trial_0" / "benchmark").mkdir(parents=True)
+    (tmp_path / "trial_0" / "benchmark" / "summary.json").write_text("{}")
+    for run_id in ("0123456789abcdef", None):  # a run MLflow cannot reach, and no run at all yet
+        spool.unlink(missing_ok=True)
+        tracker = MlflowTracker("http://127.0.0.1:9", run_id, spool=spool)
+        tracker.log_params({"model.units": 32, "tracking.uri": "http://bob:pw@host"})
+        for epoch, auc in enumerate((0.61, 0.72)):
+            tracker.log_metrics({"val_auc": auc}, step=epoch)
+        tracker.set_tags({"run_status": "complete"})
+        tracker.log_artifacts(tmp_path / "trial_0" / "benchmark", "benchmark")
+        tracker.log_text("a: 1\n", "config.yaml")
+        assert len(spool.read_text().splitlines()) == 6 and ":pw@" not in spool.read_text()
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    run_id = store.create_run(uri, "back", "trial-0")
+    assert replay(store.client(uri), run_id, spool) == 6
+    run = MlflowClient(uri).get_run(run_id)
+    assert run.data.params["model.units"] == "32" and run.data.params["tracking.uri"] == "http://bob:***@host"
+    history = MlflowClient(uri).get_metric_history(run_id, "val_auc")
+    assert [(m.step, m.value) for m in history] == [(0, 0.61), (1, 0.72)]
+    assert run.data.tags["run_status"] == "complete"
+    assert {a.path for a in MlflowClient(uri).list_artifacts(run_id)} >= {"benchmark", "config.yaml"}
+    assert not spool.exists() and spool.with_name("mlflow_spool.jsonl.sent").is_file()

@@ -176,3 +176,8 @@ def test_a_storage_failure_turns_pruning_off_but_training_goes_on() -> None:
     callback.on_epoch_end(0, {"val_auc": 0.7})
     callback.on_epoch_end(1, {"val_auc": 0.8})
     assert callback.broken and callback.pruned_at_epoch is None and callback.model.stop_training is False
+
+
+def test_run_needs_a_composed_config() -> None:
+    with pytest.raises(ConfigError, match=r"hepsweep.run needs a composed config, not a dict; use cfg = hepsweep.compose"):
+        run({"model": {"name": "mlp"}})  # type: ignore[arg-type]

@@ -37,9 +37,9 @@ def hipster_view(study: optuna.Study, folder: Path) -> StudyView:
         invalid = int((table.state == "FAIL").sum())
         complete = table[table.state == "COMPLETE"]
         if not complete.empty:
-            best = complete.loc[complete.accuracy.astype(float).idxmax()]
+            best = complete.loc[complete.test_accuracy.astype(float).idxmax()]
             view.headlines.append(
-                f"best CNN: trial {best.trial}, test accuracy {float(best.accuracy):.3f} (HIPSTER paper: about {PAPER_ACCURACY:.2f})"
+                f"best CNN: trial {best.trial}, test accuracy {float(best.test_accuracy):.3f} (HIPSTER paper: about {PAPER_ACCURACY:.2f})"
             )
         if invalid:
             view.headlines.append(f"{invalid} architecture(s) refused by the options check, recorded as failed-by-config")

@@ -174,7 +174,8 @@ class StudyRunner:
                 storage=self.storage_url,
                 study=study.study_name,
                 trial_id=trial._trial_id,
-                tracking_uri=self.tracking.uri if run_id else None,
+                # with no run yet (MLflow away), the job spools its records for the back-fill
+                tracking_uri=self.tracking.uri if self.tracking.enabled else None,
             )
             overrides = self.space.overrides(params) + [f"++hydra.job.env_set.{ENV_VAR}={link.encode()}"]
             try:

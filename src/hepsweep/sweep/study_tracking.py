@@ -20,6 +20,7 @@ import optuna
 
 from hepsweep.redaction import MASK, mask, restore
 from hepsweep.tracking import store
+from hepsweep.tracking.spool import SPOOL_NAME, replay
 
 log = logging.getLogger(__name__)
 
@@ -255,16 +256,23 @@ class StudyTracking:
         written = 0
         for trial in finished:
             run = runs.get(str(trial.number))
+            spool = Path(str(trial.user_attrs.get("output_dir", ""))) / SPOOL_NAME
             if run is not None and run.info.status != "RUNNING":
+                if spool.is_file():  # the job could not send everything; the run was ended all the same
+                    replay(self.client, run.info.run_id, spool)
+                    written += 1
                 continue
             if run is None:
                 run_id = self._create_child(
                     study, f"trial-{trial.number}", trial.params,
                     {"hepsweep.trial": trial.number, "hepsweep.role": "trial", "hepsweep.backfilled": "true"},
                 )
-                self._log_trial_record(run_id, trial, objective_names[0], figures)
+                if not spool.is_file():  # no record of the job's own: rebuild what Optuna knows
+                    self._log_trial_record(run_id, trial, objective_names[0], figures)
             else:
                 run_id = run.info.run_id
+            if spool.is_file():
+                replay(self.client, run_id, spool)
             tags = {"hepsweep.fail_reason": trial.user_attrs["fail_reason"]} if "fail_reason" in trial.user_attrs else {}
             if trial.state == optuna.trial.TrialState.PRUNED:
                 tags["hepsweep.pruned_after_epoch"] = str((trial.last_step or 0) + 1)

@@ -119,17 +119,6 @@ class TrialLink:
             self._trial = optuna.trial.Trial(study, self.trial_id)
         return self._trial
 
-    def mlflow_run(self) -> tuple[str, str] | None:
-        """(tracking URI, run id) of the job's MLflow run, when the sweeper created one."""
-        if self.run_id and self.tracking_uri:
-            return self.tracking_uri, self.run_id
-        trial = self.trial()
-        if trial is None:
-            return None
-        run_id = trial.user_attrs.get(RUN_ATTR)
-        uri = self.tracking_uri
-        return (uri, run_id) if run_id and uri else None
-
     def record_summary(self, output_dir: str) -> None:
         """Copy the run's headline figures (summary.json) onto the trial, for ``hepsweep report``."""
         from pathlib import Path
@@ -137,17 +126,19 @@ class TrialLink:
         from hepsweep.sweep.report import TRIAL_METRICS
         from hepsweep.train.benchmark import SUMMARY_JSON, RunSummary
 
-        if not self.in_study or not (Path(output_dir) / SUMMARY_JSON).is_file():
+        if not self.in_study:
             return
         try:
+            trial = self.trial()
+            trial.set_user_attr("output_dir", str(Path(output_dir).resolve()))  # its MLflow spool too
+            if not (Path(output_dir) / SUMMARY_JSON).is_file():
+                return
             summary = RunSummary.read(Path(output_dir))
             figures = {**summary.metrics, **summary.utilisation, "early_stopped": summary.early_stopped}
-            trial = self.trial()
             for key in TRIAL_METRICS:
                 value = figures.get(key)
                 if value is not None and not (isinstance(value, float) and value != value):
                     trial.set_user_attr(key, value)
-            trial.set_user_attr("output_dir", str(Path(output_dir).resolve()))
             trial.set_user_attr("gpu_present", bool(summary.utilisation.get("gpu_present")))
             trial.set_user_attr("device", summary.device)
             trial.set_user_attr("model", summary.model)
@@ -157,14 +148,21 @@ class TrialLink:
             log.warning("could not record the run's figures on its trial: %s", exc)
 
     @contextlib.contextmanager
-    def tracker_for(self, cfg: DictConfig, sweep: bool) -> Iterator[Any]:
+    def tracker_for(self, cfg: DictConfig, sweep: bool, output_dir: str | None = None) -> Iterator[Any]:
         """The MLflow tracker of this job: the trial's run inside a sweep (the sweeper ends it),
-        a new run of the ``hepsweep-runs`` experiment for a single run, or a null tracker."""
-        from hepsweep.tracking import MlflowTracker, NullTracker
+        a new run of the ``hepsweep-runs`` experiment for a single run, or a null tracker. A
+        trial's records that MLflow cannot take (it is away, or the sweeper could not create the
+        run) are kept in ``<output_dir>/mlflow_spool.jsonl`` for the sweeper to replay."""
+        from pathlib import Path
 
-        linked = self.mlflow_run()
-        if linked is not None:
-            yield MlflowTracker(*linked, background=sweep)
+        from hepsweep.tracking import MlflowTracker, NullTracker
+        from hepsweep.tracking.spool import SPOOL_NAME
+
+        if self.tracking_uri and (self.in_study or self.run_id):
+            trial = self.trial()
+            run_id = self.run_id or (trial.user_attrs.get(RUN_ATTR) if trial is not None else None)
+            spool = Path(output_dir) / SPOOL_NAME if output_dir else None
+            yield MlflowTracker(self.tracking_uri, run_id, background=sweep, spool=spool)
             return
         if sweep or not cfg.tracking.enabled:
             yield NullTracker()

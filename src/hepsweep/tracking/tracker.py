@@ -11,14 +11,13 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Mapping, Protocol
 
 from hepsweep.redaction import mask
 
 log = logging.getLogger(__name__)
 
 MAX_PARAM_LENGTH = 6000
-BATCH = 100
 
 
 class Tracker(Protocol):
@@ -59,76 +58,72 @@ class MlflowTracker:
 
     With ``background=True`` every call returns at once and is sent, in order, by the background
     thread of :mod:`hepsweep.tracking.background` (a sweep's trials: the next trial trains while
-    this one's records are written).
+    this one's records are written). With a ``spool`` file, what cannot be sent (MLflow is away,
+    or there is no run yet: ``run_id=None``) is kept there for the sweeper to replay later
+    (:mod:`hepsweep.tracking.spool`).
     """
 
-    def __init__(self, tracking_uri: str, run_id: str, background: bool = False) -> None:
+    def __init__(
+        self, tracking_uri: str, run_id: str | None, background: bool = False, spool: Path | None = None
+    ) -> None:
         from hepsweep.tracking.store import client
 
         self.tracking_uri, self.run_id = tracking_uri, run_id
-        self.client = client(tracking_uri)
-        self.failed: str | None = None
+        self.client = client(tracking_uri) if run_id is not None else None
+        self.failed: str | None = None if run_id is not None else "no MLflow run yet"
         self.background = background
+        self.spool = spool
 
-    def _safely(self, what: str, action: Callable[[], Any]) -> None:
+    def _safely(self, what: str, record: dict[str, Any]) -> None:
         if self.background:
             from hepsweep.tracking.background import defer
 
-            defer(lambda: self._send(what, action))
+            defer(lambda: self._send(what, record))
         else:
-            self._send(what, action)
+            self._send(what, record)
 
-    def _send(self, what: str, action: Callable[[], Any]) -> None:
-        if self.failed is not None:
-            return
-        try:
-            action()
-        except Exception as exc:  # MLflow raises many types: server down, DB locked, bad value
-            self.failed = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            log.warning(
-                "MLflow logging failed while %s (%s); the run goes on without tracking. "
-                "Check that the tracking store %s is reachable (tracking.uri).",
-                what,
-                mask(self.failed),
-                mask(self.tracking_uri),
-            )
+    def _send(self, what: str, record: dict[str, Any]) -> None:
+        from hepsweep.tracking import spool
+
+        if self.failed is None:
+            try:
+                spool.send(self.client, self.run_id or "", record)
+                return
+            except Exception as exc:  # MLflow raises many types: server down, DB locked, bad value
+                self.failed = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                later = f"its records are kept in {self.spool} and sent when MLflow answers" if self.spool else "the run goes on without tracking"
+                log.warning(
+                    "MLflow logging failed while %s (%s); %s. Check that the tracking store %s is reachable (tracking.uri).",
+                    what,
+                    mask(self.failed),
+                    later,
+                    mask(self.tracking_uri),
+                )
+        if self.spool is not None:
+            try:
+                spool.append(self.spool, record)
+            except OSError as exc:
+                log.warning("could not keep an MLflow record in %s (%s)", self.spool, exc)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
-        from mlflow.entities import Param
-
-        items = [Param(str(k), mask(str(v))[:MAX_PARAM_LENGTH]) for k, v in params.items()]
-
-        def send() -> None:
-            for i in range(0, len(items), BATCH):
-                self.client.log_batch(self.run_id, params=items[i : i + BATCH])
-
-        self._safely("logging params", send)
+        values = {str(k): mask(str(v))[:MAX_PARAM_LENGTH] for k, v in params.items()}
+        self._safely("logging params", {"kind": "params", "values": values})
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        from mlflow.entities import Metric
-
-        now = int(time.time() * 1000)
-        items = [Metric(str(k), float(v), now, step or 0) for k, v in metrics.items() if v is not None]
-
-        def send() -> None:
-            for i in range(0, len(items), BATCH):
-                self.client.log_batch(self.run_id, metrics=items[i : i + BATCH])
-
-        self._safely("logging metrics", send)
+        values = {str(k): float(v) for k, v in metrics.items() if v is not None}
+        record = {"kind": "metrics", "values": values, "step": step or 0, "timestamp": int(time.time() * 1000)}
+        self._safely("logging metrics", record)
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        from mlflow.entities import RunTag
-
-        items = [RunTag(str(k), mask(str(v))[:MAX_PARAM_LENGTH]) for k, v in tags.items()]
-        self._safely("setting tags", lambda: self.client.log_batch(self.run_id, tags=items))
+        values = {str(k): mask(str(v))[:MAX_PARAM_LENGTH] for k, v in tags.items()}
+        self._safely("setting tags", {"kind": "tags", "values": values})
 
     def log_artifacts(self, folder: Path, artifact_path: str | None = None) -> None:
-        self._safely(
-            f"uploading {folder}", lambda: self.client.log_artifacts(self.run_id, str(folder), artifact_path)
-        )
+        record = {"kind": "artifacts", "folder": str(folder), "artifact_path": artifact_path}
+        self._safely(f"uploading {folder}", record)
 
     def log_text(self, text: str, name: str) -> None:
-        self._safely(f"uploading {name}", lambda: self.client.log_text(self.run_id, mask(text), name))
+        self._safely(f"uploading {name}", {"kind": "text", "text": mask(text), "name": name})
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
