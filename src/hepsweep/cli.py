@@ -22,17 +22,8 @@ def main(argv: list[str] | None = None) -> int:
 
         hydra_app(argv)
         return 0
-    except HepsweepError as exc:
-        print(f"hepsweep: error: {mask(str(exc))}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        message = filesystem_error_line(exc)
-        if message is None:
-            raise
-        print(f"hepsweep: error: {mask(message)}", file=sys.stderr)
-        return 2
     except Exception as exc:
-        message = _config_error_line(exc)
+        message = error_line(exc)
         if message is None:
             raise
         print(f"hepsweep: error: {mask(message)}", file=sys.stderr)
@@ -40,6 +31,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hepsweep: interrupted", file=sys.stderr)
         return 130
+
+
+def error_line(exc: Exception) -> str | None:
+    """The one line for an error the user can fix (ours, a folder that cannot be written, a
+    config that does not compose); None for a bug, which keeps its traceback."""
+    if isinstance(exc, HepsweepError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        return filesystem_error_line(exc)
+    return _config_error_line(exc)
 
 
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
