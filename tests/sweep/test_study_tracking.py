@@ -56,9 +56,9 @@ def test_parent_run_per_study_and_a_nested_run_per_trial(tmp_path: Path) -> None
         if trial.state == TrialState.COMPLETE:
             assert run.data.metrics["objective"] == trial.value
         if trial.state == TrialState.PRUNED:
-            assert run.data.tags["hepsweep.pruned_after_epoch"] == str(trial.last_step + 1)
+            assert run.data.tags["hepsweep.pruned_after_epoch"] == str(trial.last_step)
             assert run.info.run_name == f"trial-{trial.number} pruned"
-            assert f"PRUNED after epoch {trial.last_step + 1}" in run.data.tags["mlflow.note.content"]
+            assert f"PRUNED after epoch {trial.last_step}" in run.data.tags["mlflow.note.content"]
     best = by_number[study.best_trial.number]
     assert best.data.tags["hepsweep.best"] == "true" and best.info.run_name == f"trial-{study.best_trial.number} best"
     assert sum(c.data.tags.get("hepsweep.best") == "true" for c in children) == 1

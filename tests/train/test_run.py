@@ -12,6 +12,7 @@ import pytest
 from hepsweep.errors import ConfigError, InvalidArchitectureError
 from hepsweep.train import run
 from hepsweep.train.benchmark import RunSummary
+from tests.conftest import GPU_PRESENT
 
 
 def test_mlp_on_hepmass_learns_and_writes_the_benchmark_folder(compose, tmp_path: Path) -> None:
@@ -30,7 +31,7 @@ def test_mlp_on_hepmass_learns_and_writes_the_benchmark_folder(compose, tmp_path
     assert 0.6 < metrics["test_accuracy"] < 0.99
     assert metrics["train_time_s"] > 0 and metrics["time_per_epoch_s"] > 0
     assert summary["hyperparameters"]["model.units"] == cfg.model.units
-    assert summary["early_stopped"] is False and summary["utilisation"]["gpu_present"] is False
+    assert summary["early_stopped"] is False and summary["utilisation"]["gpu_present"] is GPU_PRESENT
     line = (folder / "summary.txt").read_text().strip()
     assert "\n" not in line and f"test_auc={metrics['test_auc']:.4g}" in line and "early_stopped=no" in line
     assert len([ln for ln in lines if ln.startswith("epoch ")]) == 3
@@ -59,10 +60,26 @@ def test_multiclass_cnn_writes_confusion_matrix(compose, tmp_path: Path) -> None
     assert result.metrics["test_auc"] > 0.6  # background and monopoles are easy
 
 
-def test_cms_signal_efficiency_is_reported(compose, tmp_path: Path) -> None:
+def test_cms_signal_figures_are_reported(compose, tmp_path: Path) -> None:
     cfg = compose("dataset=cms_events", "dataset.n_events=900", "model.units=32")
     result = run(cfg, output_dir=tmp_path / "run", emit=lambda _: None)
-    assert 0.5 < result.metrics["signal_efficiency"] <= 1.0
+    assert 0.5 < result.metrics["test_balanced_efficiency"] <= 1.0
+    assert result.metrics["test_bkg_rejection_at_50pct_sig"] > 2.0  # better than a coin at eps_S = 0.5
+
+
+def test_background_rejection_is_one_over_the_background_efficiency_at_the_working_point() -> None:
+    from hepsweep.train.evaluate import background_rejection, balanced_efficiency, class_probabilities
+
+    # signal scores 0.6..0.9, background 0.0..0.7: a cut keeping half the signal (> 0.75)
+    # keeps no background; keeping all signal (> 0.55) keeps 2 of 8 background events
+    signal = np.array([0.6, 0.7, 0.8, 0.9])
+    background = np.array([0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.65, 0.7])
+    labels = np.r_[np.ones(4, int), np.zeros(8, int)]
+    probabilities = class_probabilities(np.r_[signal, background])
+    assert background_rejection(labels, probabilities, signal=1) == 8.0  # capped at n_background
+    assert background_rejection(labels, probabilities, signal=1, signal_efficiency=1.0) == pytest.approx(4.0)
+    predicted = probabilities.argmax(axis=1)  # cut at 0.5: 4/4 signal kept, 2/8 background kept
+    assert balanced_efficiency(labels, predicted, signal=1) == pytest.approx(0.5 * (1.0 + 6 / 8))
 
 
 def test_early_stopping_fires_and_is_recorded(compose, tmp_path: Path) -> None:
@@ -155,8 +172,8 @@ def test_pruning_stops_training_at_once_and_raises(compose, tmp_path: Path) -> N
 def test_an_objective_the_run_does_not_measure_is_a_config_error() -> None:
     from hepsweep.train.objective import Objective
 
-    with pytest.raises(ConfigError, match="objective=signal_efficiency is not measured for this run"):
-        Objective.parse("signal_efficiency").value({"val_auc": 0.9})
+    with pytest.raises(ConfigError, match="objective=test_balanced_efficiency is not measured for this run"):
+        Objective.parse("test_balanced_efficiency").value({"val_auc": 0.9})
 
 
 def test_a_storage_failure_turns_pruning_off_but_training_goes_on() -> None:

@@ -32,6 +32,16 @@ def trial_rows(study: optuna.Study, states: tuple[TrialState, ...] = (TrialState
     return [t for t in study.get_trials(deepcopy=False) if t.state in states]
 
 
+def best_on_objective(study: optuna.Study, trials: list[FrozenTrial]) -> FrozenTrial | None:
+    """The trial among ``trials`` that the study ranks first on its (first) objective, never on
+    a test figure: choosing on the test split would leak it into the selection."""
+    scored = [t for t in trials if t.values]
+    if not scored:
+        return None
+    sign = -1.0 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1.0
+    return min(scored, key=lambda t: sign * t.values[0])
+
+
 def confusion_of(trial: FrozenTrial) -> tuple[list[str], list[list[int]]] | None:
     folder = trial.user_attrs.get("output_dir")
     path = Path(folder) / "confusion_matrix.json" if folder else None

@@ -11,13 +11,16 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
+from hepsweep.sweep.records import pruned_after_epoch
+
 log = logging.getLogger(__name__)
 
 # user attributes a hepsweep training job records on its trial, in report order
 TRIAL_METRICS = (
     "test_accuracy",
     "test_auc",
-    "signal_efficiency",
+    "test_balanced_efficiency",
+    "test_bkg_rejection_at_50pct_sig",
     "train_time_s",
     "time_per_epoch_s",
     "epochs_run",
@@ -45,7 +48,7 @@ def study_table(study: optuna.Study, objective_names: Sequence[str] | None = Non
         if t.user_attrs.get("gpu_present") is False:
             row["gpu_util_percent_mean"] = "absent"
         if t.state == TrialState.PRUNED:
-            row["pruned_after_epoch"] = (t.last_step or 0) + 1
+            row["pruned_after_epoch"] = pruned_after_epoch(t)
         if "fail_reason" in t.user_attrs:
             row["fail_reason"] = t.user_attrs["fail_reason"]
         rows.append(row)

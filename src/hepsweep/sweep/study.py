@@ -26,6 +26,7 @@ from optuna.trial import TrialState
 from hepsweep.errors import StudyError
 from hepsweep.redaction import mask, mask_data
 from hepsweep.sweep.heartbeat import Heartbeat, beat_orphans
+from hepsweep.sweep.records import pruned_after_epoch
 from hepsweep.sweep.outcome import JobOutcome, Launch, budget_used, classify, first_line, plain
 from hepsweep.sweep.distinct import configuration, finite_values, space_size, tried
 from hepsweep.sweep.samplers import describe, make_pruner, study_sampler
@@ -190,7 +191,7 @@ class StudyRunner:
             frozen = study._storage.get_trial(trial._trial_id)
             tags = {"hepsweep.fail_reason": reason} if reason else {}
             if state == TrialState.PRUNED:
-                tags["hepsweep.pruned_after_epoch"] = str((frozen.last_step or 0) + 1)  # as the console counts
+                tags["hepsweep.pruned_after_epoch"] = str(pruned_after_epoch(frozen))
             self.tracking.end_trial(run_id, state.name, values, tags, frozen)
             self._after_trial(study, frozen, kind)
         except Exception as exc:  # never lose the study over one trial's bookkeeping
@@ -262,7 +263,7 @@ class StudyRunner:
         counts = {s: sum(1 for t in trials if t.state == s) for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
         what = trial.state.name
         if trial.state == TrialState.PRUNED:
-            what += f" after epoch {(trial.last_step or 0) + 1}"
+            what += f" after epoch {pruned_after_epoch(trial)}"
         elif trial.state == TrialState.FAIL:
             what += f" ({trial.user_attrs.get(FAIL_REASON, 'no reason recorded')})"
         elif trial.values:
@@ -429,7 +430,7 @@ class StudyRunner:
             import json
 
             metrics = json.loads(summary.read_text()).get("metrics", {})
-            figures.update({k: v for k, v in metrics.items() if k.startswith("test_") or k == "signal_efficiency"})
+            figures.update({k: v for k, v in metrics.items() if k.startswith("test_")})
         shown = ", ".join(f"{k}={v:.4g}" for k, v in figures.items() if isinstance(v, float))
         self.emit(f"best trial {best.number} retrained: {shown}")
         study.set_user_attr(RETRAINED_ATTR, figures)

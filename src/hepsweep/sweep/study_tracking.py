@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping
 import optuna
 
 from hepsweep.redaction import MASK, mask, restore
+from hepsweep.sweep.records import pruned_after_epoch
 from hepsweep.tracking import store
 from hepsweep.tracking.spool import SPOOL_NAME, replay
 
@@ -36,7 +37,7 @@ def describe_trial(trial: optuna.trial.FrozenTrial) -> str:
     """One line: the trial's parameters and outcome (an MLflow run's description)."""
     params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())
     if trial.state == optuna.trial.TrialState.PRUNED:
-        outcome = f"PRUNED after epoch {(trial.last_step or 0) + 1}"
+        outcome = f"PRUNED after epoch {pruned_after_epoch(trial)}"
     elif trial.state == optuna.trial.TrialState.FAIL:
         outcome = f"FAIL: {trial.user_attrs.get('fail_reason', 'no reason recorded')}"
     else:
@@ -275,7 +276,7 @@ class StudyTracking:
                 replay(self.client, run_id, spool)
             tags = {"hepsweep.fail_reason": trial.user_attrs["fail_reason"]} if "fail_reason" in trial.user_attrs else {}
             if trial.state == optuna.trial.TrialState.PRUNED:
-                tags["hepsweep.pruned_after_epoch"] = str((trial.last_step or 0) + 1)
+                tags["hepsweep.pruned_after_epoch"] = str(pruned_after_epoch(trial))
             self._end(run_id, trial.state.name, trial.values, tags, trial)
             written += 1
         if written:

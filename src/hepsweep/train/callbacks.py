@@ -133,7 +133,7 @@ class PruningCallback(keras.callbacks.Callback):
         if self.broken or value is None or not math.isfinite(float(value)):
             return
         try:
-            self.trial.report(float(value), step=epoch)
+            self.trial.report(float(value), step=epoch + 1)  # epochs count from 1 everywhere
             # after the last epoch the whole trial is paid for: it completes, whatever the rung
             prune = epoch != self.last_epoch and self.trial.should_prune()
         except Exception as exc:  # the storage went away: keep training, stop reporting
@@ -150,7 +150,7 @@ class MetricSink(Protocol):
 
 
 class EpochMetricsLogger(keras.callbacks.Callback):
-    """Send each epoch's logs to a tracker, step = epoch, each name prefixed with its split
+    """Send each epoch's logs to a tracker, step = the epoch counted from 1 (as the console does), each name prefixed with its split
     (``train_loss``, ``train_accuracy``, ``val_loss``, ``val_accuracy``, ``val_auc``)."""
 
     def __init__(self, sink: MetricSink, timer: EpochTimer) -> None:
@@ -167,4 +167,4 @@ class EpochMetricsLogger(keras.callbacks.Callback):
                 continue
         if self.timer.durations:
             metrics["epoch_time_s"] = self.timer.durations[-1]
-        self.sink.log_metrics(metrics, step=epoch)
+        self.sink.log_metrics(metrics, step=epoch + 1)

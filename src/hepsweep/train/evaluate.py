@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, log_loss, roc_auc_score
+from sklearn.metrics import confusion_matrix, log_loss, roc_auc_score, roc_curve
 
 
 @dataclass
@@ -20,7 +20,8 @@ class Evaluation:
     confusion: np.ndarray
     probabilities: np.ndarray
     labels: np.ndarray
-    signal_efficiency: float | None
+    balanced_efficiency: float | None
+    background_rejection: float | None
     inference_us_per_event: float
 
 
@@ -46,14 +47,38 @@ def roc_auc(labels: np.ndarray, probabilities: np.ndarray) -> float:
     return float(roc_auc_score(labels, probabilities, multi_class="ovr", average="macro"))
 
 
-def signal_efficiency(labels: np.ndarray, predicted: np.ndarray, signal: int) -> float:
-    """Signal-vs-background efficiency with 50/50 weights: the mean of the signal efficiency
-    and the background rejection, each background class weighted equally (the CMS paper's figure)."""
+def balanced_efficiency(labels: np.ndarray, predicted: np.ndarray, signal: int) -> float:
+    """The mean of the signal efficiency and the background rejection (1 - background efficiency)
+    of the argmax decision, each background class weighted equally: the CMS event-image paper's
+    "signal-vs-background efficiency with 50/50 weights"."""
     signal_eff = float(np.mean(predicted[labels == signal] == signal))
     rejections = [
         float(np.mean(predicted[labels == k] != signal)) for k in np.unique(labels) if k != signal
     ]
     return 0.5 * (signal_eff + float(np.mean(rejections)))
+
+
+SIGNAL_EFFICIENCY_WORKING_POINT = 0.5
+
+
+def background_rejection(
+    labels: np.ndarray, probabilities: np.ndarray, signal: int, signal_efficiency: float = SIGNAL_EFFICIENCY_WORKING_POINT
+) -> float:
+    """Background rejection 1/eps_B at a fixed signal efficiency eps_S (a cut on the signal
+    class's probability that keeps that fraction of signal): the tagging figure of merit.
+    Capped at the number of background events when no background passes; NaN without both."""
+    is_signal = labels == signal
+    n_background = int((~is_signal).sum())
+    if n_background == 0 or not is_signal.any():
+        return float("nan")
+    false_positive, true_positive, _ = roc_curve(is_signal, probabilities[:, signal])
+    reached = int(np.argmax(true_positive >= signal_efficiency))  # the first cut keeping enough signal
+    if reached == 0 or true_positive[reached] == signal_efficiency:
+        eps_b = float(false_positive[reached])
+    else:  # between two cuts: interpolate along the ROC curve
+        span = slice(reached - 1, reached + 1)
+        eps_b = float(np.interp(signal_efficiency, true_positive[span], false_positive[span]))
+    return 1.0 / max(eps_b, 1.0 / n_background)
 
 
 def scores(raw: np.ndarray, labels: np.ndarray, n_classes: int) -> dict[str, float]:
@@ -91,10 +116,7 @@ def evaluate(
         confusion=confusion_matrix(labels, predicted, labels=list(range(n_classes))),
         probabilities=probabilities,
         labels=labels,
-        signal_efficiency=(
-            signal_efficiency(labels, predicted, signal_class)
-            if signal_class is not None
-            else None
-        ),
+        balanced_efficiency=None if signal_class is None else balanced_efficiency(labels, predicted, signal_class),
+        background_rejection=None if signal_class is None else background_rejection(labels, probabilities, signal_class),
         inference_us_per_event=1e6 * elapsed / max(len(labels), 1),
     )

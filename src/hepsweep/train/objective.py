@@ -18,11 +18,14 @@ OBJECTIVES: dict[str, tuple[str, str]] = {
     "test_auc": ("val_auc", "maximize"),
     "test_accuracy": ("val_accuracy", "maximize"),
     "test_loss": ("val_loss", "minimize"),
-    "signal_efficiency": ("val_accuracy", "maximize"),
+    "test_balanced_efficiency": ("val_accuracy", "maximize"),
+    "test_bkg_rejection_at_50pct_sig": ("val_auc", "maximize"),
     "inference_us_per_event": ("val_loss", "minimize"),
     "train_time_s": ("val_loss", "minimize"),
     "n_params": ("val_loss", "minimize"),
 }
+# names of earlier releases -> today's
+RENAMED = {"signal_efficiency": "test_balanced_efficiency"}
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,8 @@ class Objective:
     def parse(cls, value: Any) -> "Objective":
         names = tuple(value) if isinstance(value, (list, tuple, ListConfig)) else (value,)
         for name in names:
+            if name in RENAMED:
+                raise ConfigError(f"objective={name} is now called {RENAMED[name]}; write objective={RENAMED[name]}")
             if name not in OBJECTIVES:
                 raise ConfigError(f"objective={name!r} is unknown; use one of {sorted(OBJECTIVES)}")
         if not names:
@@ -57,7 +62,7 @@ class Objective:
         if missing:
             raise ConfigError(
                 f"objective={missing[0]} is not measured for this run (a dataset without a signal class has no "
-                "signal_efficiency); choose another objective"
+                "test_balanced_efficiency); choose another objective"
             )
         values = [float(metrics[name]) for name in self.names]
         return values[0] if len(values) == 1 else values

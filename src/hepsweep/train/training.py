@@ -283,11 +283,12 @@ def _train_and_evaluate(
     def finish(status: str, deferred: Callable[[], None] | None = None) -> RunSummary:
         summary.status = status
         summary.write(folder)
-        # The per-epoch val_* histories are already logged: the figures of the kept weights go
-        # under final_* so that the histories stay clean.
-        tracker.log_metrics(
-            {(f"final_{k}" if k.startswith("val_") else k): v for k, v in summary.metrics.items() if not math.isnan(v)}
-        )
+        # One name, one meaning: the val_* figures of the weights the run ends with (the best
+        # epoch's, when early stopping restored it) are logged again at the last epoch, so that
+        # MLflow's value of val_auc is the trial's value in Optuna; the rest carry no step.
+        finite = {k: v for k, v in summary.metrics.items() if not math.isnan(v)}
+        tracker.log_metrics({k: v for k, v in finite.items() if not k.startswith("val_")})
+        tracker.log_metrics({k: v for k, v in finite.items() if k.startswith("val_")}, step=len(validation.history))
         tracker.set_tags({"early_stopped": summary.early_stopped, "pruned": summary.pruned, "run_status": status})
 
         def outputs() -> None:  # nothing here decides the next trial: written in the background
@@ -325,8 +326,10 @@ def _train_and_evaluate(
         test_loss=test.loss,
         inference_us_per_event=test.inference_us_per_event,
     )
-    if test.signal_efficiency is not None:
-        summary.metrics["signal_efficiency"] = test.signal_efficiency
+    if test.balanced_efficiency is not None:
+        summary.metrics["test_balanced_efficiency"] = test.balanced_efficiency
+    if test.background_rejection is not None:
+        summary.metrics["test_bkg_rejection_at_50pct_sig"] = test.background_rejection
     _write_outputs(folder, cfg, model, data, test, summary)
     finish("complete", lambda: _write_plots(folder, cfg, data, test, summary))
     emit(summary.one_line())
