@@ -15,10 +15,38 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPO = Path(__file__).resolve().parents[1]
 
 
+def _nvml_counts_a_gpu() -> bool:
+    """Whether this machine has an NVIDIA GPU: the driver's NVML library starts and counts one.
+
+    Asked of pynvml directly (not through hepsweep), so tests of what hepsweep records about the
+    GPU hold on a laptop, a CPU runner and a GPU node alike.
+    """
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception:  # no pynvml, no driver, no device
+        return False
+    try:
+        return int(pynvml.nvmlDeviceGetCount()) > 0
+    except Exception:
+        return False
+    finally:
+        try:
+            pynvml.nvmlShutdown()
+        except Exception:
+            pass
+
+
+GPU_PRESENT = _nvml_counts_a_gpu()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Generated datasets are cached in a folder of this test session, not in ~/.cache."""
+    """Generated datasets are cached in a folder of this test session, not in ~/.cache, and the
+    study index is kept in one too, not in ~/.local/share."""
     os.environ["HEPSWEEP_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("data_home"))
 
 
 @pytest.fixture

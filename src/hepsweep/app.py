@@ -132,6 +132,8 @@ def task(cfg: DictConfig) -> Any:
             raise
         finally:
             link.record_summary(output_dir)
+    if not sweep:
+        print(f"run folder: {output_dir}", flush=True)
     return result.value
 
 
@@ -149,6 +151,8 @@ def main(argv: list[str]) -> None:
     from hepsweep.config import register_configs
 
     quiet_tensorflow()
+    # MLflow sets its own loggers' level when it is imported, from this variable
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     flags, overrides = split_command_line(argv)
     if not any(f in flags for f in ("--help", "-h", "--hydra-help", "--version", "--info", "-i", "--shell-completion", "-sc")):

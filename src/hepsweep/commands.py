@@ -33,13 +33,19 @@ def report(args: list[str]) -> int:
     parser.add_argument("--output", "-o", type=Path, help="write the table to this file (.csv or .md picks the format)")
     parser.add_argument("--view", help="trials (one row per trial), hipster, batch_size, hepmass or cms; default: the study's")
     parser.add_argument("--figures", type=Path, help="folder for the figures (default: the study's folder)")
+    parser.add_argument("--top", type=int, metavar="N", help="print only the N best trials, best first, and stop")
     options = parser.parse_args(args)
     from hepsweep.studies import render
-    from hepsweep.sweep.report import format_table, format_view
+    from hepsweep.sweep.report import format_table, format_view, study_table
     from hepsweep.sweep.resume import load_study
     from hepsweep.sweep.study import STUDY_DIR_ATTR
 
     study = load_study(options.study, options.storage)
+    if options.top is not None:
+        table = study_table(study).head(max(options.top, 0))
+        print(f"the {len(table)} best trials of study {study.study_name}, best first")
+        print(format_table(table, "text" if options.format == "text" else options.format))
+        return 0
     folder = options.figures or Path(study.user_attrs.get(STUDY_DIR_ATTR) or Path.cwd())
     view = render(study, folder, options.view)
     fmt = options.format
@@ -91,9 +97,9 @@ def ui(args: list[str]) -> int:
         uri = f"sqlite:///{db}"
     address = f"http://{options.host}:{options.port}"
     if options.study:
-        from hepsweep.tracking.store import experiment_id
+        from hepsweep.tracking.store import experiment_id, runs_view_path
 
-        address += f"/#/experiments/{experiment_id(uri, options.study)}/runs"
+        address += runs_view_path(experiment_id(uri, options.study))
     print(f"MLflow UI for {mask(uri)} at {address} (Ctrl-C stops it)", flush=True)
     if options.host not in LOOPBACK_HOSTS:
         print(

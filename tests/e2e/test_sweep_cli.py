@@ -76,6 +76,13 @@ def test_study_prunes_and_every_trial_is_a_nested_mlflow_run(tmp_path: Path) -> 
     table = (tmp_path / "table.md").read_text()
     assert table.count("\n") == 6 and "PRUNED" in table
     assert ("absent" in table) is not GPU_PRESENT  # GPU utilisation reads "absent" only without a GPU
+    assert f"MLflow runs: hepsweep ui --study pruning --tracking-uri 'sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}'" in result.stderr
+
+    elsewhere = tmp_path / "elsewhere"  # the study index finds the study from any folder
+    elsewhere.mkdir()
+    top = run_hepsweep("report", "pruning", "--top", "1", cwd=elsewhere)
+    assert top.returncode == 0, top.stderr
+    assert top.stdout.splitlines()[2].split()[0] == str(study.best_trial.number)
 
 
 def test_parallel_workers_finish_exactly_n_trials(tmp_path: Path) -> None:

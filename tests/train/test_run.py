@@ -20,7 +20,7 @@ def test_mlp_on_hepmass_learns_and_writes_the_benchmark_folder(compose, tmp_path
     lines: list[str] = []
     result = run(cfg, output_dir=tmp_path / "run", emit=lines.append)
     folder = result.output_dir
-    for name in ("summary.json", "summary.txt", "config.yaml", "roc.png", "history.csv", "preprocessing.json"):
+    for name in ("summary.json", "summary.txt", "config.yaml", "roc.png", "confusion_matrix.png", "history.csv", "preprocessing.json"):
         assert (folder / name).is_file(), name
     assert (folder / "checkpoint" / "model.keras").is_file()
     assert any((folder / "tensorboard").rglob("events.out.tfevents.*"))

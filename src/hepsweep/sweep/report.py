@@ -31,6 +31,9 @@ TRIAL_METRICS = (
 )
 
 
+ABSENT = "absent"  # what the text tables say for a GPU figure of a run that had no GPU
+
+
 def study_table(study: optuna.Study, objective_names: Sequence[str] | None = None) -> pd.DataFrame:
     """One row per trial: number, state, parameters, objective value(s), recorded metrics
     (GPU utilisation reads ``absent`` for trials that ran where no GPU was present)."""
@@ -46,24 +49,41 @@ def study_table(study: optuna.Study, objective_names: Sequence[str] | None = Non
             if key in t.user_attrs:
                 row[key] = t.user_attrs[key]
         if t.user_attrs.get("gpu_present") is False:
-            row["gpu_util_percent_mean"] = "absent"
+            row["gpu_util_percent_mean"] = ABSENT
         if t.state == TrialState.PRUNED:
             row["pruned_after_epoch"] = pruned_after_epoch(t)
         if "fail_reason" in t.user_attrs:
             row["fail_reason"] = t.user_attrs["fail_reason"]
         rows.append(row)
     frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    frame.insert(2, "best", frame.trial.isin(_best_numbers(study)))
     tail = (*TRIAL_METRICS, "pruned_after_epoch", "fail_reason")
     order = [c for c in frame.columns if c not in tail] + [c for c in tail if c in frame.columns]
-    return frame[order] if not frame.empty else frame
+    # best first, as the study ranks them (its first objective); trials without a value last
+    first = names[0]
+    ascending = study.directions[0] == optuna.study.StudyDirection.MINIMIZE
+    by_value = pd.to_numeric(frame[first], errors="coerce") if first in frame else frame.trial
+    frame = frame.assign(_order=by_value).sort_values(["_order", "trial"], ascending=[ascending, True], na_position="last")
+    return frame[order].reset_index(drop=True)
+
+
+def _best_numbers(study: optuna.Study) -> set[int]:
+    """The best trial, or the Pareto front's trials for several objectives."""
+    if not any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
+        return set()
+    if len(study.directions) == 1:
+        return {study.best_trial.number}
+    return {t.number for t in study.best_trials}
 
 
 def format_table(frame: pd.DataFrame, fmt: str = "text") -> str:
     """``text`` (aligned columns), ``markdown`` or ``csv``."""
     if frame.empty:
         return "(no trials)"
-    if fmt == "csv":
-        return frame.to_csv(index=False)
+    if fmt == "csv":  # numbers only in numeric columns: a missing GPU is an empty cell
+        return frame.replace(ABSENT, None).to_csv(index=False)
     shown = frame.copy()
     for column in shown.columns:
         shown[column] = shown[column].map(_cell)

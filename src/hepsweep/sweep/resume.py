@@ -17,6 +17,7 @@ from hepsweep.errors import StudyError
 from hepsweep.redaction import MASK, mask
 from hepsweep.sweep.storage import open_storage
 from hepsweep.sweep.study import COMMAND_ATTR
+from hepsweep.sweep.study_index import needs_password, stored_at
 
 
 def default_storage() -> str:
@@ -26,12 +27,44 @@ def default_storage() -> str:
 
 
 def load_study(study_name: str, storage: str | None = None) -> optuna.Study:
-    """Load ``study_name`` from ``storage`` (default: the embedded one), with a clear error."""
-    url = storage or default_storage()
-    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
+    """Load ``study_name`` from ``storage``; without one, from the embedded storage of this
+    folder (or HEPSWEEP_OUTPUT), else from wherever the user's study index says it is."""
+    return locate_study(study_name, storage)[0]
+
+
+def locate_study(study_name: str, storage: str | None = None) -> tuple[optuna.Study, str]:
+    """The study and the storage URL it was found in (see ``load_study``)."""
+    if storage is not None:
+        return _load(study_name, storage), storage
+    local = default_storage()
+    if _sqlite_exists(local):
+        try:
+            return optuna.load_study(study_name=study_name, storage=open_storage(local)), local
+        except KeyError:
+            pass
+    indexed = stored_at(study_name)
+    if indexed is not None:
+        if needs_password(indexed):
+            raise StudyError(
+                f"study '{study_name}' is stored at {indexed}, whose password hepsweep does not keep; "
+                "pass --storage with the full URL"
+            )
+        return _load(study_name, indexed), indexed
+    if not _sqlite_exists(local):
         raise StudyError(
-            f"no study storage at {url}; run from the folder that holds outputs/, set HEPSWEEP_OUTPUT, or pass --storage"
+            f"no study '{study_name}' known to hepsweep and no study storage at {local}; run from the folder "
+            "that holds outputs/, set HEPSWEEP_OUTPUT, or pass --storage"
         )
+    return _load(study_name, local), local
+
+
+def _sqlite_exists(url: str) -> bool:
+    return Path(url[len("sqlite:///") :]).exists()
+
+
+def _load(study_name: str, url: str) -> optuna.Study:
+    if url.startswith("sqlite:///") and not _sqlite_exists(url):
+        raise StudyError(f"no study storage at {url}; pass --storage with the study's storage URL")
     backend = open_storage(url)
     try:
         return optuna.load_study(study_name=study_name, storage=backend)
@@ -101,7 +134,8 @@ def resume(study_name: str, storage: str | None = None, n_trials: int | None = N
 
     Args:
         study_name: The study (``hydra.sweeper.study_name``).
-        storage: Its storage URL; default ``sqlite:///outputs/optuna.db`` under ``HEPSWEEP_OUTPUT``.
+        storage: Its storage URL; default ``sqlite:///outputs/optuna.db`` under ``HEPSWEEP_OUTPUT``,
+            else the store the user's study index remembers for ``study_name``.
         n_trials: A new total budget; default the one the study was started with.
 
     Returns:
@@ -112,8 +146,8 @@ def resume(study_name: str, storage: str | None = None, n_trials: int | None = N
         >>> len(study.trials)  # doctest: +SKIP
         12
     """
-    url = storage or default_storage()
-    command, cwd = resume_command(load_study(study_name, url), url, n_trials)
+    study, url = locate_study(study_name, storage)
+    command, cwd = resume_command(study, url, n_trials)
     if not Path(cwd).is_dir():
         print(f"hepsweep: the study was started in {cwd}, which is not here; resuming from {os.getcwd()}")
         cwd = os.getcwd()

@@ -33,6 +33,7 @@ from hepsweep.sweep.samplers import describe, make_pruner, study_sampler
 from hepsweep.sweep.search_space import SearchSpace
 from hepsweep.sweep.settings import SweepSettings
 from hepsweep.sweep.storage import default_storage_url, open_storage
+from hepsweep.sweep import study_index
 from hepsweep.sweep.study_tracking import StudyTracking
 from hepsweep.sweep.trial_link import ENV_VAR, PRUNER_ATTR, RUN_ATTR, TRACKING_URI_ATTR, TrialLink
 
@@ -157,6 +158,7 @@ class StudyRunner:
         study.set_user_attr(PRUNER_ATTR, None if s.multi_objective else mask_data(plain(s.pruner)))
         study.set_user_attr(TRACKING_URI_ATTR, mask(self.tracking.uri) if self.tracking.uri and self.tracking.enabled else None)
         study.set_user_attr(STUDY_DIR_ATTR, str(self.study_dir.resolve()))
+        study_index.remember(s.study_name, self.storage_url, self.study_dir.resolve())
         if self.view:
             from hepsweep.studies import VIEW_ATTR
 
@@ -476,3 +478,6 @@ class StudyRunner:
             )
         print(text, flush=True)
         self.emit(f"results: {results}")
+        where = self.tracking.where()
+        if where is not None:
+            self.emit(f"MLflow runs: {where}")

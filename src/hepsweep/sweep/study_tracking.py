@@ -101,6 +101,17 @@ class StudyTracking:
             self.emit("MLflow answers again; the runs it missed are back-filled when the study ends")
         return result
 
+    def where(self) -> str | None:
+        """Where the user finds the study's runs: their address on an MLflow server, else the
+        command that serves the store; None when tracking is off."""
+        if not self.enabled or self.uri is None:
+            return None
+        uri = self.uri
+        if uri.startswith(("http://", "https://")):
+            experiment = self._guard("finding the experiment", lambda: store.experiment_id(uri, self.experiment))
+            return mask(uri.rstrip("/")) + (store.runs_view_path(experiment) if experiment else "")
+        return f"hepsweep ui --study {self.experiment} --tracking-uri '{mask(uri)}'"
+
     @property
     def client(self) -> Any:
         return store.client(self.uri or "")

@@ -87,3 +87,8 @@ def create_run(
 def end_run(tracking_uri: str, run_id: str, status: str = "FINISHED") -> None:
     """Mark a run FINISHED, FAILED or KILLED."""
     client(tracking_uri).set_terminated(run_id, status)
+
+
+def runs_view_path(experiment_id: str) -> str:
+    """The address, below the server's root, of an experiment's runs table in MLflow's web UI."""
+    return f"/#/experiments/{experiment_id}/runs"

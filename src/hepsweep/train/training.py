@@ -378,20 +378,18 @@ def _write_outputs(folder: Path, cfg: DictConfig, model: Any, data: Any, test: A
     )
     if cfg.train.plots:
         files["roc"] = "roc.png"
-        if data.n_classes > 2:
-            files["confusion_matrix"] = "confusion_matrix.png"
+        files["confusion_matrix"] = "confusion_matrix.png"
     if cfg.train.tensorboard:
         files["tensorboard"] = benchmark.TENSORBOARD
     files["history"] = benchmark.HISTORY
 
 
 def _write_plots(folder: Path, cfg: DictConfig, data: Any, test: Any, summary: RunSummary) -> None:
-    """ROC curves and, for several classes, the confusion matrix as PNGs."""
+    """ROC curves and the confusion matrix as PNGs."""
     from hepsweep.plots import plot_confusion, plot_roc
 
     if not cfg.train.plots:
         return
     title = f"{cfg.model.name} on {cfg.dataset.name}"
     plot_roc(test.labels, test.probabilities, data.class_names, folder / "roc.png", title=f"ROC: {title}")
-    if data.n_classes > 2:
-        plot_confusion(test.confusion, data.class_names, folder / "confusion_matrix.png", title=title)
+    plot_confusion(test.confusion, data.class_names, folder / "confusion_matrix.png", title=title)
