@@ -36,6 +36,36 @@ def test_every_sweep_composes_with_the_hepsweep_sweeper() -> None:
         assert cfg.dataset.name
 
 
+@pytest.mark.parametrize("name", sorted(p.stem for p in sweeps_dir().glob("*.yaml")))
+def test_every_sweep_parses_its_params_into_a_search_space_that_composes(name: str) -> None:
+    """What the sweeper does before its first trial: settings, search space, sampler, pruner,
+    and the first trial's overrides composed with the sweep (a misspelt key fails here)."""
+    from omegaconf import OmegaConf
+
+    from hepsweep.sweep.samplers import make_pruner, study_sampler
+    from hepsweep.sweep.search_space import parse_search_space
+    from hepsweep.sweep.settings import SweepSettings
+
+    node = OmegaConf.load(sweeps_dir() / f"{name}.yaml").hydra.sweeper
+    settings = SweepSettings.from_config(node)
+    assert settings.study_name == name
+    space = parse_search_space(settings.params)
+    assert set(space.parameters) == set(node.params) and not space.fixed  # every entry is searched
+    cfg = compose_config([f"sweep={name}", *space.example_overrides()])
+    for key in space.parameters:
+        is_group = (config_dir() / key).is_dir()
+        assert is_group or OmegaConf.select(cfg, key) is not None, f"{name}: {key} is neither a group nor a config key"
+    if str(settings.sampler if isinstance(settings.sampler, str) else settings.sampler.get("name")) == "grid":
+        grid = space.grid()
+        assert grid is not None, f"{name}: a grid needs every parameter finite"
+        size = 1
+        for values in grid.values():
+            size *= len(values)
+        assert settings.n_trials <= size, f"{name}: n_trials={settings.n_trials} exceeds the grid's {size} points"
+    study_sampler(settings.sampler, settings.seed, space)
+    make_pruner(settings.pruner)
+
+
 def test_help_lists_exactly_the_options_that_exist() -> None:
     from omegaconf import OmegaConf
 

@@ -48,17 +48,26 @@ def test_max_events_reads_the_head_of_the_file(tmp_path: Path, compose) -> None:
     assert len(raw_arrays(cfg.dataset, cfg.dataset.path)) == 120
 
 
-def test_the_cache_is_memory_mapped_and_follows_the_file(tmp_path: Path, compose) -> None:
+def test_the_cache_is_memory_mapped_and_follows_the_file(tmp_path: Path, compose, monkeypatch) -> None:
+    cache_dir = tmp_path / "cache"  # this test's own cache, not the session's
+    monkeypatch.setenv("HEPSWEEP_CACHE", str(cache_dir))
+    assert default_cache_dir() == cache_dir
     path = tmp_path / "train.csv"
-    write_hepmass_csv(path, 200)
+    rows = write_hepmass_csv(path, 200)
     cfg = compose(f"dataset.path={path}")
+    assert not cfg.dataset.cache_dir  # so the environment variable decides
     first = raw_arrays(cfg.dataset, cfg.dataset.path)
+    (entry,) = [p for p in cache_dir.iterdir() if not p.name.startswith(".")]  # one entry, no staging left
+    assert entry.name.startswith("hepmass-") and {p.name for p in entry.iterdir()} == {"meta.json", "x.bin", "y.bin"}
     again = raw_arrays(cfg.dataset, cfg.dataset.path)
-    assert isinstance(again.x, np.memmap)
+    assert isinstance(again.x, np.memmap) and Path(again.x.filename) == entry / "x.bin"
     np.testing.assert_array_equal(first.x, again.x)
-    write_hepmass_csv(path, 250, seed=5)  # the file changes: the cache entry must too
-    assert len(raw_arrays(cfg.dataset, cfg.dataset.path)) == 250
-    assert any(default_cache_dir().iterdir())
+    np.testing.assert_allclose(again.x, rows[:, 1:], rtol=1e-5)
+    rows = write_hepmass_csv(path, 250, seed=5)  # the file changes: the cache entry must too
+    changed = raw_arrays(cfg.dataset, cfg.dataset.path)
+    assert len(changed) == 250
+    np.testing.assert_allclose(changed.x, rows[:, 1:], rtol=1e-5)
+    assert len([p for p in cache_dir.iterdir() if not p.name.startswith(".")]) == 2
 
 
 def test_an_empty_cell_is_reported(tmp_path: Path, compose) -> None:
@@ -87,6 +96,7 @@ def test_non_numeric_cell_names_line_and_column(tmp_path: Path, compose, monkeyp
     path = tmp_path / "bad.csv"
     rows = write_hepmass_csv(path, 20)
     lines = path.read_text().splitlines()
+    good_lines = list(lines)
     cells = lines[5].split(",")
     cells[3] = "oops"
     lines[5] = ",".join(cells)
@@ -94,7 +104,10 @@ def test_non_numeric_cell_names_line_and_column(tmp_path: Path, compose, monkeyp
     cfg = compose(f"dataset.path={path}")
     with pytest.raises(DataError, match=r"line 6, column 'f2' holds 'oops', not a number"):
         load_dataset(cfg.dataset)
-    assert len(rows) == 20
+    path.write_text("\n".join(good_lines) + "\n")  # repaired: every block is read, in order
+    events = raw_arrays(cfg.dataset, cfg.dataset.path)
+    np.testing.assert_allclose(events.x, rows[:, 1:], rtol=1e-5)
+    np.testing.assert_array_equal(events.y, rows[:, 0].astype(int))
 
 
 def test_missing_file_says_which_key_to_fix(tmp_path: Path, compose) -> None:
@@ -131,20 +144,64 @@ def test_separate_test_file_stays_untouched(tmp_path: Path, compose) -> None:
     assert abs(len(data.train) / 500 - 0.7 / 0.85) < 0.01
 
 
-def test_scaling_is_fitted_on_the_training_split_only(compose) -> None:
-    cfg = compose("dataset.n_events=3000")
+def write_numbered_hepmass_npz(path: Path, n: int, seed: int = 0, offset: float = 0.0) -> np.ndarray:
+    """HEPMASS events in an .npz whose column f0 holds the row number (each row can be found
+    again after splitting and scaling) and every other column is shifted by ``offset``."""
+    events = generate_hepmass(n, [500.0, 1000.0], np.random.default_rng(seed))
+    x = events.x.astype(np.float64)
+    x[:, 1:] += offset
+    x[:, 0] = np.arange(n)
+    np.savez(path, x=x.astype(np.float32), y=events.y)
+    return x
+
+
+def row_numbers(x: np.ndarray, preprocessing: dict) -> np.ndarray:
+    """Undo the standardisation of column f0 to read back each event's row number."""
+    return np.rint(x[:, 0] * preprocessing["std"][0] + preprocessing["mean"][0]).astype(int)
+
+
+def test_scaling_is_fitted_on_the_training_split_only(tmp_path: Path, compose) -> None:
+    # the untouched test file sits 1000 above the training file in every feature, so a scaler
+    # fitted on all events would have means near 500, one fitted on training events near 0
+    train_path, test_path = tmp_path / "train.npz", tmp_path / "test.npz"
+    raw = write_numbered_hepmass_npz(train_path, 1000, seed=1)
+    raw_test = write_numbered_hepmass_npz(test_path, 1000, seed=2, offset=1000.0)
+    cfg = compose(f"dataset.path={train_path}", f"dataset.test_path={test_path}")
     data = load_dataset(cfg.dataset)
+    rows = row_numbers(data.train.x, data.preprocessing)
+    assert len(set(rows)) == len(data.train) < 1000  # the training events, and only them
+    training = raw[np.sort(rows)].astype(np.float32).astype(np.float64)
+    np.testing.assert_allclose(data.preprocessing["mean"], training.mean(axis=0), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(data.preprocessing["std"], training.std(axis=0), rtol=1e-4, atol=1e-3)
+    validation = np.setdiff1d(np.arange(1000), rows)  # not fitted on the validation events either
+    assert np.abs(raw[validation].mean(axis=0) - training.mean(axis=0))[0] > 1.0
     np.testing.assert_allclose(data.train.x.mean(axis=0), 0.0, atol=1e-4)
     np.testing.assert_allclose(data.train.x.std(axis=0), 1.0, atol=1e-3)
-    assert np.abs(data.test.x.mean(axis=0)).max() > 1e-3  # the test split was not used to fit
-    mass_mean = data.preprocessing["mean"][-1]
-    assert 500 <= mass_mean <= 1500  # the raw mass column was scaled with the training mean
+    expected_test = (raw_test.astype(np.float32) - training.mean(axis=0)) / training.std(axis=0)
+    np.testing.assert_allclose(data.test.x, expected_test, rtol=1e-3, atol=1e-3)  # scaled with training statistics
+    assert np.all(data.test.x[:, 1:].mean(axis=0) > 3.0)  # so the shifted test file stays far from 0
+    assert 500 <= data.preprocessing["mean"][-1] <= 1000  # the raw mass column, training mean
 
 
-def test_splits_are_disjoint_and_complete(compose) -> None:
-    cfg = compose("dataset.n_events=1000", "dataset.split.train=0.6", "dataset.split.val=0.2", "dataset.split.test=0.2")
+def test_splits_are_disjoint_and_complete(tmp_path: Path, compose) -> None:
+    path = tmp_path / "numbered.npz"
+    raw = write_numbered_hepmass_npz(path, 1000)
+    cfg = compose(f"dataset.path={path}", "dataset.split.train=0.6", "dataset.split.val=0.2", "dataset.split.test=0.2")
     data = load_dataset(cfg.dataset)
     assert (len(data.train), len(data.val), len(data.test)) == (600, 200, 200)
+    splits = {name: getattr(data, name) for name in ("train", "val", "test")}
+    rows = {name: row_numbers(part.x, data.preprocessing) for name, part in splits.items()}
+    for name, numbers in rows.items():
+        assert len(set(numbers)) == len(numbers), f"{name} holds an event twice"
+    assert not set(rows["train"]) & set(rows["val"])
+    assert not set(rows["train"]) & set(rows["test"])
+    assert not set(rows["val"]) & set(rows["test"])
+    assert sorted(np.concatenate(list(rows.values()))) == list(range(1000))  # every event, once
+    assert not np.array_equal(np.sort(rows["train"]), np.arange(600))  # shuffled, not the file's head
+    mean, std = np.asarray(data.preprocessing["mean"]), np.asarray(data.preprocessing["std"])
+    for name, part in splits.items():  # each event keeps its own features and label
+        np.testing.assert_allclose(part.x * std + mean, raw[rows[name]], rtol=1e-4, atol=1e-2)
+        np.testing.assert_array_equal(part.y, np.load(path)["y"][rows[name]])
 
 
 def test_npz_images_and_missing_arrays(tmp_path: Path, compose) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import optuna
@@ -15,8 +16,20 @@ from tests.conftest import run_hepsweep
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
+SWEEPS = Path(__file__).resolve().parents[2] / "sweeps"
+
+
+def smoke_size(name: str) -> list[str]:
+    """The overrides the sweep file's header documents as its smoke size."""
+    text = (SWEEPS / f"{name}.yaml").read_text()
+    match = re.search(rf"^# Smoke size .*\n#\s+hepsweep -m sweep={name} (.+)$", text, re.MULTILINE)
+    assert match, f"sweeps/{name}.yaml documents no smoke size"
+    return match.group(1).split()
+
+
 def sweep(tmp_path: Path, name: str, *overrides: str) -> tuple[optuna.Study, str]:
-    result = run_hepsweep("-m", f"sweep={name}", "train.tensorboard=false", *overrides, cwd=tmp_path)
+    """Run the study at the smoke size its header documents, plus ``overrides``."""
+    result = run_hepsweep("-m", f"sweep={name}", *smoke_size(name), "train.tensorboard=false", *overrides, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-4000:]
     study = optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path / 'outputs' / 'optuna.db'}")
     return study, result.stdout
@@ -30,7 +43,7 @@ def parent_artifacts(tmp_path: Path, name: str) -> set[str]:
 
 def test_hipster_benchmark_skips_invalid_architectures(tmp_path: Path) -> None:
     study, stdout = sweep(
-        tmp_path, "hipster_benchmark", "dataset.n_events=200", "train.epochs=1", "hydra.sweeper.n_trials=3",
+        tmp_path, "hipster_benchmark",
         "model.conv_blocks=choice(1,4)", "model.pool_size=3",
         "hydra.sweeper.sampler=grid", "model.filters=4",
         "model.kernel_size=3", "model.dense_units=[16]",
@@ -49,10 +62,7 @@ def test_hipster_benchmark_skips_invalid_architectures(tmp_path: Path) -> None:
 
 
 def test_batch_size_study_runs_the_cpu_half_and_draws_the_figure(tmp_path: Path) -> None:
-    study, stdout = sweep(
-        tmp_path, "batch_size_study", "dataset.n_events=600", "train.epochs=1", "hydra.sweeper.n_trials=8",
-        "train.batch_size=choice(32,4096)",
-    )
+    study, stdout = sweep(tmp_path, "batch_size_study")
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
     skipped = [t for t in study.trials if t.user_attrs.get("fail_kind") == "unavailable"]
     assert len(study.trials) == 8
@@ -73,7 +83,7 @@ def test_batch_size_study_runs_the_cpu_half_and_draws_the_figure(tmp_path: Path)
 
 def test_hepmass_mlp_retrains_the_best_on_the_test_split(tmp_path: Path) -> None:
     study, stdout = sweep(
-        tmp_path, "hepmass_mlp", "dataset.n_events=1500", "train.epochs=3", "hydra.sweeper.n_trials=3",
+        tmp_path, "hepmass_mlp",
         "hydra.sweeper.retrain_best=true", "hydra.sweeper.retrain_overrides=['train.epochs=2']",
     )
     assert len(study.trials) == 3
@@ -86,8 +96,7 @@ def test_hepmass_mlp_retrains_the_best_on_the_test_split(tmp_path: Path) -> None
 
 def test_cms_resnet_vs_ffn_reports_efficiencies_and_confusion_matrices(tmp_path: Path) -> None:
     study, stdout = sweep(
-        tmp_path, "cms_resnet_vs_ffn", "dataset.n_events=300", "dataset.image_size=24", "train.epochs=1",
-        "hydra.sweeper.n_trials=2", "optimizer.lr=0.001",
+        tmp_path, "cms_resnet_vs_ffn", "optimizer.lr=0.001",
     )
     assert sorted(t.params["approach"] for t in study.trials) == ["cms_ffn", "cms_resnet"]
     assert all(t.state == TrialState.COMPLETE for t in study.trials)
@@ -99,7 +108,7 @@ def test_cms_resnet_vs_ffn_reports_efficiencies_and_confusion_matrices(tmp_path:
 
 
 def test_nndrone_study_then_drone(tmp_path: Path) -> None:
-    study, _ = sweep(tmp_path, "nndrone", "dataset.n_events=1500", "train.epochs=2", "hydra.sweeper.n_trials=1")
+    study, _ = sweep(tmp_path, "nndrone")
     result = run_hepsweep("drone", "nndrone", "--epochs", "15", "--probes", "1000", cwd=tmp_path,
                           env={"HEPSWEEP_OUTPUT": str(tmp_path / "outputs")})
     assert result.returncode == 0, result.stderr[-3000:]
@@ -113,3 +122,17 @@ def test_nndrone_study_then_drone(tmp_path: Path) -> None:
     client = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("nndrone").experiment_id], "tags.`hepsweep.role` = 'drone'")
     assert len(runs) == 1 and runs[0].data.metrics["drone_params"] == summary["drone_params"]
+
+
+def test_quickstart_at_its_smoke_size(tmp_path: Path) -> None:
+    study, stdout = sweep(tmp_path, "quickstart")
+    assert len(study.trials) == 3 and study.best_trial.value > 0.5
+    assert "best" in stdout
+
+
+def test_help_names_every_ready_study(tmp_path: Path) -> None:
+    result = run_hepsweep("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    for path in sorted(SWEEPS.glob("*.yaml")):
+        assert path.stem in result.stdout, path.stem
+        smoke_size(path.stem)  # and every one documents its smoke size

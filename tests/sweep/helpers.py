@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 from hepsweep.sweep.outcome import JobOutcome
@@ -43,3 +44,11 @@ class PythonLauncher:
         finally:
             with self._lock:
                 self.running -= 1
+
+
+def age_heartbeats(db: Path, seconds: int = 60) -> None:
+    """Move every recorded heartbeat ``seconds`` into the past: staleness without waiting on the clock."""
+    import sqlite3  # the test's own view of Optuna's table
+
+    with sqlite3.connect(db) as connection:
+        connection.execute("UPDATE trial_heartbeats SET heartbeat = datetime(heartbeat, ?)", (f"-{seconds} seconds",))

@@ -2,28 +2,84 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
-from omegaconf import OmegaConf
 
 from hepsweep.errors import ConfigError
-from hepsweep.sweep.hydra_runner import HydraStudyRunner
 from hepsweep.sweep.settings import SweepSettings
 
-
-def test_tracking_off_in_the_task_config_switches_the_study_runs_off() -> None:
-    settings = SweepSettings.from_config({})
-    config = OmegaConf.create({"tracking": {"enabled": False, "uri": None, "experiment": None}})
-    HydraStudyRunner._follow_task_tracking(SimpleNamespace(config=config), settings)  # type: ignore[arg-type]
-    assert settings.tracking.enabled is False
+APP = """
+import hydra
 
 
-def test_the_task_tracking_uri_fills_an_unset_sweeper_uri() -> None:
-    settings = SweepSettings.from_config({})
-    config = OmegaConf.create({"tracking": {"enabled": True, "uri": "http://mlflow:5000", "experiment": "exp"}})
-    HydraStudyRunner._follow_task_tracking(SimpleNamespace(config=config), settings)  # type: ignore[arg-type]
-    assert (settings.tracking.uri, settings.tracking.experiment) == ("http://mlflow:5000", "exp")
+@hydra.main(version_base=None, config_path="conf", config_name="config")
+def main(cfg):
+    return float(cfg.x) ** 2
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+CONFIG = """
+defaults:
+  - override hydra/sweeper: hepsweep
+
+hydra:
+  sweep:
+    dir: {sweep_dir}
+  sweeper:
+    study_name: follow
+    direction: minimize
+    n_trials: 1
+    params:
+      x: choice(1, 2)
+
+x: 1
+tracking:
+  enabled: {enabled}
+  uri: {uri}
+  experiment: {experiment}
+"""
+
+
+def sweep_with_task_tracking(tmp_path: Path, **tracking: object) -> Path:
+    """Run a one-trial study of a plain Hydra app whose config has a ``tracking`` group (as
+    hepsweep's task config has) through ``--multirun``; returns the sweep folder."""
+    sweep_dir = tmp_path / "sweep"
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "config.yaml").write_text(CONFIG.format(sweep_dir=sweep_dir, **tracking))
+    (tmp_path / "app.py").write_text(APP)
+    result = subprocess.run(
+        [sys.executable, str(tmp_path / "app.py"), "--multirun"], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "1/1 done" in result.stderr and (sweep_dir / "optuna.db").is_file()
+    return sweep_dir
+
+
+@pytest.mark.e2e
+def test_tracking_off_in_the_task_config_switches_the_study_runs_off(tmp_path: Path) -> None:
+    sweep_with_task_tracking(tmp_path, enabled="false", uri="null", experiment="null")
+    # with tracking on, a study of a plain app keeps its MLflow store next to optuna.db
+    assert not list(tmp_path.rglob("mlflow.db")) and not list(tmp_path.rglob("mlartifacts"))
+
+
+@pytest.mark.e2e
+def test_the_task_tracking_uri_fills_an_unset_sweeper_uri(tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'task_mlflow.db'}"
+    sweep_dir = sweep_with_task_tracking(tmp_path, enabled="true", uri=f"'{uri}'", experiment="from_the_task")
+    assert not (sweep_dir / "mlflow.db").exists()  # not the sweeper's default store
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("from_the_task")
+    assert experiment is not None and client.get_experiment_by_name("follow") is None
+    roles = sorted(r.data.tags.get("hepsweep.role") for r in client.search_runs([experiment.experiment_id]))
+    assert roles == ["study", "trial"]
 
 
 def test_misspelt_keys_are_named() -> None:

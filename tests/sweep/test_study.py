@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from pathlib import Path
 
 import optuna
@@ -17,7 +16,7 @@ from hepsweep.sweep.settings import SweepSettings
 from hepsweep.sweep.outcome import budget_used
 from hepsweep.sweep.study import StudyRunner
 
-from .helpers import PythonLauncher
+from .helpers import PythonLauncher, age_heartbeats
 
 
 def settings(tmp_path: Path, **overrides) -> SweepSettings:
@@ -49,7 +48,7 @@ def learning_curve(params, trial, epochs: int = 8) -> float:
     score = 0.0
     for epoch in range(epochs):
         score = x * (1 - math.exp(-(epoch + 1) / 2))
-        trial.report(score, epoch)
+        trial.report(score, epoch + 1)  # epochs count from 1, as a hepsweep job reports them
         if trial.should_prune():
             raise optuna.TrialPruned()
     return score
@@ -178,7 +177,7 @@ def test_a_dead_trial_is_failed_and_retried_after_its_grace_period(tmp_path: Pat
     study = first.open_study()
     orphan = study.ask(first.space.distributions)  # a trial whose sweeper was killed mid-run
     open_storage(url, 1, 2).record_heartbeat(orphan._trial_id)
-    time.sleep(2.5)
+    age_heartbeats(tmp_path / "optuna.db")  # its last heartbeat is now older than the grace period
     lines: list[str] = []
     launcher = PythonLauncher(lambda p, t: float(p["x"]))
     study = runner(tmp_path, launcher, lines=lines, n_trials=4).run()

@@ -17,7 +17,9 @@ from .helpers import PythonLauncher
 from .test_study import learning_curve
 
 
-def make_runner(tmp_path: Path, tracking: dict, lines: list[str], n_trials: int = 6, objective=learning_curve) -> StudyRunner:
+def make_runner(
+    tmp_path: Path, tracking: dict, lines: list[str], n_trials: int = 6, objective=learning_curve, arguments: tuple[str, ...] = ()
+) -> StudyRunner:
     settings = SweepSettings.from_config(
         dict(
             study_name="tracked",
@@ -29,7 +31,7 @@ def make_runner(tmp_path: Path, tracking: dict, lines: list[str], n_trials: int 
             tracking=tracking,
         )
     )
-    space = parse_search_space({"x": "interval(0.0, 1.0)"})
+    space = parse_search_space({"x": "interval(0.0, 1.0)"}, arguments)
     return StudyRunner(settings, space, PythonLauncher(objective, pruner=settings.pruner), tmp_path / "studies" / "tracked", emit=lines.append)
 
 
@@ -143,3 +145,14 @@ def test_an_mlflow_outage_mid_study_is_back_filled_when_mlflow_returns(tmp_path:
     history = MlflowClient(f"sqlite:///{folder / 'server.db'}").get_metric_history(children[3].info.run_id, "value")
     assert history and [m.step for m in history] == sorted(study.trials[3].intermediate_values)
     assert any("back-filled" in line for line in lines)
+
+
+def test_fixed_overrides_with_a_prefix_are_logged_on_the_study_run(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    lines: list[str] = []
+    make_runner(tmp_path, {"uri": uri}, lines, n_trials=2, arguments=("+extra=1", "~gone=3")).run()
+    client = MlflowClient(uri)
+    (parent,) = client.search_runs([client.get_experiment_by_name("tracked").experiment_id], "tags.`hepsweep.role` = 'study'")
+    assert parent.data.params["space.extra"] == "fixed 1"  # MLflow refuses "+" in a param name
+    assert parent.data.params["space.gone"] == "fixed 3"
+    assert not any("MLflow" in line and "failed" in line for line in lines)

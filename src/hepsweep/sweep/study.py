@@ -396,7 +396,8 @@ class StudyRunner:
             "storage": mask(self.storage_url),
             "objective": ",".join(self.objective_names),
         }
-        params.update({f"space.{k}": v for k, v in self.space.signature().items()})
+        # MLflow's param names take no "+"/"~": the value of a fixed override says what it does
+        params.update({f"space.{k.lstrip('+~')}": v for k, v in self.space.signature().items()})
         return params
 
     def _retrain_best(self, study: optuna.Study) -> dict[str, Any] | None:
