@@ -31,3 +31,20 @@ def config_dir() -> Path:
 def sweeps_dir() -> Path:
     """The folder holding the ready-made studies, one YAML file each (the ``sweep`` group)."""
     return _data_dir("sweeps")
+
+
+def sweep_description(name: str) -> str | None:
+    """The header comment of the ready-made study ``name`` (what it reproduces, how to run it),
+    as plain text; None when no such study ships with hepsweep."""
+    if not name.replace("_", "").isalnum():
+        return None
+    path = sweeps_dir() / f"{name}.yaml"
+    if not path.is_file():
+        return None
+    lines = []
+    for line in path.read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line[1:].removeprefix(" "))
+    text = "\n".join(line for line in lines if not line.startswith("@package")).strip()
+    return text or None

@@ -3,7 +3,6 @@ checked in headless Chromium."""
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
@@ -17,41 +16,69 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def test_ui_shows_the_study_with_its_nested_trials(tmp_path: Path) -> None:
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "ui"  # screenshots, kept by CI
+
+
+def test_ui_opens_on_the_study_ranked_with_pruned_trials_marked(tmp_path: Path) -> None:
+    """What the user sees first, without a click: the study's trials best first, the objective
+    and test figures as columns, pruned trials named and stated so; then the study's HTML plots."""
     import os
     import sys
 
     if CHROMIUM is None:
         require_or_skip("Chromium (apt-get install chromium)")
 
+    from mlflow.tracking import MlflowClient
     from playwright.sync_api import sync_playwright
 
     result = run_hepsweep(
-        "-m", "sweep=quickstart", "dataset.n_events=800", "train.epochs=2", "train.tensorboard=false",
-        "hydra.sweeper.n_trials=2", "hydra.sweeper.study_name=in_the_ui", "hydra.sweeper.pruner=none",
+        "-m", "dataset.n_events=800", "train.tensorboard=false", "train.early_stopping_patience=0", "train.epochs=3",
+        "hydra.sweeper.study_name=in_the_ui", "hydra.sweeper.n_trials=4", "hydra.sweeper.sampler={name: grid, seed: 4}",
+        "optimizer.lr=choice(0.02,0.000001,0.000002,0.000003)",  # the good rate first, then hopeless ones
+        "hydra.sweeper.pruner={name: median, n_startup_trials: 1, n_warmup_steps: 0}",
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "PRUNED after epoch" in result.stderr
+    client = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("in_the_ui").experiment_id
+    (parent,) = client.search_runs([experiment], "tags.`hepsweep.role` = 'study'")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
     command = [sys.executable, "-m", "hepsweep", "ui", "--port", "{port}", "--study", "in_the_ui"]
     os.environ["HEPSWEEP_OUTPUT"] = str(tmp_path / "outputs")
     try:
         with mlflow_server(tmp_path, command) as url:
             log = next(tmp_path.glob("server-*.log")).read_text()
-            address = log.split(" at ", 1)[1].split(" ", 1)[0]
-            assert address.startswith(url) and address.endswith("/runs")
+            address = log.split(" at ", 1)[1].split(" ", 1)[0]  # the address `hepsweep ui` prints
+            assert address.startswith(url) and "viewStateShareKey=hepsweep" in address
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(
                     executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
                 )
-                page = browser.new_page(viewport={"width": 1400, "height": 900})
+                page = browser.new_page(viewport={"width": 1600, "height": 900})
                 page.goto(address)
-                page.get_by_text("in_the_ui", exact=True).last.wait_for(timeout=60_000)
-                assert "trial-0" not in page.inner_text("body")  # collapsed under the study
-                page.locator("[role=row]", has_text="in_the_ui").first.locator("button").first.click()
-                for number in (0, 1):  # the best trial's run is named "trial-N best"
-                    page.get_by_text(re.compile(rf"^trial-{number}( best)?$")).wait_for(timeout=30_000)
-                assert "best" in page.inner_text("body")
-                page.screenshot(path=str(tmp_path / "ui.png"))
+                names = page.locator(".ag-pinned-left-cols-container [role=row]")  # one per run
+                page.wait_for_selector(".ag-pinned-left-cols-container [role=row] >> text=in_the_ui", timeout=60_000)
+                rows = [text.split("\n") for text in names.all_inner_texts()]
+                run_names = [next(part for part in row if part.startswith(("trial-", "in_the_ui"))) for row in rows]
+                assert run_names[0] == "trial-0 best"  # ranked by the objective, the best first
+                assert sorted(run_names[1:4]) == ["trial-1 pruned", "trial-2 pruned", "trial-3 pruned"]
+                assert run_names[4] == "in_the_ui"  # the study's own run has no objective: last
+                columns = page.locator(".ag-header-cell[col-id]").evaluate_all(
+                    "cells => cells.map(cell => cell.getAttribute('col-id'))"
+                )
+                assert {"metrics.`val_auc`", "metrics.`test_accuracy`", "metrics.`test_auc`",
+                        "metrics.`train_time_s`", "tags.`hepsweep.state`", "params.`optimizer.lr`"} <= set(columns)
+                states = page.locator('[role=gridcell][col-id="tags.`hepsweep.state`"]').all_inner_texts()
+                assert states[:4] == ["COMPLETE", "PRUNED", "PRUNED", "PRUNED"]
+                page.screenshot(path=str(ARTIFACTS / "runs_table.png"))
+
+                page.goto(f"{url}/#/experiments/{experiment}/runs/{parent.info.run_id}/artifacts/study_plots.html")
+                plots = page.frame_locator("iframe").first
+                plots.get_by_text("Optimization history").first.wait_for(timeout=60_000)
+                plots.locator(".plotly-graph-div").first.wait_for(timeout=60_000)  # drawn by plotly.js
+                page.screenshot(path=str(ARTIFACTS / "study_plots.png"))
                 browser.close()
     finally:
         del os.environ["HEPSWEEP_OUTPUT"]

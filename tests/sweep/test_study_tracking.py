@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import optuna
@@ -41,6 +42,9 @@ def test_parent_run_per_study_and_a_nested_run_per_trial(tmp_path: Path) -> None
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("tracked")
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # the UI opens on runs
+    view = json.loads(json.loads(experiment.tags["mlflow.sharedViewState.hepsweep"])["state"])
+    assert view["orderByKey"] == "metrics.`value`" and view["orderByAsc"] is False  # best first
+    assert {"metrics.`value`", "metrics.`test_auc`", "tags.`hepsweep.state`", "params.`x`"} <= set(view["selectedColumns"])
     runs = client.search_runs([experiment.experiment_id])
     parents = [r for r in runs if r.data.tags.get("hepsweep.role") == "study"]
     children = [r for r in runs if r.data.tags.get("hepsweep.role") == "trial"]

@@ -15,6 +15,7 @@ from hydra.core.utils import JobStatus
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
+from hepsweep._resources import sweep_description
 from hepsweep.errors import ConfigError
 from hepsweep.redaction import mask_logs, scrub_hydra_files
 from hepsweep.sweep.search_space import SearchSpace, parse_search_space
@@ -176,6 +177,7 @@ class HydraStudyRunner:
                 if settings.custom_search_space
                 else None
             ),
+            description=_sweep_description(self.config),
         )
         try:
             return runner.run()
@@ -183,3 +185,9 @@ class HydraStudyRunner:
             close = getattr(self.launcher, "close", None)
             if close is not None:  # hepsweep's launcher: stop its worker processes
                 close()
+
+
+def _sweep_description(config: DictConfig) -> str | None:
+    """The header comment of the ready-made study the command chose (``sweep=NAME``), if any."""
+    choice = OmegaConf.select(config, "hydra.runtime.choices.sweep", default=None)
+    return sweep_description(str(choice)) if choice else None

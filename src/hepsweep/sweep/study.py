@@ -70,9 +70,12 @@ class StudyRunner:
         emit: Callable[[str], None] | None = None,
         state_root: Path | None = None,
         extend_trial: Callable[[optuna.Trial], None] | None = None,
+        description: str | None = None,
     ) -> None:
         """``state_root`` holds the embedded stores (optuna.db, mlflow.db) when the settings name
-        none; by default the folder two levels above ``study_dir`` (``<root>/studies/<name>``)."""
+        none; by default the folder two levels above ``study_dir`` (``<root>/studies/<name>``).
+        ``description`` (the sweep file's header) describes the study's MLflow experiment."""
+        self.description = description
         self.settings, self.space, self.launch = settings, space, launch
         self.study_dir = Path(study_dir)
         self.command = command or {}
@@ -321,6 +324,7 @@ class StudyRunner:
         study = self.study = self.open_study()
         self.study_dir.mkdir(parents=True, exist_ok=True)
         self.tracking.open_parent(study, self._parent_params())
+        self.tracking.share_view(study, self.objective_names[0], sorted(self.space.parameters), self.description)
         self._backfill(study)  # trials an earlier run could not log (MLflow was away, a crash)
         optuna.storages.fail_stale_trials(study)
         already = budget_used(study.get_trials(deepcopy=False))

@@ -121,6 +121,15 @@ class StudyTracking:
         self._parent_params = dict(params)
         self._guard("opening the study's parent run", lambda: self._ensure_parent(study))
 
+    def share_view(self, study: optuna.Study, objective: str, params: list[str], description: str | None) -> None:
+        """Open MLflow's runs table of this study on its trials ranked by ``objective``, with
+        the figures users compare as columns; ``description`` becomes the experiment's."""
+        minimize = study.directions[0] == optuna.study.StudyDirection.MINIMIZE
+        self._guard(
+            "saving the study's runs view",
+            lambda: store.share_runs_view(self.uri or "", self.experiment, objective, minimize, params, description),
+        )
+
     def _ensure_parent(self, study: optuna.Study) -> str:
         if self.parent_run_id is not None:
             return self.parent_run_id
@@ -142,7 +151,7 @@ class StudyTracking:
 
         client = self.client
         logged = client.get_run(self.parent_run_id).data.params
-        fresh = [Param(k, mask(str(v))[:6000]) for k, v in self._parent_params.items() if k not in logged]
+        fresh = [Param(k, mask(str(v))[: store.limit('param')]) for k, v in self._parent_params.items() if k not in logged]
         if fresh:
             client.log_batch(self.parent_run_id, params=fresh)
         return self.parent_run_id
@@ -213,7 +222,7 @@ class StudyTracking:
                 Metric("objective" if i == 0 else f"objective_{i}", float(value), now, 0)
                 for i, value in enumerate(values or [])
             ],
-            tags=[RunTag(key, mask(str(value))[:5000]) for key, value in all_tags.items()],
+            tags=[RunTag(key, mask(str(value))[: store.limit('tag')]) for key, value in all_tags.items()],
         )
         if trial is not None and state == "PRUNED":
             client.update_run(run_id, name=f"trial-{trial.number} pruned")
@@ -331,7 +340,7 @@ class StudyTracking:
             for key, value in metrics.items():
                 client.log_metric(self.parent_run_id, key, float(value))
             for key, value in params.items():
-                client.set_tag(self.parent_run_id, key, mask(str(value))[:5000])
+                client.set_tag(self.parent_run_id, key, mask(str(value))[: store.limit('tag')])
             for path in artifacts:
                 if path.is_file():
                     client.log_artifact(self.parent_run_id, str(path))

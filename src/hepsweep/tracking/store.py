@@ -89,6 +89,47 @@ def end_run(tracking_uri: str, run_id: str, status: str = "FINISHED") -> None:
     client(tracking_uri).set_terminated(run_id, status)
 
 
+# MLflow's web UI (3.x) opens a runs table saved in the experiment tag
+# ``mlflow.sharedViewState.<key>`` when its address carries ``?viewStateShareKey=<key>``.
+SHARED_VIEW_KEY = "hepsweep"
+SHARED_VIEW_TAG = f"mlflow.sharedViewState.{SHARED_VIEW_KEY}"
+DESCRIPTION_TAG = "mlflow.note.content"  # an experiment's (or run's) description in the UI
+VIEW_METRICS = ("test_accuracy", "test_auc", "train_time_s", "cpu_percent_mean", "gpu_util_percent_mean")
+
+
 def runs_view_path(experiment_id: str) -> str:
-    """The address, below the server's root, of an experiment's runs table in MLflow's web UI."""
-    return f"/#/experiments/{experiment_id}/runs"
+    """The address, below the server's root, of an experiment's runs table in MLflow's web UI,
+    opened on the view :func:`share_runs_view` saved (MLflow's default table without one)."""
+    return f"/#/experiments/{experiment_id}/runs?viewStateShareKey={SHARED_VIEW_KEY}&compareRunsMode=TABLE"
+
+
+def share_runs_view(
+    tracking_uri: str, experiment: str, objective: str, minimize: bool, params: list[str], description: str | None = None
+) -> None:
+    """Save the runs table a study opens on: its trials ranked by the objective (best first),
+    with the objective, test accuracy and AUC, training time, CPU/GPU use, the trial's state and
+    the searched parameters as columns; and the experiment's description."""
+    import json
+    import time
+
+    from mlflow.utils.validation import MAX_EXPERIMENT_TAG_VAL_LENGTH
+
+    def column(kind: str, name: str) -> str:
+        return f"{kind}.`{name}`"
+
+    columns = [column("metrics", objective), *(column("metrics", m) for m in VIEW_METRICS if m != objective)]
+    columns += [column("tags", "hepsweep.state"), *(column("params", p) for p in params)]
+    state = {"orderByKey": column("metrics", objective), "orderByAsc": minimize, "selectedColumns": columns}
+    view = {"name": f"hepsweep: trials by {objective}", "createdAt": int(time.time() * 1000), "state": json.dumps(state)}
+    mlflow_client = client(tracking_uri)
+    experiment_key = experiment_id(tracking_uri, experiment)
+    mlflow_client.set_experiment_tag(experiment_key, SHARED_VIEW_TAG, json.dumps(view))
+    if description:
+        mlflow_client.set_experiment_tag(experiment_key, DESCRIPTION_TAG, description[:MAX_EXPERIMENT_TAG_VAL_LENGTH])
+
+
+def limit(kind: str) -> int:
+    """MLflow's longest value for a run's ``param`` or ``tag`` (longer ones are cut to it)."""
+    from mlflow.utils import validation  # MLflow is heavy: imported when something is logged
+
+    return {"param": validation.MAX_PARAM_VAL_LENGTH, "tag": validation.MAX_TAG_VAL_LENGTH}[kind]

@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any, Mapping, Protocol
 
 from hepsweep.redaction import mask
+from hepsweep.tracking.store import limit
 
 log = logging.getLogger(__name__)
-
-MAX_PARAM_LENGTH = 6000
 
 
 class Tracker(Protocol):
@@ -106,7 +105,7 @@ class MlflowTracker:
                 log.warning("could not keep an MLflow record in %s (%s)", self.spool, exc)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
-        values = {str(k): mask(str(v))[:MAX_PARAM_LENGTH] for k, v in params.items()}
+        values = {str(k): mask(str(v))[: limit('param')] for k, v in params.items()}
         self._safely("logging params", {"kind": "params", "values": values})
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
@@ -115,7 +114,7 @@ class MlflowTracker:
         self._safely("logging metrics", record)
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        values = {str(k): mask(str(v))[:MAX_PARAM_LENGTH] for k, v in tags.items()}
+        values = {str(k): mask(str(v))[: limit('tag')] for k, v in tags.items()}
         self._safely("setting tags", {"kind": "tags", "values": values})
 
     def log_artifacts(self, folder: Path, artifact_path: str | None = None) -> None:
