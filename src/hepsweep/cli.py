@@ -1,4 +1,4 @@
-"""``hepsweep`` on the command line: a verb (report, ui, resume, drone), else the Hydra app."""
+"""``hepsweep`` on the command line: a verb (report, ui, dashboard, resume, drone), else the Hydra app."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from hepsweep.errors import HepsweepError
 from hepsweep.redaction import mask
 
-VERBS = ("report", "ui", "resume", "drone")
+VERBS = ("report", "ui", "dashboard", "resume", "drone")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""The verbs of the ``hepsweep`` command besides the Hydra app: report, ui, resume, drone."""
+"""The verbs of the ``hepsweep`` command besides the Hydra app: report, ui, dashboard, resume, drone."""
 
 from __future__ import annotations
 
@@ -101,14 +101,7 @@ def ui(args: list[str]) -> int:
 
         address += runs_view_path(experiment_id(uri, options.study))
     print(f"MLflow UI for {mask(uri)} at {address} (Ctrl-C stops it)", flush=True)
-    if options.host not in LOOPBACK_HOSTS:
-        print(
-            f"hepsweep ui: warning: --host {options.host} lets anyone who reaches this machine read, change and "
-            "delete every run (MLflow's server has no login); keep 127.0.0.1 and use an SSH tunnel "
-            f"(ssh -L {options.port}:127.0.0.1:{options.port} HOST) unless this network is yours alone",
-            file=sys.stderr,
-            flush=True,
-        )
+    _warn_if_open("ui", options.host, options.port, "every run (MLflow's server has no login)")
     command = [
         sys.executable, "-m", "mlflow", "server",
         "--backend-store-uri", uri,
@@ -118,6 +111,43 @@ def ui(args: list[str]) -> int:
     if uri.startswith("sqlite:///"):
         command += ["--default-artifact-root", (root / "mlartifacts").as_uri()]
     return serve_until_stopped(command)
+
+
+def _warn_if_open(verb: str, host: str, port: int, what: str) -> None:
+    if host not in LOOPBACK_HOSTS:
+        print(
+            f"hepsweep {verb}: warning: --host {host} lets anyone who reaches this machine read, change and "
+            f"delete {what}; keep 127.0.0.1 and use an SSH tunnel "
+            f"(ssh -L {port}:127.0.0.1:{port} HOST) unless this network is yours alone",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def dashboard(args: list[str]) -> int:
+    """Serve a study in optuna-dashboard (history, intermediate values, importances, parallel
+    coordinates, live while it runs) on 127.0.0.1 unless told otherwise."""
+    parser = argparse.ArgumentParser(prog="hepsweep dashboard", description=dashboard.__doc__)
+    parser.add_argument("study", help="the study name (hydra.sweeper.study_name)")
+    _storage_arg(parser)
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=8080)
+    options = parser.parse_args(args)
+    import shutil
+
+    from hepsweep.sweep.resume import locate_study
+
+    program = shutil.which("optuna-dashboard", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    if program is None:
+        raise StudyError("optuna-dashboard is not installed; pip install 'hepsweep[dashboard]'")
+    study, url = locate_study(options.study, options.storage)
+    from hepsweep.sweep.storage import open_storage
+
+    study_id = open_storage(url).get_study_id_from_name(study.study_name)
+    address = f"http://{options.host}:{options.port}/dashboard/studies/{study_id}"
+    print(f"optuna-dashboard for study {study.study_name} in {mask(url)} at {address} (Ctrl-C stops it)", flush=True)
+    _warn_if_open("dashboard", options.host, options.port, "every study in the storage (the dashboard has no login)")
+    return serve_until_stopped([program, url, "--host", options.host, "--port", str(options.port)])
 
 
 def serve_until_stopped(command: list[str]) -> int:
@@ -172,7 +202,7 @@ def drone(args: list[str]) -> int:
     return drone_main(args)
 
 
-VERBS = {"report": report, "ui": ui, "resume": resume, "drone": drone}
+VERBS = {"report": report, "ui": ui, "dashboard": dashboard, "resume": resume, "drone": drone}
 
 
 def run_verb(verb: str, args: list[str]) -> int:

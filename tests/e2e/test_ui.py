@@ -118,3 +118,38 @@ def test_ui_stops_its_server_on_sigterm_and_warns_about_open_hosts(tmp_path: Pat
             ui.kill()
     log.seek(0)
     assert "warning: --host 0.0.0.0" in log.read()
+
+
+def test_dashboard_serves_the_study_in_optuna_dashboard_on_loopback(tmp_path: Path) -> None:
+    import json
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    import optuna
+
+    from tests.e2e.servers import free_port, wait_http
+
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    study = optuna.create_study(study_name="on_the_dashboard", storage=storage, direction="maximize")
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=3)
+    port = free_port()
+    log = open(tmp_path / "dashboard.log", "w+")
+    dashboard = subprocess.Popen(
+        [sys.executable, "-m", "hepsweep", "dashboard", "on_the_dashboard", "--storage", storage, "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/api/studies")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies") as response:
+            studies = json.loads(response.read())["study_summaries"]
+        assert [s["study_name"] for s in studies] == ["on_the_dashboard"]
+        dashboard.send_signal(signal.SIGTERM)
+        assert dashboard.wait(timeout=60) == 0
+    finally:
+        if dashboard.poll() is None:
+            dashboard.kill()
+    log.seek(0)
+    first = log.readline()
+    assert f"at http://127.0.0.1:{port}/dashboard/studies/" in first and "warning" not in log.read()
