@@ -13,38 +13,70 @@ Public API (TensorFlow is imported only when a function that trains is called):
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 from hepsweep.errors import HepsweepError
+
+if TYPE_CHECKING:  # the public functions import their heavy modules when called
+    import optuna
+    from omegaconf import DictConfig
+
+    from hepsweep.train.training import RunResult
 
 __version__ = "0.1.0"
 
 __all__ = ["HepsweepError", "__version__", "compose", "current_trial", "resume", "run"]
 
 
-def run(*args: Any, **kwargs: Any) -> Any:
-    """Train one model; see :func:`hepsweep.train.run`."""
-    from hepsweep.train import run as _run
+def run(cfg: DictConfig, output_dir: str | Path | None = None, emit: Callable[[str], None] = print) -> RunResult:
+    """Train and evaluate the model ``cfg`` describes and write its benchmark folder; with
+    ``cfg.tracking.enabled`` the run is logged to MLflow as on the command line.
 
-    return _run(*args, **kwargs)
+    Args:
+        cfg: A composed config: ``hepsweep.compose(["model=cnn", "dataset=ntd_pits"])``.
+        output_dir: The benchmark folder (default ``<output_root>/runs/<date>/<time>``).
+        emit: Receives the progress lines (one per epoch, then the summary).
+
+    Returns:
+        The run's result: ``.metrics`` (``test_auc``, ``val_auc``, ...), ``.summary``,
+        ``.output_dir`` and ``.value`` (the objective).
+
+    Example:
+        >>> cfg = hepsweep.compose(["train.epochs=2", "dataset.n_events=1000"])  # doctest: +SKIP
+        >>> hepsweep.run(cfg).metrics["test_auc"]  # doctest: +SKIP
+        0.83
+    """
+    from hepsweep.tracking.single_run import single_run_tracker
+    from hepsweep.train import run as train_run
+    from hepsweep.train.training import require_composed
+
+    require_composed(cfg)
+    with single_run_tracker(cfg) as tracker:
+        return train_run(cfg, tracker=tracker, output_dir=output_dir, emit=emit)
 
 
-def resume(*args: Any, **kwargs: Any) -> Any:
-    """Continue a study from its storage; see :func:`hepsweep.sweep.resume`."""
-    from hepsweep.sweep.resume import resume as _resume
+def resume(study_name: str, storage: str | None = None, n_trials: int | None = None) -> optuna.Study:
+    """Continue the study ``study_name`` from its storage with the command it was started with,
+    running what its budget still misses (``n_trials``: a new total). Without ``storage``, the
+    study is looked up in ``./outputs`` (or ``HEPSWEEP_OUTPUT``), then in the user's study index."""
+    from hepsweep.sweep.resume import resume as resume_study
 
-    return _resume(*args, **kwargs)
-
-
-def current_trial() -> Any:
-    """The ``optuna.Trial`` of the running job when launched by the hepsweep sweeper, else None."""
-    from hepsweep.sweep.trial_link import current_trial as _current_trial
-
-    return _current_trial()
+    return resume_study(study_name, storage, n_trials)
 
 
-def compose(overrides: list[str] | None = None) -> Any:
-    """hepsweep's composed config for ``overrides`` (as on the command line), without running it."""
+def current_trial() -> optuna.Trial | None:
+    """The ``optuna.Trial`` of the running job when the hepsweep sweeper launched it (in any
+    Hydra app: report intermediate values and check ``should_prune()`` with it), else None."""
+    from hepsweep.sweep.trial_link import current_trial as linked_trial
+
+    return linked_trial()
+
+
+def compose(overrides: list[str] | None = None) -> DictConfig:
+    """hepsweep's config for ``overrides`` (as on the command line, e.g. ``["model=cnn",
+    "train.epochs=3"]``), composed without running anything; a bad override raises
+    :class:`hepsweep.errors.ConfigError` with one line naming the fix."""
     from hepsweep.app import compose_config
 
-    return compose_config(overrides or [])
+    return compose_config(list(overrides or []))

@@ -198,3 +198,20 @@ def test_a_storage_failure_turns_pruning_off_but_training_goes_on() -> None:
 def test_run_needs_a_composed_config() -> None:
     with pytest.raises(ConfigError, match=r"hepsweep.run needs a composed config, not a dict; use cfg = hepsweep.compose"):
         run({"model": {"name": "mlp"}})  # type: ignore[arg-type]
+
+
+def test_the_public_run_logs_to_mlflow_when_tracking_is_on(tmp_path: Path) -> None:
+    import hepsweep
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    cfg = hepsweep.compose([
+        "dataset.n_events=400", "train.epochs=1", "train.tensorboard=false", f"output_root={tmp_path}",
+        f"tracking.uri='{uri}'", "tracking.experiment=from_python",
+    ])
+    result = hepsweep.run(cfg, output_dir=tmp_path / "run", emit=lambda _: None)
+    client = MlflowClient(uri)
+    (logged,) = client.search_runs([client.get_experiment_by_name("from_python").experiment_id])
+    assert logged.info.status == "FINISHED"
+    assert logged.data.metrics["test_auc"] == pytest.approx(result.metrics["test_auc"])
+    assert logged.data.params["model.name"] == "mlp"

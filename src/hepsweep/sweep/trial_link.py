@@ -35,9 +35,9 @@ from typing import Any, Iterator
 
 from omegaconf import DictConfig
 
-from hepsweep.config import check_plain_name
 from hepsweep.errors import ConfigError
 from hepsweep.redaction import mask, restore
+from hepsweep.tracking.single_run import single_run_tracker
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,8 @@ class TrialLink:
         if sweep or not cfg.tracking.enabled:
             yield NullTracker()
             return
-        yield from _single_run_tracker(cfg)
+        with single_run_tracker(cfg) as tracker:
+            yield tracker
 
 
 def _masked(url: str | None) -> str | None:
@@ -181,31 +182,6 @@ def _sweeper_config() -> Any:
     if not HydraConfig.initialized():
         return None
     return HydraConfig.get().get("sweeper")
-
-
-def _single_run_tracker(cfg: DictConfig) -> Iterator[Any]:
-    from hepsweep.tracking import MlflowTracker, NullTracker, store
-
-    uri = cfg.tracking.uri or store.default_tracking_uri(cfg.output_root)
-    experiment = cfg.tracking.experiment or store.RUNS_EXPERIMENT
-    check_plain_name(experiment, "tracking.experiment")
-    try:
-        run_id = store.create_run(uri, experiment, f"{cfg.model.name}-{cfg.dataset.name}")
-    except Exception as exc:
-        log.warning(
-            "MLflow tracking is unavailable (%s); the run goes on untracked (tracking.uri=%s)", mask(str(exc)), mask(uri)
-        )
-        yield NullTracker()
-        return
-    status = "FAILED"
-    try:
-        yield MlflowTracker(uri, run_id)
-        status = "FINISHED"
-    finally:
-        try:
-            store.end_run(uri, run_id, status)
-        except Exception as exc:
-            log.warning("could not end MLflow run %s (%s)", run_id, exc)
 
 
 def current_trial() -> Any:

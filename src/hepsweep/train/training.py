@@ -77,6 +77,15 @@ def default_output_dir(cfg: DictConfig) -> Path:
     return Path(cfg.output_root) / "runs" / datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f")
 
 
+def require_composed(cfg: Any) -> None:
+    """Refuse anything but a composed config (a dict misses the defaults and the checks)."""
+    if not isinstance(cfg, DictConfig):
+        raise ConfigError(
+            f"hepsweep.run needs a composed config, not a {type(cfg).__name__}; "
+            "use cfg = hepsweep.compose(['model=mlp', ...]) and hepsweep.run(cfg)"
+        )
+
+
 def run(
     cfg: DictConfig,
     trial: IntermediateReporter | None = None,
@@ -108,11 +117,7 @@ def run(
     from hepsweep.models import validate_model
     from hepsweep.train.device import configure_device
 
-    if not isinstance(cfg, DictConfig):
-        raise ConfigError(
-            f"hepsweep.run needs a composed config, not a {type(cfg).__name__}; "
-            "use cfg = hepsweep.compose(['model=mlp', ...]) and hepsweep.run(cfg)"
-        )
+    require_composed(cfg)
     folder = Path(output_dir) if output_dir is not None else default_output_dir(cfg)
     folder.mkdir(parents=True, exist_ok=True)
     tracker = tracker or NullTracker()
