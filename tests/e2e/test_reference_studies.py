@@ -128,6 +128,9 @@ def test_quickstart_at_its_smoke_size(tmp_path: Path) -> None:
     study, stdout = sweep(tmp_path, "quickstart")
     assert len(study.trials) == 3 and study.best_trial.value > 0.5
     assert "best" in stdout
+    client = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
+    description = client.get_experiment_by_name("quickstart").tags["mlflow.note.content"]
+    assert description.startswith("Quickstart: the HEPMASS MLP") and "Smoke size" in description
 
 
 def test_help_names_every_ready_study(tmp_path: Path) -> None:

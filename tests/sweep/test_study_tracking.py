@@ -75,7 +75,7 @@ def test_parent_run_per_study_and_a_nested_run_per_trial(tmp_path: Path) -> None
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"optimization_results.yaml", "study_summary.csv", "optimization_history.png", "study_plots.html"} <= artifacts
     page = Path(client.download_artifacts(parent.info.run_id, "study_plots.html", str(tmp_path))).read_text()
-    assert page.count("plotly.js") >= 1 and "Intermediate values" in page and "Parallel coordinates" in page
+    assert page.count("plotly.js") >= 1 and "Intermediate values" in page and "Parallel coordinates" in page and "Slice" in page
 
 
 def test_resumed_study_reuses_its_parent_run(tmp_path: Path) -> None:

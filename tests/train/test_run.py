@@ -163,7 +163,7 @@ def test_pruning_stops_training_at_once_and_raises(compose, tmp_path: Path) -> N
     cfg = compose("dataset.n_events=600", "train.epochs=8")
     with pytest.raises(optuna.TrialPruned):
         run(cfg, trial=trial, output_dir=tmp_path / "run", emit=lambda _: None)
-    assert [step for step, _ in trial.reports] == [0, 1]
+    assert [step for step, _ in trial.reports] == [1, 2]  # epochs count from 1
     summary = RunSummary.read(tmp_path / "run")
     assert summary.status == "pruned" and summary.pruned_after_epoch == 2 and summary.epochs_run == 2
     assert all(0.0 <= value <= 1.0 for _, value in trial.reports)  # val_auc was reported

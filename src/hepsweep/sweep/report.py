@@ -190,8 +190,8 @@ def study_artifacts(study: optuna.Study, folder: Path, objective_names: Sequence
 
 def interactive_plots(study: optuna.Study, folder: Path, objective_names: Sequence[str]) -> Path | None:
     """``study_plots.html``: Optuna's interactive figures (optimization history, intermediate
-    values with the pruned trials, parallel coordinates, parameter importances, or the Pareto
-    front) in one self-contained page that opens from MLflow's artifact view, offline too."""
+    values with the pruned trials, parallel coordinates, slice, parameter importances, or the
+    Pareto front) in one self-contained page that opens from MLflow's artifact view, offline too."""
     import warnings
 
     from optuna import visualization
@@ -207,6 +207,7 @@ def interactive_plots(study: optuna.Study, folder: Path, objective_names: Sequen
         if any(t.intermediate_values for t in trials):
             figures["Intermediate values (pruned trials included)"] = lambda: visualization.plot_intermediate_values(study)
         figures["Parallel coordinates"] = lambda: visualization.plot_parallel_coordinate(study, target_name=target)
+        figures["Slice (the objective against each parameter)"] = lambda: visualization.plot_slice(study, target_name=target)
         if len(complete) >= 2:
             figures["Parameter importances"] = lambda: visualization.plot_param_importances(study, target_name=target)
     else:
