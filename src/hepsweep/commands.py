@@ -44,7 +44,7 @@ def report(args: list[str]) -> int:
     if options.top is not None:
         table = study_table(study).head(max(options.top, 0))
         print(f"the {len(table)} best trials of study {study.study_name}, best first")
-        print(format_table(table, "text" if options.format == "text" else options.format))
+        print(format_table(table, options.format))
         return 0
     folder = options.figures or Path(study.user_attrs.get(STUDY_DIR_ATTR) or Path.cwd())
     view = render(study, folder, options.view)
@@ -136,13 +136,12 @@ def dashboard(args: list[str]) -> int:
     import shutil
 
     from hepsweep.sweep.resume import locate_study
+    from hepsweep.sweep.storage import open_storage
 
     program = shutil.which("optuna-dashboard", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
     if program is None:
         raise StudyError("optuna-dashboard is not installed; pip install 'hepsweep[dashboard]'")
     study, url = locate_study(options.study, options.storage)
-    from hepsweep.sweep.storage import open_storage
-
     study_id = open_storage(url).get_study_id_from_name(study.study_name)
     address = f"http://{options.host}:{options.port}/dashboard/studies/{study_id}"
     print(f"optuna-dashboard for study {study.study_name} in {mask(url)} at {address} (Ctrl-C stops it)", flush=True)

@@ -18,41 +18,41 @@ from .helpers import PythonLauncher, age_heartbeats
 from .test_study import runner
 
 
-def die(study: optuna.Study, trial: optuna.Trial, url: str, db: Path) -> None:
+def die(study: optuna.Study, trial: optuna.Trial, folder: Path) -> None:
     """The trial's process beats once, then is killed: its heartbeat ages past the grace period
     and the sweeper's check finds it stale."""
-    open_storage(url, 1, 2).record_heartbeat(trial._trial_id)
-    age_heartbeats(db)
+    open_storage(f"sqlite:///{folder / 'optuna.db'}", 1, 2).record_heartbeat(trial._trial_id)
+    age_heartbeats(folder / "optuna.db")
     optuna.storages.fail_stale_trials(study)
     assert study._storage.get_trial(trial._trial_id).state != TrialState.RUNNING
 
 
-def test_a_trial_that_dies_again_is_not_retried_beyond_max_retry(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'optuna.db'}"
-    lines: list[str] = []
-    study_runner = runner(tmp_path, PythonLauncher(lambda p, t: float(p["x"])), lines=lines, n_trials=4, max_retry=1)
+def study_with_a_running_trial(folder: Path, lines: list[str], **settings) -> tuple[optuna.Study, optuna.Trial]:
+    study_runner = runner(folder, PythonLauncher(lambda p, t: float(p["x"])), lines=lines, **settings)
     study = study_runner.open_study()
-    first = study.ask(study_runner.space.distributions)
-    die(study, first, url, tmp_path / 'optuna.db')
+    return study, study.ask(study_runner.space.distributions)
+
+
+def test_a_trial_that_dies_again_is_not_retried_beyond_max_retry(tmp_path: Path) -> None:
+    lines: list[str] = []
+    study, first = study_with_a_running_trial(tmp_path, lines, n_trials=4, max_retry=1)
+    die(study, first, tmp_path)
     (queued,) = [t for t in study.get_trials() if t.state == TrialState.WAITING]
     assert queued.system_attrs.get("failed_trial") == first.number  # the first death: queued again
     assert lines[-1] == f"trial {first.number} stopped sending heartbeats (its process died): failed, queued again"
 
     second = study.ask()  # the queued copy starts, and its process dies too
     assert second.number == queued.number and second.params == first.params
-    die(study, second, url, tmp_path / 'optuna.db')
+    die(study, second, tmp_path)
     states = {t.number: t.state for t in study.get_trials()}
     assert states == {first.number: TrialState.FAIL, second.number: TrialState.FAIL}  # nothing queued
     assert lines[-1] == f"trial {second.number} stopped sending heartbeats again: failed, not retried (max_retry)"
 
 
 def test_max_retry_zero_never_retries(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'optuna.db'}"
     lines: list[str] = []
-    study_runner = runner(tmp_path, PythonLauncher(lambda p, t: float(p["x"])), lines=lines, n_trials=2, max_retry=0)
-    study = study_runner.open_study()
-    dead = study.ask(study_runner.space.distributions)
-    die(study, dead, url, tmp_path / 'optuna.db')
+    study, dead = study_with_a_running_trial(tmp_path, lines, n_trials=2, max_retry=0)
+    die(study, dead, tmp_path)
     assert [t.state for t in study.get_trials()] == [TrialState.FAIL]
     assert "not retried (max_retry)" in lines[-1]
 
