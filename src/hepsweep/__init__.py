@@ -3,7 +3,8 @@
 Hydra composes each run's config, Optuna proposes trials and prunes them epoch by epoch through
 hepsweep's own Hydra sweeper, and MLflow records every trial as a child of its study's run.
 
-Public API (TensorFlow is imported only when a function that trains is called):
+Public API. ``import hepsweep`` stays light (every worker process and Hydra's plugin scan run
+it): each function imports the heavy modules behind it when it is called.
 
 - :func:`run` trains and evaluates one model from a composed config.
 - :func:`resume` continues a study from its storage.
@@ -47,9 +48,10 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, emit: Callable[[s
         >>> hepsweep.run(cfg).metrics["test_auc"]  # doctest: +SKIP
         0.83
     """
+    # heavy: TensorFlow (training) and MLflow (tracking)
     from hepsweep.tracking.single_run import single_run_tracker
-    from hepsweep.train import run as train_run
     from hepsweep.train.training import require_composed
+    from hepsweep.train.training import run as train_run
 
     require_composed(cfg)
     with single_run_tracker(cfg) as tracker:
@@ -60,7 +62,7 @@ def resume(study_name: str, storage: str | None = None, n_trials: int | None = N
     """Continue the study ``study_name`` from its storage with the command it was started with,
     running what its budget still misses (``n_trials``: a new total). Without ``storage``, the
     study is looked up in ``./outputs`` (or ``HEPSWEEP_OUTPUT``), then in the user's study index."""
-    from hepsweep.sweep.resume import resume as resume_study
+    from hepsweep.sweep.resume import resume as resume_study  # heavy: Optuna
 
     return resume_study(study_name, storage, n_trials)
 
@@ -68,15 +70,15 @@ def resume(study_name: str, storage: str | None = None, n_trials: int | None = N
 def current_trial() -> optuna.Trial | None:
     """The ``optuna.Trial`` of the running job when the hepsweep sweeper launched it (in any
     Hydra app: report intermediate values and check ``should_prune()`` with it), else None."""
-    from hepsweep.sweep.trial_link import current_trial as linked_trial
+    from hepsweep.job import current_trial as job_trial  # heavy: Optuna and Hydra
 
-    return linked_trial()
+    return job_trial()
 
 
 def compose(overrides: list[str] | None = None) -> DictConfig:
     """hepsweep's config for ``overrides`` (as on the command line, e.g. ``["model=cnn",
     "train.epochs=3"]``), composed without running anything; a bad override raises
     :class:`hepsweep.errors.ConfigError` with one line naming the fix."""
-    from hepsweep.app import compose_config
+    from hepsweep.app import compose_config  # heavy: Hydra
 
     return compose_config(list(overrides or []))

@@ -4,13 +4,27 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 from typing import Any
 
+import hydra
+import optuna
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+from hydra.types import RunMode
 from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
 
+from hepsweep._resources import config_dir
+from hepsweep.config import register_configs
 from hepsweep.errors import ConfigError, HepsweepError
+from hepsweep.hydra_errors import explain_hydra_error
+from hepsweep.job import TrialJob
+from hepsweep.redaction import mask_logs, scrub_hydra_files
+from hepsweep.train.warm import import_tensorflow
 
 log = logging.getLogger("hepsweep")
 
@@ -41,35 +55,8 @@ def split_command_line(argv: list[str]) -> tuple[list[str], list[str]]:
     return flags, overrides
 
 
-def explain_hydra_error(exc: BaseException) -> str:
-    """One line (problem and fix) from the multi-line errors Hydra and OmegaConf raise."""
-    from hydra.errors import MissingConfigException, OverrideParseException
-
-    text = str(exc).strip()
-    if isinstance(exc, MissingConfigException) and exc.options is not None:
-        match = re.search(r"Could not find '([^']+)'", text)
-        missing = match.group(1) if match else (exc.missing_cfg_file or "?")
-        group, _, option = missing.rpartition("/")
-        options = sorted(o for o in exc.options if not o.endswith("_schema"))
-        return f"{group}={option} is not a known option; choose one of: {', '.join(options)}"
-    if isinstance(exc, OverrideParseException):
-        return f"cannot parse the override ({text.splitlines()[0]}); write overrides as key=value"
-    key = re.search(r"full_key: (\S+)", text)
-    first = text.splitlines()[0] if text else type(exc).__name__
-    if "not in" in first and "Key '" in text or "Could not override" in first:
-        name = re.search(r"Could not override '([^']+)'", text)
-        bad = name.group(1) if name else (key.group(1) if key else "?")
-        return f"'{bad}' is not a config key; check its spelling (hepsweep --cfg job lists every key)"
-    if key:
-        detail = first.replace("\n", " ")
-        return f"{key.group(1)}: {detail}; give a value of the right type"
-    return f"{first}; check the overrides (hepsweep --help lists the config groups)"
-
-
 def _validate_overrides(overrides: list[str]) -> None:
     """Compose once with the non-sweep overrides so a bad one fails here, in one line."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
     parser = OverridesParser.create()
     plain = []
     for text in overrides:
@@ -84,14 +71,6 @@ def _validate_overrides(overrides: list[str]) -> None:
 
 def compose_config(overrides: list[str]) -> DictConfig:
     """Compose hepsweep's config as the command line would, with one-line errors."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    from hepsweep._resources import config_dir
-    from hepsweep.config import register_configs
-
     register_configs()
     GlobalHydra.instance().clear()
     try:
@@ -105,51 +84,33 @@ def compose_config(overrides: list[str]) -> DictConfig:
 
 def task(cfg: DictConfig) -> Any:
     """The Hydra task: one training run; inside a sweep, linked to its Optuna trial and MLflow run."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    from hepsweep.redaction import mask_logs, scrub_hydra_files
-    from hepsweep.sweep.trial_link import TrialLink
-    from hepsweep.train.warm import import_tensorflow
-
     import_tensorflow()  # first, so that its native start-up lines stay off the terminal
-    from hepsweep.train import run
+    from hepsweep.train.training import run  # heavy: TensorFlow, imported by the job that trains
 
     hydra_cfg = HydraConfig.get()
     output_dir = hydra_cfg.runtime.output_dir
     mask_logs()
     scrub_hydra_files(output_dir)  # before anything uploads the job's folder
-    link = TrialLink.from_environment(cfg)
+    job = TrialJob.from_environment(cfg)
+    job.record_folder(output_dir)
     sweep = hydra_cfg.mode == RunMode.MULTIRUN
-    with link.tracker_for(cfg, sweep=sweep, output_dir=output_dir) as tracker:
+    with job.tracker(cfg, sweep=sweep, output_dir=output_dir) as tracker:
         try:
-            result = run(cfg, trial=link.trial(), tracker=tracker, output_dir=output_dir, defer_outputs=sweep)
-        except HepsweepError:
+            result = run(
+                cfg, trial=job.trial(), tracker=tracker, output_dir=output_dir, defer_outputs=sweep, on_summary=job.record_summary
+            )
+        except (HepsweepError, optuna.TrialPruned):
             raise
-        except Exception as exc:
-            if not _is_pruned(exc):
-                log.exception("the run failed")  # the full traceback goes to the job's log file
+        except Exception:
+            log.exception("the run failed")  # the full traceback goes to the job's log file
             raise
-        finally:
-            link.record_summary(output_dir)
     if not sweep:
         print(f"run folder: {output_dir}", flush=True)
     return result.value
 
 
-def _is_pruned(exc: BaseException) -> bool:
-    import optuna
-
-    return isinstance(exc, optuna.TrialPruned)
-
-
 def main(argv: list[str]) -> None:
     """Run the Hydra app with ``argv`` (everything after ``hepsweep``)."""
-    import hydra
-
-    from hepsweep._resources import config_dir
-    from hepsweep.config import register_configs
-
     quiet_tensorflow()
     # MLflow sets its own loggers' level when it is imported, from this variable
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")

@@ -5,21 +5,23 @@ from __future__ import annotations
 import errno
 import sys
 
+from hydra.errors import HydraException
+from omegaconf.errors import OmegaConfBaseException
+
+from hepsweep.app import main as hydra_app
 from hepsweep.errors import HepsweepError
+from hepsweep.hydra_errors import explain_hydra_error
 from hepsweep.redaction import mask
 
-VERBS = ("report", "ui", "dashboard", "resume", "drone")
-
+VERBS = ("report", "ui", "dashboard", "resume", "drone")  # hepsweep.commands.VERBS, named without importing it
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv and argv[0] in VERBS:
-            from hepsweep.commands import run_verb
+            from hepsweep.commands import run_verb  # heavy: pandas and the study views, for the verbs only
 
             return run_verb(argv[0], argv[1:])
-        from hepsweep.app import main as hydra_app
-
         hydra_app(argv)
         return 0
     except Exception as exc:
@@ -62,12 +64,7 @@ def filesystem_error_line(exc: OSError) -> str | None:
 
 def _config_error_line(exc: Exception) -> str | None:
     """One line for Hydra/OmegaConf composition errors; None for anything else."""
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
     if isinstance(exc, (HydraException, OmegaConfBaseException)):
-        from hepsweep.app import explain_hydra_error
-
         return explain_hydra_error(exc)
     return None
 

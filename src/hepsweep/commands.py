@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+from hepsweep.config import default_output_root
 from hepsweep.errors import StudyError
 from hepsweep.redaction import mask
+from hepsweep.studies import render
+from hepsweep.sweep.records import StudyRecord
+from hepsweep.sweep.report import format_table, format_view, study_table
+from hepsweep.sweep.resume import load_study, locate_study
+from hepsweep.sweep.resume import resume as resume_study
+from hepsweep.sweep.storage import open_storage
+from hepsweep.sweep.study_tracking import study_runs
+from hepsweep.tracking import store
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -35,10 +45,6 @@ def report(args: list[str]) -> int:
     parser.add_argument("--figures", type=Path, help="folder for the figures (default: the study's folder)")
     parser.add_argument("--top", type=int, metavar="N", help="print only the N best trials, best first, and stop")
     options = parser.parse_args(args)
-    from hepsweep.studies import render
-    from hepsweep.sweep.report import format_table, format_view, study_table
-    from hepsweep.sweep.resume import load_study
-    from hepsweep.sweep.study import STUDY_DIR_ATTR
 
     study = load_study(options.study, options.storage)
     if options.top is not None:
@@ -46,7 +52,7 @@ def report(args: list[str]) -> int:
         print(f"the {len(table)} best trials of study {study.study_name}, best first")
         print(format_table(table, options.format))
         return 0
-    folder = options.figures or Path(study.user_attrs.get(STUDY_DIR_ATTR) or Path.cwd())
+    folder = options.figures or Path(StudyRecord.of(study).study_dir or Path.cwd())
     view = render(study, folder, options.view)
     fmt = options.format
     if options.output is not None and options.format == "text":
@@ -66,10 +72,7 @@ def report(args: list[str]) -> int:
 
 def _log_to_parent_run(study: Any, files: list[Path]) -> None:
     """Best effort: attach report figures to the study's MLflow parent run."""
-    from hepsweep.sweep.study_tracking import PARENT_RUN_ATTR, study_tracking_uri
-    from hepsweep.tracking import store
-
-    run_id, uri = study.user_attrs.get(PARENT_RUN_ATTR), study_tracking_uri(study)
+    uri, run_id = study_runs(study)
     if not (run_id and uri and files):
         return
     try:
@@ -88,7 +91,7 @@ def ui(args: list[str]) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=5000)
     options = parser.parse_args(args)
-    root = Path(os.environ.get("HEPSWEEP_OUTPUT", "outputs")).expanduser().resolve()
+    root = default_output_root()
     uri = options.tracking_uri
     if uri is None:
         db = root / "mlflow.db"
@@ -97,9 +100,7 @@ def ui(args: list[str]) -> int:
         uri = f"sqlite:///{db}"
     address = f"http://{options.host}:{options.port}"
     if options.study:
-        from hepsweep.tracking.store import experiment_id, runs_view_path
-
-        address += runs_view_path(experiment_id(uri, options.study))
+        address += store.runs_view_path(store.experiment_id(uri, options.study))
     print(f"MLflow UI for {mask(uri)} at {address} (Ctrl-C stops it)", flush=True)
     _warn_if_open("ui", options.host, options.port, "every run (MLflow's server has no login)")
     command = [
@@ -133,11 +134,6 @@ def dashboard(args: list[str]) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=8080)
     options = parser.parse_args(args)
-    import shutil
-
-    from hepsweep.sweep.resume import locate_study
-    from hepsweep.sweep.storage import open_storage
-
     program = shutil.which("optuna-dashboard", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
     if program is None:
         raise StudyError("optuna-dashboard is not installed; pip install 'hepsweep[dashboard]'")
@@ -187,8 +183,6 @@ def resume(args: list[str]) -> int:
     _storage_arg(parser)
     parser.add_argument("--n-trials", type=int, help="a new total budget for the study")
     options = parser.parse_args(args)
-    from hepsweep.sweep.resume import resume as resume_study
-
     study = resume_study(options.study, options.storage, options.n_trials)
     print(f"study {study.study_name}: {len(study.trials)} trials")
     return 0
@@ -196,7 +190,7 @@ def resume(args: list[str]) -> int:
 
 def drone(args: list[str]) -> int:
     """Distil a trained model into an NNDrone (see hepsweep.drone)."""
-    from hepsweep.drone.command import main as drone_main
+    from hepsweep.drone.command import main as drone_main  # heavy: TensorFlow, for this verb only
 
     return drone_main(args)
 

@@ -5,14 +5,25 @@ of the wrong type is refused while the config is composed, before any data is to
 """
 
 
+import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 from hepsweep.errors import ConfigError
+
+
+OUTPUT_ENV = "HEPSWEEP_OUTPUT"
+
+
+def default_output_root() -> Path:
+    """Where hepsweep keeps its stores and folders when no composed config says
+    (``output_root`` in conf/config.yaml reads the same variable): ``$HEPSWEEP_OUTPUT`` or ./outputs."""
+    return Path(os.environ.get(OUTPUT_ENV, "outputs")).expanduser().resolve()
 
 
 @dataclass

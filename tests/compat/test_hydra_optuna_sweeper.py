@@ -199,7 +199,7 @@ def test_a_custom_search_space_is_resolved_through_hydra_instantiate(tmp_path: P
     from hydra.errors import InstantiationException
 
     from hepsweep.errors import ConfigError
-    from hepsweep.sweep.hydra_runner import custom_search_space
+    from hydra_plugins.hepsweep_sweeper.runner import custom_search_space
 
     with pytest.raises((ConfigError, InstantiationException), match="blocklisted"):
         custom_search_space("os.system", OmegaConf.create({}), lambda cfg: None)

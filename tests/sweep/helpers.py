@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from hepsweep.sweep.outcome import JobOutcome
-from hepsweep.sweep.trial_link import ENV_VAR, TrialLink
+from hepsweep.sweep.outcome import JobOutcome, JobRequest
+from hepsweep.sweep.trial_link import TrialLink
 
 Objective = Callable[[dict[str, str], Any], Any]
 
@@ -26,19 +26,17 @@ class PythonLauncher:
         self.max_running = 0
         self._lock = threading.Lock()
 
-    def __call__(self, overrides: list[str], job_index: int) -> JobOutcome:
-        prefix = f"++hydra.job.env_set.{ENV_VAR}="
-        link = TrialLink.decode(next(o[len(prefix):] for o in overrides if o.startswith(prefix)))
-        link.sweeper = {"pruner": self.pruner}
-        params = dict(o.split("=", 1) for o in overrides if not o.startswith("++"))
+    def __call__(self, job: JobRequest) -> JobOutcome:
+        params = dict(o.split("=", 1) for o in job.overrides)
         with self._lock:
-            self.calls.append((job_index, params))
+            self.calls.append((job.index, params))
             self.running += 1
             self.max_running = max(self.max_running, self.running)
         try:
             if self.delay is not None:
                 time.sleep(self.delay(params))
-            return JobOutcome(value=self.objective(params, link.trial()))
+            link = TrialLink.decode(job.link.encode())  # as the job receives it
+            return JobOutcome(value=self.objective(params, link.open_trial(self.pruner)))
         except BaseException as exc:  # noqa: BLE001 - a job's exception is its outcome
             return JobOutcome(error=exc)
         finally:

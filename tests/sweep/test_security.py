@@ -13,7 +13,8 @@ from hepsweep.redaction import mask, mask_data, mask_logs, restore, scrub_hydra_
 from hepsweep.sweep.resume import resume_command
 from hepsweep.sweep.samplers import make_pruner, make_sampler
 from hepsweep.sweep.settings import SweepSettings
-from hepsweep.sweep.trial_link import PRUNER_ATTR, TrialLink
+from hepsweep.sweep.records import StudyRecord
+from hepsweep.sweep.trial_link import TrialLink
 
 from .helpers import PythonLauncher
 from .test_study import runner, settings
@@ -70,14 +71,13 @@ def test_hydra_files_and_log_records_are_scrubbed(tmp_path: Path, caplog: pytest
 def test_a_pruner_written_into_the_store_is_never_imported(tmp_path: Path) -> None:
     marker = tmp_path / "owned"
     study = runner(tmp_path, PythonLauncher(lambda p, t: float(p["x"])), n_trials=1, pruner="median").run()
-    study.set_user_attr(PRUNER_ATTR, {"_target_": "os.system", "command": f"touch {marker}"})
+    StudyRecord.write(study, pruner={"_target_": "os.system", "command": f"touch {marker}"})
     trial = study.ask()
     link = TrialLink(storage=f"sqlite:///{tmp_path / 'optuna.db'}", study=study.study_name, trial_id=trial._trial_id)
-    link.sweeper = {"pruner": "median"}  # what the job's own config says
-    job_trial = link.trial()
+    job_trial = link.open_trial("median")  # what the job's own config says
     assert isinstance(job_trial.study.pruner, optuna.pruners.MedianPruner)
     assert not marker.exists()
-    bare = TrialLink(storage=link.storage, study=study.study_name, trial_id=trial._trial_id).trial()
+    bare = TrialLink(storage=link.storage, study=study.study_name, trial_id=trial._trial_id).open_trial()
     assert isinstance(bare.study.pruner, optuna.pruners.NopPruner) and not marker.exists()
 
 

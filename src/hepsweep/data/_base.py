@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from hepsweep.data.arrays import Arrays
 from hepsweep.data.readers import read_npz
@@ -63,8 +63,6 @@ class DatasetFamily(abc.ABC):
 
     def cache_key(self, cfg: DictConfig) -> dict[str, Any]:
         """The config values that change the raw (unsplit, unscaled) arrays."""
-        from omegaconf import OmegaConf
-
         keys = OmegaConf.to_container(cfg, resolve=True)
         assert isinstance(keys, dict)
         for unused in ("split", "cache_dir", "test_path"):

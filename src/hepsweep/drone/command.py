@@ -10,10 +10,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+import keras
+import matplotlib
 import numpy as np
+from omegaconf import OmegaConf
+from sklearn.metrics import roc_auc_score
 
+from hepsweep.data import load_dataset
+from hepsweep.drone.growth import GrowthRule
+from hepsweep.drone.network import DroneTraining, export_drone, train_drone
+from hepsweep.drone.reader import evaluate_drone
 from hepsweep.errors import HepsweepError, StudyError
+from hepsweep.plots import plot_roc
 from hepsweep.redaction import mask
+from hepsweep.sweep.records import RunTag, TrialRecord
+from hepsweep.sweep.resume import load_study
+from hepsweep.sweep.study_tracking import study_runs
+from hepsweep.tracking import MlflowTracker, store
+from hepsweep.train.evaluate import class_probabilities
+from hepsweep.train.training import as_model_input
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend that needs no display)
 
 CHECKPOINT = Path("checkpoint") / "model.keras"
 
@@ -35,7 +53,6 @@ def resolve_source(name: str, storage: str | None) -> Source:
         if not (path / CHECKPOINT).is_file():
             raise StudyError(f"'{path}' holds no {CHECKPOINT}; give a run folder of a completed run (train.checkpoint=true)")
         return Source(path.resolve(), path.name)
-    from hepsweep.sweep.resume import load_study
 
     try:
         study = load_study(name, storage)
@@ -47,7 +64,7 @@ def resolve_source(name: str, storage: str | None) -> Source:
         best = study.best_trial
     except ValueError:
         raise StudyError(f"study '{name}' has no completed trial to distil") from None
-    folder = best.user_attrs.get("output_dir")
+    folder = TrialRecord.of(best).output_dir
     if not folder or not (Path(folder) / CHECKPOINT).is_file():
         raise StudyError(f"the best trial ({best.number}) of '{name}' left no checkpoint; rerun it with train.checkpoint=true")
     return Source(Path(folder), f"{name}-trial{best.number}", study, best)
@@ -64,16 +81,7 @@ def per_event_seconds(evaluate: Callable[[np.ndarray], Any], x: np.ndarray, n: i
 
 
 def distil(source: Source, settings: Any, probes: int, output: Path, emit: Callable[[str], None] = print) -> dict[str, Any]:
-    import keras
-    from omegaconf import OmegaConf
-    from sklearn.metrics import roc_auc_score
 
-    from hepsweep.data import load_dataset
-    from hepsweep.drone.network import export_drone, train_drone
-    from hepsweep.drone.reader import evaluate_drone
-    from hepsweep.plots import plot_roc
-    from hepsweep.train.evaluate import class_probabilities
-    from hepsweep.train.training import as_model_input
 
     cfg = OmegaConf.load(source.folder / "config.yaml")
     data = load_dataset(cfg.dataset)
@@ -122,11 +130,6 @@ def distil(source: Source, settings: Any, probes: int, output: Path, emit: Calla
 
 
 def _plot_losses(losses: list[float], growth_epochs: list[int], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
     top.plot(losses)
     top.set(yscale="log", ylabel="drone loss (MSE to the original)")
@@ -143,21 +146,17 @@ def _plot_losses(losses: list[float], growth_epochs: list[int], path: Path) -> N
 
 def _track(source: Source, figures: dict[str, Any], output: Path, settings: Any) -> str | None:
     """Log the comparison as an MLflow run (nested under the study's run for a study's trial)."""
-    from omegaconf import OmegaConf
 
-    from hepsweep.sweep.study_tracking import PARENT_RUN_ATTR, study_tracking_uri
-    from hepsweep.tracking import MlflowTracker, store
 
-    study_uri = study_tracking_uri(source.study) if source.study is not None else None
-    if source.study is not None and study_uri:
-        uri = study_uri
-        experiment, parent = source.study.study_name, source.study.user_attrs.get(PARENT_RUN_ATTR)
+    study_uri, parent = study_runs(source.study) if source.study is not None else (None, None)
+    if study_uri:
+        uri, experiment = study_uri, source.study.study_name
     else:
         cfg = OmegaConf.load(source.folder / "config.yaml")
         uri = cfg.tracking.uri or store.default_tracking_uri(cfg.output_root)
         experiment, parent = cfg.tracking.experiment or store.RUNS_EXPERIMENT, None
     try:
-        run_id = store.create_run(uri, experiment, f"drone-{source.label}", tags={"hepsweep.role": "drone"}, parent_run_id=parent)
+        run_id = store.create_run(uri, experiment, f"drone-{source.label}", tags={RunTag.ROLE: "drone"}, parent_run_id=parent)
     except Exception as exc:
         print(f"drone: MLflow tracking unavailable ({mask(str(exc))}); results are in {output}")
         return None
@@ -172,9 +171,6 @@ def _track(source: Source, figures: dict[str, Any], output: Path, settings: Any)
 
 def main(args: list[str]) -> int:
     """Distil a trained classifier (a run folder, or a study's best trial) into an NNDrone."""
-    from hepsweep.drone.growth import GrowthRule
-    from hepsweep.drone.network import DroneTraining
-
     parser = argparse.ArgumentParser(prog="hepsweep drone", description=main.__doc__)
     parser.add_argument("source", help="a run folder with checkpoint/model.keras, or a study name")
     parser.add_argument("--storage", help="the study's Optuna storage (default: sqlite:///outputs/optuna.db)")

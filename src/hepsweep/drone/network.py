@@ -7,14 +7,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import keras
 import numpy as np
 
 from hepsweep.drone.growth import GrowthRule
 
 
 def build_drone(n_inputs: int, hidden: int, lr: float) -> Any:
-    import keras
-
     inputs = keras.Input(shape=(n_inputs,), name="inputs")
     h = keras.layers.Dense(hidden, activation="sigmoid", name="hidden")(inputs)
     out = keras.layers.Dense(1, activation="linear", name="output")(h)
@@ -63,8 +62,6 @@ def train_drone(
     x: np.ndarray, targets: np.ndarray, settings: DroneTraining, emit: Callable[[str], None] = print
 ) -> DroneResult:
     """Fit a drone to ``targets`` (the original model's outputs on the probe events ``x``)."""
-    import keras
-
     keras.utils.set_random_seed(settings.seed)
     x = np.asarray(x, dtype=np.float32).reshape(len(x), -1)
     targets = np.asarray(targets, dtype=np.float32).reshape(-1, 1)

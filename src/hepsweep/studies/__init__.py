@@ -12,14 +12,14 @@ from typing import Callable
 
 import optuna
 
+from hepsweep.errors import ConfigError
 from hepsweep.studies._view import StudyView, trial_rows, trials_view
 from hepsweep.studies.batch_size import batch_size_view
 from hepsweep.studies.cms import cms_view
 from hepsweep.studies.hepmass import hepmass_view
 from hepsweep.studies.hipster import hipster_view
+from hepsweep.sweep.records import StudyRecord
 
-
-VIEW_ATTR = "hepsweep.report"
 
 VIEWS: dict[str, Callable[[optuna.Study, Path], StudyView]] = {
     "trials": trials_view,
@@ -29,14 +29,12 @@ VIEWS: dict[str, Callable[[optuna.Study, Path], StudyView]] = {
     "cms": cms_view,
 }
 
-__all__ = ["VIEWS", "VIEW_ATTR", "StudyView", "render", "trial_rows"]
+__all__ = ["VIEWS", "StudyView", "render", "trial_rows"]
 
 
 def render(study: optuna.Study, folder: Path, name: str | None = None) -> StudyView:
     """The study's view (its ``report`` key unless ``name`` is given), figures written to ``folder``."""
-    from hepsweep.errors import ConfigError
-
-    chosen = name or study.user_attrs.get(VIEW_ATTR) or "trials"
+    chosen = name or StudyRecord.of(study).view or "trials"
     if chosen not in VIEWS:
         raise ConfigError(f"report view {chosen!r} is unknown; use one of {sorted(VIEWS)}")
     folder.mkdir(parents=True, exist_ok=True)

@@ -1,31 +1,18 @@
-"""The common shape of a study view and the generic one (a row per trial)."""
+"""What the reference studies' views share: picking trials, the best on the objective, confusion counts."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import optuna
-import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
+from hepsweep.sweep.records import TrialRecord
+from hepsweep.sweep.report import StudyView, trials_view
 
-@dataclass
-class StudyView:
-    """A table to print, figures written to disk, and headline lines (ours next to the paper's)."""
-
-    table: pd.DataFrame
-    figures: list[Path] = field(default_factory=list)
-    headlines: list[str] = field(default_factory=list)
-    title: str = ""
-
-
-def trials_view(study: optuna.Study, folder: Path) -> StudyView:
-    from hepsweep.sweep.report import study_table
-
-    return StudyView(study_table(study), title=f"study {study.study_name}")
+__all__ = ["StudyView", "best_on_objective", "confusion_of", "param_or_attr", "trial_rows", "trials_view"]
 
 
 def trial_rows(study: optuna.Study, states: tuple[TrialState, ...] = (TrialState.COMPLETE,)) -> list[FrozenTrial]:
@@ -43,7 +30,7 @@ def best_on_objective(study: optuna.Study, trials: list[FrozenTrial]) -> FrozenT
 
 
 def confusion_of(trial: FrozenTrial) -> tuple[list[str], list[list[int]]] | None:
-    folder = trial.user_attrs.get("output_dir")
+    folder = TrialRecord.of(trial).output_dir
     path = Path(folder) / "confusion_matrix.json" if folder else None
     if path is None or not path.is_file():
         return None
@@ -52,11 +39,9 @@ def confusion_of(trial: FrozenTrial) -> tuple[list[str], list[list[int]]] | None
 
 
 def param_or_attr(trial: FrozenTrial, *keys: str) -> Any:
-    """The first of ``keys`` found among the trial's params, then its recorded attributes."""
+    """The first of ``keys`` found among the trial's params, then among its record's fields."""
     for key in keys:
         if key in trial.params:
             return trial.params[key]
-    for key in keys:
-        if key in trial.user_attrs:
-            return trial.user_attrs[key]
-    return None
+    record = TrialRecord.of(trial)
+    return next((value for key in keys if (value := getattr(record, key, None)) is not None), None)

@@ -8,23 +8,26 @@ import optuna
 import pandas as pd
 
 from hepsweep.studies._view import StudyView, param_or_attr, trial_rows
+from hepsweep.sweep.records import TrialRecord
+from hepsweep.sweep.report import ABSENT
 
 def batch_size_table(study: optuna.Study) -> pd.DataFrame:
     rows = []
     for t in trial_rows(study):
+        figures = TrialRecord.figures(t)
         rows.append(
             {
                 "device": param_or_attr(t, "device", "device.name"),
                 "model": param_or_attr(t, "model", "model.name"),
-                "epochs": t.user_attrs.get("epochs_run"),
+                "epochs": figures.get("epochs_run"),
                 "batch_size": param_or_attr(t, "train.batch_size", "batch_size"),
-                "duration_s": t.user_attrs.get("train_time_s"),
-                "time_per_epoch_s": t.user_attrs.get("time_per_epoch_s"),
-                "samples_per_s": t.user_attrs.get("samples_per_s"),
-                "cpu_util_percent": t.user_attrs.get("cpu_percent_mean"),
-                "gpu_util_percent": t.user_attrs.get("gpu_util_percent_mean", "absent"),
-                "test_accuracy": t.user_attrs.get("test_accuracy"),
-                "test_auc": t.user_attrs.get("test_auc"),
+                "duration_s": figures.get("train_time_s"),
+                "time_per_epoch_s": figures.get("time_per_epoch_s"),
+                "samples_per_s": figures.get("samples_per_s"),
+                "cpu_util_percent": figures.get("cpu_percent_mean"),
+                "gpu_util_percent": figures.get("gpu_util_percent_mean", ABSENT),
+                "test_accuracy": figures.get("test_accuracy"),
+                "test_auc": figures.get("test_auc"),
             }
         )
     frame = pd.DataFrame(rows)
@@ -35,10 +38,11 @@ def batch_size_table(study: optuna.Study) -> pd.DataFrame:
 
 def plot_batch_size(frame: pd.DataFrame, path: Path) -> Path:
     """Time per epoch, utilisation and final accuracy against batch size, per device and model."""
+    # heavy: matplotlib, for this view only
     import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    matplotlib.use("Agg")  # draws to files: no display needed
+    import matplotlib.pyplot as plt  # heavy: after choosing the backend
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     for (device, model), group in frame.groupby(["device", "model"]):
@@ -69,7 +73,7 @@ def batch_size_view(study: optuna.Study, folder: Path) -> StudyView:
     if frame.empty:
         return view
     view.figures.append(plot_batch_size(frame, folder / "batch_size_study.png"))
-    skipped = [t for t in trial_rows(study, (optuna.trial.TrialState.FAIL,)) if t.user_attrs.get("fail_kind") == "unavailable"]
+    skipped = [t for t in trial_rows(study, (optuna.trial.TrialState.FAIL,)) if TrialRecord.of(t).fail_kind == "unavailable"]
     if skipped:
         view.headlines.append(f"{len(skipped)} gpu trial(s) skipped: no GPU on the machine that ran them")
     for (device, model), group in frame.groupby(["device", "model"]):

@@ -9,17 +9,18 @@ import optuna
 import pandas as pd
 
 from hepsweep.studies._view import StudyView, best_on_objective, confusion_of, param_or_attr, trial_rows
+from hepsweep.sweep.records import TrialRecord
 
 # the paper's "signal-vs-background efficiency with 50/50 weights" is our test_balanced_efficiency
 PAPER = {"resnet": {"ttbar_correct": 0.94, "test_balanced_efficiency": 0.954}, "ffn": {"test_balanced_efficiency": 0.946}}
 
 
 def _approach(trial: optuna.trial.FrozenTrial) -> str:
-    return str(param_or_attr(trial, "approach", "+approach") or trial.user_attrs.get("model", "?"))
+    return str(param_or_attr(trial, "approach", "+approach") or TrialRecord.of(trial).model or "?")
 
 
 def cms_view(study: optuna.Study, folder: Path) -> StudyView:
-    from hepsweep.plots import plot_confusion
+    from hepsweep.plots import plot_confusion  # heavy: matplotlib, for this view only
 
     by_approach: dict[str, list[optuna.trial.FrozenTrial]] = {}
     for t in trial_rows(study):
@@ -27,16 +28,10 @@ def cms_view(study: optuna.Study, folder: Path) -> StudyView:
     best = {key: trial for key, trials in by_approach.items() if (trial := best_on_objective(study, trials)) is not None}
     rows, view = [], StudyView(pd.DataFrame(), title="CMS ttbar / W+jets / Drell-Yan: ResNet on images vs FFN on features")
     for approach, t in sorted(best.items()):
-        row = {
-            "approach": approach,
-            "trial": t.number,
-            "model": t.user_attrs.get("model"),
-            "test_accuracy": t.user_attrs.get("test_accuracy"),
-            "test_auc": t.user_attrs.get("test_auc"),
-            "test_balanced_efficiency": t.user_attrs.get("test_balanced_efficiency"),
-            "test_bkg_rejection_at_50pct_sig": t.user_attrs.get("test_bkg_rejection_at_50pct_sig"),
-            "train_time_s": t.user_attrs.get("train_time_s"),
-        }
+        figures = TrialRecord.figures(t)
+        shown = ("test_accuracy", "test_auc", "test_balanced_efficiency", "test_bkg_rejection_at_50pct_sig", "train_time_s")
+        row = {"approach": approach, "trial": t.number, "model": TrialRecord.of(t).model}
+        row.update({key: figures.get(key) for key in shown})
         confusion = confusion_of(t)
         if confusion is not None:
             names, counts = confusion

@@ -9,34 +9,44 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from hepsweep.studies._view import StudyView, trial_rows
+from hepsweep.sweep.records import StudyRecord, TrialRecord
+from hepsweep.sweep.report import study_table
 
 PAPER_TEST_ACCURACY = 0.881
 
 
+# study_table's columns this view shows, under the article's names
+COLUMNS = {
+    "trial": "trial",
+    "state": "state",
+    "model.units": "units",
+    "optimizer.lr": "learning_rate",
+    "objective": "objective",
+    "test_accuracy": "test_accuracy",
+    "test_auc": "test_auc",
+    "epochs_run": "epochs",
+    "time_per_epoch_s": "time_per_epoch_s",
+}
+
+
 def hepmass_view(study: optuna.Study, folder: Path) -> StudyView:
-    rows = []
-    for t in trial_rows(study, (TrialState.COMPLETE, TrialState.PRUNED)):
-        rows.append(
-            {
-                "trial": t.number,
-                "state": t.state.name,
-                "units": t.params.get("model.units"),
-                "learning_rate": t.params.get("optimizer.lr"),
-                "objective": t.value if t.state == TrialState.COMPLETE else max(t.intermediate_values.values(), default=None),
-                "test_accuracy": t.user_attrs.get("test_accuracy"),
-                "test_auc": t.user_attrs.get("test_auc"),
-                "epochs": t.user_attrs.get("epochs_run"),
-                "time_per_epoch_s": t.user_attrs.get("time_per_epoch_s"),
-            }
-        )
-    view = StudyView(pd.DataFrame(rows), title="HEPMASS MLP search (3 hidden layers, pruned epoch by epoch)")
-    retrained = study.user_attrs.get("hepsweep.retrained")
+    """The trials best first; a pruned trial's objective is the best epoch it reached."""
+    table = study_table(study)
+    if not table.empty:
+        objective = (StudyRecord.of(study).objective_names or ["value"])[0]
+        reached = {t.number: max(t.intermediate_values.values(), default=None) for t in trial_rows(study, (TrialState.PRUNED,))}
+        table = table[table.state.isin(["COMPLETE", "PRUNED"])]
+        table = table.assign(objective=table[objective].where(table.state == "COMPLETE", table.trial.map(reached)))
+        table = table.reindex(columns=list(COLUMNS)).rename(columns=COLUMNS).reset_index(drop=True)
+    view = StudyView(table, title="HEPMASS MLP search (3 hidden layers, pruned epoch by epoch)")
+    retrained = StudyRecord.of(study).retrained
     complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
     if complete and not (retrained and "test_accuracy" in retrained):
         best = study.best_trial
+        figures = TrialRecord.figures(best)
         view.headlines.append(
             f"best (units={best.params.get('model.units')}, lr={best.params.get('optimizer.lr')}): test accuracy "
-            f"{best.user_attrs.get('test_accuracy', float('nan')):.4f}, AUC {best.user_attrs.get('test_auc', float('nan')):.4f} "
+            f"{figures.get('test_accuracy', float('nan')):.4f}, AUC {figures.get('test_auc', float('nan')):.4f} "
             f"(article: {PAPER_TEST_ACCURACY:.3f} on the real 7M-event file)"
         )
     if retrained and "test_accuracy" in retrained:
@@ -46,8 +56,8 @@ def hepmass_view(study: optuna.Study, folder: Path) -> StudyView:
             f"{retrained['test_accuracy']:.4f}, AUC {retrained.get('test_auc', float('nan')):.4f} "
             f"(article: {PAPER_TEST_ACCURACY:.3f} on the real 7M-event file)"
         )
-    pruned = sum(1 for r in rows if r["state"] == "PRUNED")
-    if rows:
-        epochs = sum(int(r["epochs"] or 0) for r in rows)
-        view.headlines.append(f"{len(rows)} trials, {pruned} pruned, {epochs} epochs trained")
+    if not table.empty:
+        pruned = int((table.state == "PRUNED").sum())
+        epochs = int(pd.to_numeric(table.epochs, errors="coerce").fillna(0).sum())
+        view.headlines.append(f"{len(table)} trials, {pruned} pruned, {epochs} epochs trained")
     return view

@@ -9,6 +9,7 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from hepsweep.studies._view import StudyView, best_on_objective, trial_rows
+from hepsweep.sweep.records import TrialRecord
 
 PAPER_ACCURACY = 0.80
 
@@ -18,16 +19,17 @@ def hipster_view(study: optuna.Study, folder: Path) -> StudyView:
     for t in trial_rows(study, (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)):
         row = {"trial": t.number, "state": t.state.name}
         row.update({k.removeprefix("model.").removeprefix("optimizer."): v for k, v in t.params.items()})
+        figures = TrialRecord.figures(t)
         row.update(
             {
-                "test_accuracy": t.user_attrs.get("test_accuracy"),
-                "test_auc": t.user_attrs.get("test_auc"),
-                "time_to_train_s": t.user_attrs.get("train_time_s"),
-                "early_termination": t.user_attrs.get("early_stopped"),
+                "test_accuracy": figures.get("test_accuracy"),
+                "test_auc": figures.get("test_auc"),
+                "time_to_train_s": figures.get("train_time_s"),
+                "early_termination": figures.get("early_stopped"),
             }
         )
         if t.state == TrialState.FAIL:  # the problem, without the suggested fix
-            row["skipped_because"] = str(t.user_attrs.get("fail_reason", "")).split(": ", 1)[-1].split(";")[0]
+            row["skipped_because"] = str(TrialRecord.of(t).fail_reason or "").split(": ", 1)[-1].split(";")[0]
         rows.append(row)
     table = pd.DataFrame(rows)
     view = StudyView(table, title="HIPSTER benchmarking: CNNs on NTD etch-pit images")
@@ -39,11 +41,11 @@ def hipster_view(study: optuna.Study, folder: Path) -> StudyView:
         if best is not None:
             view.headlines.append(
                 f"best CNN (on the study's objective): trial {best.number}, test accuracy "
-                f"{float(best.user_attrs.get('test_accuracy', float('nan'))):.3f} (HIPSTER paper: about {PAPER_ACCURACY:.2f})"
+                f"{float(TrialRecord.figures(best).get('test_accuracy', float('nan'))):.3f} (HIPSTER paper: about {PAPER_ACCURACY:.2f})"
             )
         if invalid:
             view.headlines.append(f"{invalid} architecture(s) refused by the options check, recorded as failed-by-config")
-        folders = [t.user_attrs["output_dir"] for t in trial_rows(study) if "output_dir" in t.user_attrs]
+        folders = [folder for t in trial_rows(study) if (folder := TrialRecord.of(t).output_dir)]
         if folders:
             view.headlines.append(f"benchmark folders (checkpoint, TensorBoard, summary): {Path(folders[0]).parent}/trial_<n>")
     return view

@@ -6,7 +6,12 @@ import logging
 import threading
 from typing import Any
 
+from datetime import datetime, timedelta
+
 import optuna
+from optuna.storages._rdb import models
+from optuna.storages._rdb.storage import _create_scoped_session
+from sqlalchemy import orm
 
 log = logging.getLogger(__name__)
 
@@ -58,16 +63,10 @@ def beat_orphans(storage: optuna.storages.BaseStorage, study_id: int, grace_peri
     ``grace_period`` seconds ago: its sweeper died between asking for it and its first heartbeat.
     Optuna never finds such a trial stale; with this beat it does, after the grace period, and
     the trial is failed and retried like any dead one."""
-    from datetime import datetime, timedelta
-
     backend = getattr(storage, "_backend", storage)  # Optuna may wrap the RDB storage in a cache
     if not isinstance(backend, optuna.storages.RDBStorage):
         return
-    # Optuna keeps heartbeat rows to itself; its own stale check reads them the same way.
-    from optuna.storages._rdb import models
-    from optuna.storages._rdb.storage import _create_scoped_session
-    from sqlalchemy import orm
-
+    # Optuna keeps heartbeat rows to itself; its own stale check reads them the same way
     cutoff = datetime.now() - timedelta(seconds=grace_period)
     try:
         with _create_scoped_session(backend.scoped_session) as session:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import optuna
@@ -11,6 +11,8 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from hepsweep.errors import ConfigError, DataError, DeviceError
+from hepsweep.sweep.records import TrialRecord
+from hepsweep.sweep.trial_link import TrialLink
 
 
 @dataclass
@@ -21,14 +23,19 @@ class JobOutcome:
     error: BaseException | None = None
 
 
+@dataclass(frozen=True)
+class JobRequest:
+    """One job the study asks its launcher for, in no launcher's syntax: the launcher (hepsweep's
+    Hydra sweeper, or a test's) turns it into whatever it runs."""
+
+    overrides: list[str]  # the job's config values, ``key=value`` (the search space's grammar)
+    index: int  # the job's number: its folder's name unless ``folder`` names one
+    link: TrialLink = field(default_factory=TrialLink)  # how the job finds its trial and MLflow run
+    folder: str | None = None
+
+
 class Launch(Protocol):
-    def __call__(self, overrides: list[str], job_index: int) -> JobOutcome: ...
-
-
-def plain(spec: Any) -> Any:
-    from omegaconf import DictConfig, OmegaConf
-
-    return OmegaConf.to_container(spec, resolve=True) if isinstance(spec, DictConfig) else spec
+    def __call__(self, job: JobRequest) -> JobOutcome: ...
 
 
 def first_line(exc: BaseException) -> str:
@@ -73,4 +80,4 @@ def budget_used(trials: list[optuna.trial.FrozenTrial]) -> int:
     configurations refused before training (an impossible architecture) and duplicates dropped
     before they started."""
     retried = {n for t in trials for n in RetryHeartbeatStaleTrialCallback.retry_history(t)}
-    return sum(1 for t in trials if t.number not in retried and t.user_attrs.get("fail_kind") not in FREE_FAILURES)
+    return sum(1 for t in trials if t.number not in retried and TrialRecord.of(t).fail_kind not in FREE_FAILURES)

@@ -4,67 +4,54 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import optuna
 import pandas as pd
+from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-from hepsweep.sweep.records import pruned_after_epoch
+from hepsweep.sweep.records import TRIAL_METRICS, StudyRecord, pruned_after_epoch
 
 log = logging.getLogger(__name__)
-
-# user attributes a hepsweep training job records on its trial, in report order
-TRIAL_METRICS = (
-    "test_accuracy",
-    "test_auc",
-    "test_balanced_efficiency",
-    "test_bkg_rejection_at_50pct_sig",
-    "train_time_s",
-    "time_per_epoch_s",
-    "epochs_run",
-    "samples_per_s",
-    "cpu_percent_mean",
-    "gpu_util_percent_mean",
-    "early_stopped",
-)
-
 
 ABSENT = "absent"  # what the text tables say for a GPU figure of a run that had no GPU
 
 
 def study_table(study: optuna.Study, objective_names: Sequence[str] | None = None) -> pd.DataFrame:
-    """One row per trial: number, state, parameters, objective value(s), recorded metrics
-    (GPU utilisation reads ``absent`` for trials that ran where no GPU was present)."""
-    names = list(objective_names or study.user_attrs.get("hepsweep.objective") or ["value"])
-    rows = []
-    for t in study.get_trials(deepcopy=False):
-        row: dict[str, Any] = {"trial": t.number, "state": t.state.name}
-        row.update({k: v for k, v in t.params.items()})
-        values = t.values or []
-        for i, name in enumerate(names[: max(len(study.directions), 1)]):
-            row[name] = values[i] if i < len(values) else None
-        for key in TRIAL_METRICS:
-            if key in t.user_attrs:
-                row[key] = t.user_attrs[key]
-        if t.user_attrs.get("gpu_present") is False:
-            row["gpu_util_percent_mean"] = ABSENT
-        if t.state == TrialState.PRUNED:
-            row["pruned_after_epoch"] = pruned_after_epoch(t)
-        if "fail_reason" in t.user_attrs:
-            row["fail_reason"] = t.user_attrs["fail_reason"]
-        rows.append(row)
-    frame = pd.DataFrame(rows)
+    """One row per trial, best first: number, state, parameters, objective value(s), recorded
+    figures, when a pruned trial stopped and why a failed one did (GPU utilisation reads
+    ``absent`` for trials that ran where no GPU was present). Built on Optuna's
+    ``trials_dataframe``, with hepsweep's column names."""
+    n_objectives = max(len(study.directions), 1)
+    names = list(objective_names or StudyRecord.of(study).objective_names or ["value"])[:n_objectives]
+    values = ["value"] if n_objectives == 1 else [f"values_{i}" for i in range(n_objectives)]
+    value_attr = "value" if n_objectives == 1 else "values"
+    frame = study.trials_dataframe(attrs=("number", "state", "params", "user_attrs", value_attr), multi_index=False)
     if frame.empty:
         return frame
+    trials = study.get_trials(deepcopy=False)
+    params = [c for c in frame.columns if c.startswith("params_")]
+    kept = {f"user_attrs_{k}": k for k in (*TRIAL_METRICS, "fail_reason") if f"user_attrs_{k}" in frame.columns}
+    frame = frame.rename(columns={"number": "trial", **{v: n for v, n in zip(values, names)}, **kept})
+    frame = frame.rename(columns={c: c.removeprefix("params_") for c in params})
+    gpu = frame.pop("user_attrs_gpu_present") if "user_attrs_gpu_present" in frame.columns else None
+    frame = frame.drop(columns=[c for c in frame.columns if c.startswith("user_attrs_")])
+    frame = frame.astype(object).where(frame.notna(), None)
+    if gpu is not None and "gpu_util_percent_mean" in frame.columns:
+        frame.loc[gpu.eq(False).to_numpy(), "gpu_util_percent_mean"] = ABSENT
+    pruned = {t.number: pruned_after_epoch(t) for t in trials if t.state == TrialState.PRUNED}
+    if pruned:
+        frame["pruned_after_epoch"] = frame.trial.map(pruned)
     frame.insert(2, "best", frame.trial.isin(_best_numbers(study)))
-    tail = (*TRIAL_METRICS, "pruned_after_epoch", "fail_reason")
-    order = [c for c in frame.columns if c not in tail] + [c for c in tail if c in frame.columns]
+    tail = [c for c in (*TRIAL_METRICS, "pruned_after_epoch", "fail_reason") if c in frame.columns]
+    order = [c for c in frame.columns if c not in tail] + tail
     # best first, as the study ranks them (its first objective); trials without a value last
-    first = names[0]
     ascending = study.directions[0] == optuna.study.StudyDirection.MINIMIZE
-    by_value = pd.to_numeric(frame[first], errors="coerce") if first in frame else frame.trial
+    by_value = pd.to_numeric(frame[names[0]], errors="coerce") if names[0] in frame else frame.trial
     frame = frame.assign(_order=by_value).sort_values(["_order", "trial"], ascending=[ascending, True], na_position="last")
     return frame[order].reset_index(drop=True)
 
@@ -95,7 +82,23 @@ def format_table(frame: pd.DataFrame, fmt: str = "text") -> str:
     return shown.to_string(index=False)
 
 
-def format_view(view: Any) -> str:
+@dataclass
+class StudyView:
+    """A study as its users read it: a table to print, figures written to disk, and headline
+    lines (ours next to the paper's, for a reference study)."""
+
+    table: pd.DataFrame
+    figures: list[Path] = field(default_factory=list)
+    headlines: list[str] = field(default_factory=list)
+    title: str = ""
+
+
+def trials_view(study: optuna.Study, folder: Path) -> StudyView:
+    """The plainest view: one row per trial, best first."""
+    return StudyView(study_table(study), title=f"study {study.study_name}")
+
+
+def format_view(view: StudyView) -> str:
     """A study view as text: its title, its table, its headlines."""
     parts = [view.title] if view.title else []
     parts.append(format_table(view.table))
@@ -118,8 +121,6 @@ def write_optimization_results(
 ) -> Path:
     """``optimization_results.yaml`` like hydra-optuna-sweeper's: best params/value or the Pareto
     front, plus the retrained best's test figures when the sweep asked for them."""
-    from omegaconf import OmegaConf
-
     folder.mkdir(parents=True, exist_ok=True)
     complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
     # hydra-optuna-sweeper's keys and shapes (name: optuna, values as a list), hepsweep's beside
@@ -148,12 +149,11 @@ def write_optimization_results(
 def study_artifacts(study: optuna.Study, folder: Path, objective_names: Sequence[str]) -> list[Path]:
     """The study table (CSV, markdown) and plots (history, importances, intermediate values or
     Pareto front) as files in ``folder``."""
-    import warnings
-
+    # heavy: matplotlib, when the study ends
     import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    matplotlib.use("Agg")  # draws to files: no display needed
+    import matplotlib.pyplot as plt  # heavy: after choosing the backend
     from optuna.visualization import matplotlib as optuna_plots
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -192,9 +192,7 @@ def interactive_plots(study: optuna.Study, folder: Path, objective_names: Sequen
     """``study_plots.html``: Optuna's interactive figures (optimization history, intermediate
     values with the pruned trials, parallel coordinates, slice, parameter importances, or the
     Pareto front) in one self-contained page that opens from MLflow's artifact view, offline too."""
-    import warnings
-
-    from optuna import visualization
+    from optuna import visualization  # heavy: plotly, when the study ends
 
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]

@@ -13,17 +13,17 @@ from pathlib import Path
 
 import optuna
 
+from hepsweep.config import default_output_root
 from hepsweep.errors import StudyError
 from hepsweep.redaction import MASK, mask
 from hepsweep.sweep.storage import open_storage
-from hepsweep.sweep.study import COMMAND_ATTR
+from hepsweep.sweep.records import StudyRecord
 from hepsweep.sweep.study_index import needs_password, stored_at
 
 
 def default_storage() -> str:
     """The embedded storage: ``sqlite:///<HEPSWEEP_OUTPUT or ./outputs>/optuna.db``."""
-    root = Path(os.environ.get("HEPSWEEP_OUTPUT", "outputs")).expanduser().resolve()
-    return f"sqlite:///{root / 'optuna.db'}"
+    return f"sqlite:///{default_output_root() / 'optuna.db'}"
 
 
 def load_study(study_name: str, storage: str | None = None) -> optuna.Study:
@@ -94,7 +94,7 @@ def _unsafe(argument: str) -> bool:
 def resume_command(study: optuna.Study, storage_url: str, n_trials: int | None = None) -> tuple[list[str], str]:
     """The command line (and the folder to run it in) that continues ``study``: always
     ``python -m hepsweep`` with the saved overrides, whatever program the store names."""
-    record = study.user_attrs.get(COMMAND_ATTR)
+    record = StudyRecord.of(study).command
     name = study.study_name
     if not record:
         raise StudyError(f"study '{name}' was not started by the hepsweep sweeper, so no command is saved to resume it")

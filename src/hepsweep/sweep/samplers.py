@@ -45,7 +45,8 @@ PRUNERS = {
 }
 
 
-def _plain(spec: Any) -> Any:
+def plain(spec: Any) -> Any:
+    """A sampler or pruner spec as plain Python (a Hydra node resolved)."""
     if isinstance(spec, DictConfig):
         return OmegaConf.to_container(spec, resolve=True)
     return spec
@@ -53,7 +54,7 @@ def _plain(spec: Any) -> Any:
 
 def _split(spec: Any, kind: str, names: Mapping[str, str], default: str) -> tuple[str | None, str, dict[str, Any]]:
     """(module path or None, class name, kwargs) from a name, a {name: ...} or a {_target_: ...}."""
-    spec = _plain(spec)
+    spec = plain(spec)
     if spec is None:
         spec = default
     if isinstance(spec, str):
@@ -117,7 +118,7 @@ def make_sampler(
 def study_sampler(spec: Any, seed: int | None, space: SearchSpace) -> DistinctSampler:
     """The study's sampler: ``spec`` wrapped so that every trial has its own seeded stream and a
     finite space never repeats a configuration (see :mod:`hepsweep.sweep.distinct`)."""
-    spec = _plain(spec)
+    spec = plain(spec)
     base = spec.get("seed", seed) if isinstance(spec, dict) else seed
     if isinstance(spec, dict) or isinstance(spec, str):
         spec = {"name": spec} if isinstance(spec, str) else dict(spec)
@@ -138,7 +139,7 @@ def make_pruner(spec: Any) -> optuna.pruners.BasePruner:
 
 def describe(spec: Any, default: str) -> str:
     """A short human name for a sampler/pruner spec, for logs and MLflow params."""
-    spec = _plain(spec)
+    spec = plain(spec)
     if spec is None:
         return default
     if isinstance(spec, str):

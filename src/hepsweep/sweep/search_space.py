@@ -15,10 +15,14 @@ anything else                      a fixed override passed to every trial (``~ke
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep, Transformer
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from optuna.distributions import (
     BaseDistribution,
     CategoricalDistribution,
@@ -116,9 +120,6 @@ def _range_values(start: float, stop: float, step: float, include_stop: bool = T
 
 def _parse_one(key: str, text: str) -> Parameter | str:
     """A Parameter for a sweep expression, or the override text of a fixed value."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep, Transformer
-
     try:
         override = OverridesParser.create().parse_override(f"{key}={text}")
     except Exception as exc:
@@ -179,13 +180,9 @@ def _parse_one(key: str, text: str) -> Parameter | str:
 
 
 def _as_text(value: Any) -> str:
-    from omegaconf import DictConfig, ListConfig, OmegaConf
-
     if isinstance(value, (DictConfig, ListConfig)):
         value = OmegaConf.to_container(value, resolve=False)
     if isinstance(value, (list, dict)):
-        import json
-
         return json.dumps(value)
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -197,8 +194,6 @@ def _as_text(value: Any) -> str:
 def parse_search_space(params: Mapping[str, Any] | None, arguments: Iterable[str] = ()) -> SearchSpace:
     """Search space from the sweeper's ``params`` plus command-line overrides (which win). An
     override that is not a sweep (``y=0``, ``+w=1``, ``~z``) is passed to every trial as given."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
     entries: dict[str, str | None] = {str(k): _as_text(v) for k, v in (params or {}).items()}
     parser = OverridesParser.create()
     for argument in arguments:

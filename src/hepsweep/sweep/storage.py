@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import optuna
+from optuna.storages.journal import JournalFileBackend
 
 from hepsweep.errors import StudyError
 from hepsweep.locks import schema_lock
@@ -34,8 +35,6 @@ def open_storage(
     if key in _CACHE:
         return _CACHE[key]
     if url.endswith(".log") or url.endswith(".journal"):
-        from optuna.storages.journal import JournalFileBackend
-
         path = url[len("file://") :] if url.startswith("file://") else url
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         storage: optuna.storages.BaseStorage = optuna.storages.JournalStorage(JournalFileBackend(path))

@@ -19,17 +19,22 @@ from typing import Any, Callable, Mapping
 import optuna
 
 from hepsweep.redaction import MASK, mask, restore
-from hepsweep.sweep.records import pruned_after_epoch
+from hepsweep.sweep.observers import StudyEnd, StudyObserver
+from hepsweep.sweep.samplers import describe
+from hepsweep.sweep.search_space import SearchSpace
+from hepsweep.sweep.settings import SweepSettings
+from hepsweep.sweep.records import RunTag, StudyRecord, TrialRecord, outcome_tags, pruned_after_epoch
 from hepsweep.tracking import store
 from hepsweep.tracking.spool import SPOOL_NAME, replay
 
 log = logging.getLogger(__name__)
 
-PARENT_RUN_ATTR = "hepsweep.mlflow_parent_run_id"
 # a pruned trial was stopped early on purpose: MLflow's KILLED shows it apart from complete ones
 RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED", "STALE": "KILLED"}
 NOTE_TAG = "mlflow.note.content"  # the run's description in MLflow's UI
 RETRY_AFTER_S = 30.0
+# the figures the study's runs table shows beside the objective
+VIEW_METRICS = ["test_accuracy", "test_auc", "train_time_s", "cpu_percent_mean", "gpu_util_percent_mean"]
 _FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
 
 
@@ -39,7 +44,7 @@ def describe_trial(trial: optuna.trial.FrozenTrial) -> str:
     if trial.state == optuna.trial.TrialState.PRUNED:
         outcome = f"PRUNED after epoch {pruned_after_epoch(trial)}"
     elif trial.state == optuna.trial.TrialState.FAIL:
-        outcome = f"FAIL: {trial.user_attrs.get('fail_reason', 'no reason recorded')}"
+        outcome = f"FAIL: {TrialRecord.of(trial).fail_reason or 'no reason recorded'}"
     else:
         outcome = f"{trial.state.name} " + ", ".join(f"{v:.4g}" for v in trial.values or [])
     return f"trial {trial.number}: {params or 'no parameters'} -> {outcome}"
@@ -48,10 +53,15 @@ def describe_trial(trial: optuna.trial.FrozenTrial) -> str:
 def study_tracking_uri(study: optuna.Study) -> str | None:
     """The MLflow store of a study's runs, as saved with the study. One saved with its password
     masked is usable only when ``MLFLOW_TRACKING_URI`` gives the real URL; else None."""
-    from hepsweep.sweep.trial_link import TRACKING_URI_ATTR
-
-    uri = restore(study.user_attrs.get(TRACKING_URI_ATTR), [os.environ.get("MLFLOW_TRACKING_URI")])
+    uri = restore(StudyRecord.of(study).tracking_uri, [os.environ.get("MLFLOW_TRACKING_URI")])
     return None if uri is None or MASK in uri else uri
+
+
+def study_runs(study: optuna.Study) -> tuple[str | None, str | None]:
+    """Where a study's MLflow runs are: its tracking URI (see :func:`study_tracking_uri`) and
+    its parent run's id, each None when unknown."""
+    uri = study_tracking_uri(study)
+    return uri, (StudyRecord.of(study).parent_run_id if uri else None)
 
 
 class StudyTracking:
@@ -127,13 +137,20 @@ class StudyTracking:
         minimize = study.directions[0] == optuna.study.StudyDirection.MINIMIZE
         self._guard(
             "saving the study's runs view",
-            lambda: store.share_runs_view(self.uri or "", self.experiment, objective, minimize, params, description),
+            lambda: store.share_runs_view(
+                self.uri or "",
+                self.experiment,
+                objective,
+                minimize,
+                {"metrics": VIEW_METRICS, "tags": [RunTag.STATE], "params": params},
+                description,
+            ),
         )
 
     def _ensure_parent(self, study: optuna.Study) -> str:
         if self.parent_run_id is not None:
             return self.parent_run_id
-        existing = study.user_attrs.get(PARENT_RUN_ATTR)
+        existing = StudyRecord.of(study).parent_run_id
         if existing:
             try:
                 self.client.update_run(existing, status="RUNNING")
@@ -143,11 +160,11 @@ class StudyTracking:
                     raise  # MLflow is away: try again later, never fork a second parent
         if self.parent_run_id is None:
             mine = store.create_run(
-                self.uri or "", self.experiment, study.study_name, tags={"hepsweep.study": study.study_name, "hepsweep.role": "study"}
+                self.uri or "", self.experiment, study.study_name, tags={RunTag.STUDY: study.study_name, RunTag.ROLE: "study"}
             )
             self.parent_run_id = self._one_parent(study, mine)
-            study.set_user_attr(PARENT_RUN_ATTR, self.parent_run_id)
-        from mlflow.entities import Param
+            StudyRecord.write(study, parent_run_id=self.parent_run_id)
+        from mlflow.entities import Param  # heavy: MLflow
 
         client = self.client
         logged = client.get_run(self.parent_run_id).data.params
@@ -161,7 +178,7 @@ class StudyTracking:
         them keep the oldest (by start time, then id) and delete their own if it is not."""
         experiment = store.experiment_id(self.uri or "", self.experiment)
         parents = self.client.search_runs(
-            [experiment], f"tags.`hepsweep.study` = '{study.study_name}' and tags.`hepsweep.role` = 'study'"
+            [experiment], f"tags.`{RunTag.STUDY}` = '{study.study_name}' and tags.`{RunTag.ROLE}` = 'study'"
         )
         if not parents:
             return mine
@@ -175,13 +192,13 @@ class StudyTracking:
         return self._guard(f"creating the run {name}", lambda: self._create_child(study, name, params, tags))
 
     def _create_child(self, study: optuna.Study, name: str, params: Mapping[str, Any], tags: Mapping[str, Any]) -> str:
-        from mlflow.entities import Param
+        from mlflow.entities import Param  # heavy: MLflow
 
         run_id = store.create_run(
             self.uri or "",
             self.experiment,
             name,
-            tags={"hepsweep.study": study.study_name, **tags},
+            tags={RunTag.STUDY: study.study_name, **tags},
             parent_run_id=self._ensure_parent(study),
         )
         self.client.log_batch(run_id, params=[Param(f"trial.{k}", mask(str(v))) for k, v in params.items()])
@@ -209,11 +226,12 @@ class StudyTracking:
         tags: Mapping[str, Any],
         trial: optuna.trial.FrozenTrial | None = None,
     ) -> None:
-        from mlflow.entities import Metric, RunTag
+        from mlflow.entities import Metric  # heavy: MLflow
+        from mlflow.entities import RunTag as MlflowTag
 
         now = int(time.time() * 1000)
         client = self.client
-        all_tags = {"hepsweep.state": state, **tags}
+        all_tags = {RunTag.STATE: state, **tags}
         if trial is not None:
             all_tags[NOTE_TAG] = describe_trial(trial)
         client.log_batch(
@@ -222,7 +240,7 @@ class StudyTracking:
                 Metric("objective" if i == 0 else f"objective_{i}", float(value), now, 0)
                 for i, value in enumerate(values or [])
             ],
-            tags=[RunTag(key, mask(str(value))[: store.limit('tag')]) for key, value in all_tags.items()],
+            tags=[MlflowTag(key, mask(str(value))[: store.limit('tag')]) for key, value in all_tags.items()],
         )
         if trial is not None and state == "PRUNED":
             client.update_run(run_id, name=f"trial-{trial.number} pruned")
@@ -240,8 +258,8 @@ class StudyTracking:
         client = self.client
         for number, run in self._trial_runs(study).items():
             is_best = number in best
-            if (run.data.tags.get("hepsweep.best") == "true") != is_best:
-                client.set_tag(run.info.run_id, "hepsweep.best", str(is_best).lower())
+            if (run.data.tags.get(RunTag.BEST) == "true") != is_best:
+                client.set_tag(run.info.run_id, RunTag.BEST, str(is_best).lower())
                 client.update_run(run.info.run_id, name=f"trial-{number} best" if is_best else f"trial-{number}")
 
     def _trial_runs(self, study: optuna.Study) -> dict[str, Any]:
@@ -255,20 +273,20 @@ class StudyTracking:
                 [experiment], f"tags.mlflow.parentRunId = '{parent}'", max_results=1000, page_token=token
             )
             for run in page:
-                if run.data.tags.get("hepsweep.role") == "trial":
-                    runs.setdefault(run.data.tags.get("hepsweep.trial", ""), run)
+                if run.data.tags.get(RunTag.ROLE) == "trial":
+                    runs.setdefault(run.data.tags.get(RunTag.TRIAL, ""), run)
             token = page.token
             if not token:
                 return runs
 
-    def backfill(self, study: optuna.Study, objective_names: list[str], figures: tuple[str, ...] = ()) -> int:
+    def backfill(self, study: optuna.Study, objective_names: list[str]) -> int:
         """Make MLflow agree with Optuna: a run for every finished trial that has none (its
-        params, state, value, per-epoch objective and ``figures`` from the trial's attributes),
+        params, state, value, per-epoch objective and recorded figures),
         and every run left RUNNING of a finished trial ended with the trial's state. Returns
         how many runs were written."""
-        return self._guard("back-filling the study's runs", lambda: self._backfill(study, objective_names, figures)) or 0
+        return self._guard("back-filling the study's runs", lambda: self._backfill(study, objective_names)) or 0
 
-    def _backfill(self, study: optuna.Study, objective_names: list[str], figures: tuple[str, ...]) -> int:
+    def _backfill(self, study: optuna.Study, objective_names: list[str]) -> int:
         self._ensure_parent(study)
         finished = study.get_trials(deepcopy=False, states=_FINISHED)
         if not finished:
@@ -277,7 +295,7 @@ class StudyTracking:
         written = 0
         for trial in finished:
             run = runs.get(str(trial.number))
-            spool = Path(str(trial.user_attrs.get("output_dir", ""))) / SPOOL_NAME
+            spool = Path(TrialRecord.of(trial).output_dir or "") / SPOOL_NAME
             if run is not None and run.info.status != "RUNNING":
                 if spool.is_file():  # the job could not send everything; the run was ended all the same
                     replay(self.client, run.info.run_id, spool)
@@ -286,32 +304,29 @@ class StudyTracking:
             if run is None:
                 run_id = self._create_child(
                     study, f"trial-{trial.number}", trial.params,
-                    {"hepsweep.trial": trial.number, "hepsweep.role": "trial", "hepsweep.backfilled": "true"},
+                    {RunTag.TRIAL: trial.number, RunTag.ROLE: "trial", RunTag.BACKFILLED: "true"},
                 )
                 if not spool.is_file():  # no record of the job's own: rebuild what Optuna knows
-                    self._log_trial_record(run_id, trial, objective_names[0], figures)
+                    self._log_trial_record(run_id, trial, objective_names[0])
             else:
                 run_id = run.info.run_id
             if spool.is_file():
                 replay(self.client, run_id, spool)
-            tags = {"hepsweep.fail_reason": trial.user_attrs["fail_reason"]} if "fail_reason" in trial.user_attrs else {}
-            if trial.state == optuna.trial.TrialState.PRUNED:
-                tags["hepsweep.pruned_after_epoch"] = str(pruned_after_epoch(trial))
-            self._end(run_id, trial.state.name, trial.values, tags, trial)
+            self._end(run_id, trial.state.name, trial.values, outcome_tags(trial), trial)
             written += 1
         if written:
             self.emit(f"back-filled {written} trial run(s) in MLflow from the study's storage")
         return written
 
-    def _log_trial_record(self, run_id: str, trial: optuna.trial.FrozenTrial, objective: str, figures: tuple[str, ...]) -> None:
-        from mlflow.entities import Metric
+    def _log_trial_record(self, run_id: str, trial: optuna.trial.FrozenTrial, objective: str) -> None:
+        from mlflow.entities import Metric  # heavy: MLflow
 
         stamp = int((trial.datetime_complete or trial.datetime_start).timestamp() * 1000) if trial.datetime_start else 0
         history = [Metric(objective, float(v), stamp, int(step)) for step, v in sorted(trial.intermediate_values.items())]
         numbers = [
-            Metric(key, float(trial.user_attrs[key]), stamp, 0)
-            for key in figures
-            if isinstance(trial.user_attrs.get(key), (int, float)) and not isinstance(trial.user_attrs.get(key), bool)
+            Metric(key, float(value), stamp, 0)
+            for key, value in TrialRecord.figures(trial).items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
         ]
         metrics = history + numbers
         for i in range(0, len(metrics), 1000):
@@ -325,8 +340,8 @@ class StudyTracking:
         def action() -> None:
             client = self.client
             if client.get_run(run_id).info.status == "RUNNING":
-                client.set_tag(run_id, "hepsweep.state", "FAIL")
-                client.set_tag(run_id, "hepsweep.fail_reason", "the trial's process stopped sending heartbeats")
+                client.set_tag(run_id, RunTag.STATE, "FAIL")
+                client.set_tag(run_id, RunTag.FAIL_REASON, "the trial's process stopped sending heartbeats")
                 client.set_terminated(run_id, "KILLED")
 
         self._guard("ending a dead trial's run", action)
@@ -347,3 +362,76 @@ class StudyTracking:
             client.set_terminated(self.parent_run_id, "FAILED" if failed else "FINISHED")
 
         self._guard("closing the study's parent run", action)
+
+
+class TrackingObserver(StudyObserver):
+    """Keeps the study's MLflow runs in step with the study: the parent run and its runs view
+    when it opens, a nested run per trial, the outcome of each, and the study's figures and
+    files when it ends (with a back-fill of whatever MLflow missed)."""
+
+    def __init__(
+        self,
+        tracking: StudyTracking,
+        settings: SweepSettings,
+        space: SearchSpace,
+        storage_url: str,
+        objective_names: list[str],
+        description: str | None = None,
+    ) -> None:
+        self.tracking, self.settings, self.space = tracking, settings, space
+        self.storage_url, self.objective_names, self.description = storage_url, objective_names, description
+
+    def parent_params(self) -> dict[str, Any]:
+        """The study's settings as the parent run's params."""
+        s = self.settings
+        params: dict[str, Any] = {
+            "study_name": s.study_name,
+            "directions": ",".join(s.directions),
+            "sampler": describe(s.sampler, "tpe"),
+            "pruner": describe(s.pruner, "none"),
+            "storage": mask(self.storage_url),
+            "objective": ",".join(self.objective_names),
+        }
+        # MLflow's param names take no "+"/"~": the value of a fixed override says what it does
+        params.update({f"space.{k.lstrip('+~')}": v for k, v in self.space.signature().items()})
+        return params
+
+    def study_opened(self, study: optuna.Study) -> None:
+        self.tracking.open_parent(study, self.parent_params())
+        self.tracking.share_view(study, self.objective_names[0], sorted(self.space.parameters), self.description)
+        self.tracking.backfill(study, self.objective_names)  # trials an earlier run could not log (MLflow away, a crash)
+
+    def trial_started(self, study: optuna.Study, trial: optuna.Trial) -> None:
+        run_id = self.tracking.start_child(
+            study, f"trial-{trial.number}", dict(trial.params), {RunTag.TRIAL: trial.number, RunTag.ROLE: "trial"}
+        )
+        TrialRecord.write(trial, run_id=run_id)  # None clears a retried trial's old run
+
+    def trial_finished(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self.tracking.end_trial(TrialRecord.of(trial).run_id, trial.state.name, trial.values, outcome_tags(trial), trial)
+
+    def trial_died(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self.tracking.kill_run(TrialRecord.of(trial).run_id)
+
+    def study_finished(self, study: optuna.Study, end: StudyEnd) -> None:
+        trials = study.get_trials(deepcopy=False)
+        metrics = {f"trials_{state.name.lower()}": float(sum(1 for t in trials if t.state == state)) for state in _FINISHED}
+        metrics.update({f"retrained_{k}": v for k, v in (end.retrained or {}).items() if isinstance(v, float)})
+        tags: dict[str, Any] = {}
+        if len(study.directions) == 1 and metrics["trials_complete"]:
+            best = study.best_trial
+            metrics[f"best_{self.objective_names[0]}"] = float(best.value)  # type: ignore[arg-type]
+            tags = {f"best.{k}": v for k, v in best.params.items()}
+            tags["best.trial"] = best.number
+        tracking = self.tracking
+        tracking.backfill(study, self.objective_names)
+        tracking.mark_best(study)
+        tracking.close_parent(metrics, tags, end.artifacts, end.failed)
+        if tracking.away:
+            tracking.emit(
+                "MLflow is still away, so some runs are missing or unfinished there; once it answers, run the "
+                f"command again or `hepsweep resume {study.study_name}` to back-fill them"
+            )
+        where = tracking.where()
+        if where is not None:
+            tracking.emit(f"MLflow runs: {where}")

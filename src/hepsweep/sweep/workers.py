@@ -27,6 +27,9 @@ from multiprocessing.connection import Connection
 from queue import Empty, SimpleQueue
 from typing import Any, Callable
 
+import cloudpickle
+import psutil
+
 log = logging.getLogger(__name__)
 
 STOP = b"stop"
@@ -53,8 +56,6 @@ def resident_mb() -> float:
             pages = int(handle.read().split()[1])
         return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
     except (OSError, ValueError, IndexError):
-        import psutil
-
         return float(psutil.Process().memory_info().rss) / 2**20
 
 
@@ -118,8 +119,6 @@ class Worker:
         self.jobs = 0
 
     def run(self, function: Callable[..., Any], args: tuple[Any, ...], after: Callable[[], None] | None) -> Outcome:
-        import cloudpickle
-
         message = cloudpickle.dumps((function, args, after))
         try:
             self.connection.send_bytes(message)
@@ -179,8 +178,6 @@ class WorkerPool:
         self._mp = multiprocessing.get_context("spawn")
         self._shared: bytes | None = None
         if context is not None:
-            import cloudpickle
-
             self._shared = cloudpickle.dumps(context)
         self._idle: SimpleQueue[Worker] = SimpleQueue()
         self._lock = threading.Lock()

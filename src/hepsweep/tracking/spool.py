@@ -27,7 +27,7 @@ def append(spool: Path, record: Mapping[str, Any]) -> None:
 
 def send(client: Any, run_id: str, record: Mapping[str, Any]) -> None:
     """Send one record (``kind``: params, metrics, tags, artifacts or text) to run ``run_id``."""
-    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.entities import Metric, Param, RunTag  # heavy: MLflow, imported when something is sent
 
     kind = record["kind"]
     if kind == "params":

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -40,7 +42,7 @@ def artifact_location(tracking_uri: str, experiment: str) -> str | None:
 @functools.lru_cache(maxsize=8)
 def client(tracking_uri: str) -> Any:
     """One ``MlflowClient`` per tracking URI and process (creating one costs tens of ms)."""
-    from mlflow.tracking import MlflowClient
+    from mlflow.tracking import MlflowClient  # heavy: MLflow (seconds), imported by the first process that logs
 
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
@@ -94,7 +96,6 @@ def end_run(tracking_uri: str, run_id: str, status: str = "FINISHED") -> None:
 SHARED_VIEW_KEY = "hepsweep"
 SHARED_VIEW_TAG = f"mlflow.sharedViewState.{SHARED_VIEW_KEY}"
 DESCRIPTION_TAG = "mlflow.note.content"  # an experiment's (or run's) description in the UI
-VIEW_METRICS = ("test_accuracy", "test_auc", "train_time_s", "cpu_percent_mean", "gpu_util_percent_mean")
 
 
 def runs_view_path(experiment_id: str) -> str:
@@ -104,22 +105,24 @@ def runs_view_path(experiment_id: str) -> str:
 
 
 def share_runs_view(
-    tracking_uri: str, experiment: str, objective: str, minimize: bool, params: list[str], description: str | None = None
+    tracking_uri: str,
+    experiment: str,
+    objective: str,
+    minimize: bool,
+    columns: Mapping[str, list[str]],
+    description: str | None = None,
 ) -> None:
-    """Save the runs table a study opens on: its trials ranked by the objective (best first),
-    with the objective, test accuracy and AUC, training time, CPU/GPU use, the trial's state and
-    the searched parameters as columns; and the experiment's description."""
-    import json
-    import time
-
-    from mlflow.utils.validation import MAX_EXPERIMENT_TAG_VAL_LENGTH
+    """Save the runs table a study opens on: its runs ranked by the metric ``objective`` (best
+    first), showing it and ``columns`` (``{"metrics": [...], "tags": [...], "params": [...]}``);
+    and the experiment's description."""
+    from mlflow.utils.validation import MAX_EXPERIMENT_TAG_VAL_LENGTH  # heavy: MLflow
 
     def column(kind: str, name: str) -> str:
         return f"{kind}.`{name}`"
 
-    columns = [column("metrics", objective), *(column("metrics", m) for m in VIEW_METRICS if m != objective)]
-    columns += [column("tags", "hepsweep.state"), *(column("params", p) for p in params)]
-    state = {"orderByKey": column("metrics", objective), "orderByAsc": minimize, "selectedColumns": columns}
+    shown = [column("metrics", objective)]
+    shown += [column(kind, name) for kind, names in columns.items() for name in names if column(kind, name) not in shown]
+    state = {"orderByKey": column("metrics", objective), "orderByAsc": minimize, "selectedColumns": shown}
     view = {"name": f"hepsweep: trials by {objective}", "createdAt": int(time.time() * 1000), "state": json.dumps(state)}
     mlflow_client = client(tracking_uri)
     experiment_key = experiment_id(tracking_uri, experiment)
@@ -130,6 +133,6 @@ def share_runs_view(
 
 def limit(kind: str) -> int:
     """MLflow's longest value for a run's ``param`` or ``tag`` (longer ones are cut to it)."""
-    from mlflow.utils import validation  # MLflow is heavy: imported when something is logged
+    from mlflow.utils import validation  # heavy: MLflow, imported when something is logged
 
     return {"param": validation.MAX_PARAM_VAL_LENGTH, "tag": validation.MAX_TAG_VAL_LENGTH}[kind]

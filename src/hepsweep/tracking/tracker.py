@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any, Mapping, Protocol
 
 from hepsweep.redaction import mask
-from hepsweep.tracking.store import limit
+from hepsweep.tracking import spool
+from hepsweep.tracking.background import defer
+from hepsweep.tracking.store import client, limit
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +67,6 @@ class MlflowTracker:
     def __init__(
         self, tracking_uri: str, run_id: str | None, background: bool = False, spool: Path | None = None
     ) -> None:
-        from hepsweep.tracking.store import client
-
         self.tracking_uri, self.run_id = tracking_uri, run_id
         self.client = client(tracking_uri) if run_id is not None else None
         self.failed: str | None = None if run_id is not None else "no MLflow run yet"
@@ -75,15 +75,11 @@ class MlflowTracker:
 
     def _safely(self, what: str, record: dict[str, Any]) -> None:
         if self.background:
-            from hepsweep.tracking.background import defer
-
             defer(lambda: self._send(what, record))
         else:
             self._send(what, record)
 
     def _send(self, what: str, record: dict[str, Any]) -> None:
-        from hepsweep.tracking import spool
-
         if self.failed is None:
             try:
                 spool.send(self.client, self.run_id or "", record)

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 def _load_nvml() -> ModuleType | None:
     try:
-        import pynvml
+        import pynvml  # optional: a broken or missing NVML means "no GPU", never a crash
     except ImportError:
         return None
     return pynvml

@@ -21,6 +21,6 @@ _HOMES = {
 def __getattr__(name: str) -> Any:
     if name not in _HOMES:
         raise AttributeError(f"module 'hepsweep.train' has no attribute {name!r}")
-    import importlib
+    import importlib  # heavy: the name's module may import TensorFlow, so it is loaded on first use
 
     return getattr(importlib.import_module(_HOMES[name]), name)

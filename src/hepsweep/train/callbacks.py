@@ -13,6 +13,8 @@ from typing import Any, Callable, Protocol
 
 import keras
 
+from hepsweep.train.evaluate import scores
+
 log = logging.getLogger(__name__)
 
 
@@ -97,8 +99,6 @@ class ValidationScores(keras.callbacks.Callback):
         self.history: list[dict[str, float]] = []
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        from hepsweep.train.evaluate import scores
-
         figures = {f"val_{k}": v for k, v in scores(self.predict(), self.labels, self.n_classes).items()}
         self.history.append(figures)
         if logs is not None:

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import Iterator
 
+import keras
 import tensorflow as tf
 from omegaconf import DictConfig
 
@@ -45,8 +46,6 @@ def _prepare_gpus(gpus: list[tf.config.PhysicalDevice], memory_growth: bool) -> 
 
 def configure_device(cfg: DictConfig) -> DeviceChoice:
     """Check ``cfg.device`` against the machine and set TensorFlow's precision policy."""
-    import keras
-
     if cfg.name not in ("auto", "cpu", "gpu"):
         raise ConfigError(f"device={cfg.name!r} is unknown; use device=auto, device=cpu or device=gpu")
     if cfg.intra_op_threads or cfg.inter_op_threads:

@@ -15,9 +15,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
+import keras
+import numpy as np
+import optuna
 from omegaconf import DictConfig, OmegaConf
 
+from hepsweep.data import load_dataset
+from hepsweep.data.pipeline import make_dataset
 from hepsweep.errors import ConfigError, TrainingError
+from hepsweep.models import build_model, validate_model
+from hepsweep.plots import plot_confusion, plot_roc
 from hepsweep.redaction import mask
 from hepsweep.train import benchmark
 from hepsweep.train.benchmark import RunSummary
@@ -30,11 +37,26 @@ from hepsweep.train.callbacks import (
     PruningCallback,
     ValidationScores,
 )
+from hepsweep.train.device import configure_device
+from hepsweep.train.evaluate import evaluate
 from hepsweep.train.objective import Objective
+from hepsweep.train.optimizers import check_learning_rate, make_optimizer
+from hepsweep.train.reuse import COMPILED_MODELS, architecture_key
 from hepsweep.tracking.background import defer, finish_background_work
 from hepsweep.tracking import NullTracker, Tracker, UtilisationSampler, flatten
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunListeners:
+    """Who hears from a run while it trains: the tracker, the trial (pruning), the progress
+    lines, and whoever wants the final summary."""
+
+    tracker: Tracker
+    trial: IntermediateReporter | None
+    emit: Callable[[str], None]
+    on_summary: Callable[[RunSummary], None] | None = None
 
 
 @dataclass
@@ -93,6 +115,7 @@ def run(
     output_dir: str | Path | None = None,
     emit: Callable[[str], None] = print,
     defer_outputs: bool = False,
+    on_summary: Callable[[RunSummary], None] | None = None,
 ) -> RunResult:
     """Train and evaluate the model that ``cfg`` describes; write its benchmark folder.
 
@@ -104,6 +127,8 @@ def run(
         emit: Receives the one-line-per-epoch progress.
         defer_outputs: Return as soon as the value and summary are known, and write the PNGs and
             upload the artifacts in the background (a sweep's trials: see ``hepsweep.tracking.background``).
+        on_summary: Receives the run's summary once it is final (complete, pruned or diverged),
+            before the run returns or raises.
 
     Returns:
         The run's summary; ``result.value`` is the objective a sweep optimises.
@@ -112,11 +137,6 @@ def run(
         optuna.TrialPruned: the trial was pruned (after its folder and tracking were written).
         hepsweep.errors.HepsweepError: bad config, bad data, or a NaN loss.
     """
-    import keras
-
-    from hepsweep.models import validate_model
-    from hepsweep.train.device import configure_device
-
     require_composed(cfg)
     folder = Path(output_dir) if output_dir is not None else default_output_dir(cfg)
     folder.mkdir(parents=True, exist_ok=True)
@@ -145,7 +165,8 @@ def run(
     validate_model(cfg.model, data.input_shape)
     try:
         with device.scope():
-            return _train_and_evaluate(cfg, data, device, objective, summary, folder, tracker, trial, emit)
+            listeners = RunListeners(tracker, trial, emit, on_summary)
+            return _train_and_evaluate(cfg, data, device, objective, summary, folder, listeners)
     finally:
         if not defer_outputs:
             finish_background_work()
@@ -154,8 +175,6 @@ def run(
 def _dataset(cfg: DictConfig) -> Any:
     """The split and scaled events of ``cfg``; the last ones stay in memory for the next trial
     of the same process (keyed by the resolved dataset config and the files' size and time)."""
-    from hepsweep.data import load_dataset
-
     container = OmegaConf.to_container(cfg, resolve=True)
     files = [Path(str(p)).expanduser() for p in (cfg.path, cfg.test_path) if p]
     identity = [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.exists()]
@@ -169,8 +188,6 @@ def _dataset(cfg: DictConfig) -> Any:
 
 def _training_batches(data: Any, batch: int, shuffle: bool, seed: int) -> Any:
     """The ``tf.data`` pipeline of the training split, reused by later trials of the process."""
-    from hepsweep.data.pipeline import make_dataset
-
     key = (id(data), batch, shuffle, seed)
     if key not in _BATCHES:
         _BATCHES[key] = make_dataset(data.train, data.n_classes, batch, shuffle=shuffle, seed=seed)
@@ -183,12 +200,6 @@ _BATCHES: dict[tuple[Any, ...], Any] = {}
 
 def _compiled_model(cfg: DictConfig, data: Any, device: Any) -> Any:
     """The compiled model of this trial, reused from an earlier trial of the same architecture."""
-    import keras
-
-    from hepsweep.models import build_model
-    from hepsweep.train.optimizers import check_learning_rate, make_optimizer
-    from hepsweep.train.reuse import COMPILED_MODELS, architecture_key
-
     binary = data.n_classes == 2
     optimizer = OmegaConf.to_container(cfg.optimizer, resolve=True)
     assert isinstance(optimizer, dict)
@@ -223,15 +234,11 @@ def _train_and_evaluate(
     objective: Objective,
     summary: RunSummary,
     folder: Path,
-    tracker: Tracker,
-    trial: IntermediateReporter | None,
-    emit: Callable[[str], None],
+    listeners: RunListeners,
 ) -> RunResult:
     """Build (or reuse), fit and evaluate on the chosen device; write the outputs."""
-    import keras
-    import numpy as np
+    tracker, trial, emit = listeners.tracker, listeners.trial, listeners.emit
 
-    from hepsweep.train.evaluate import evaluate
 
     if int(cfg.train.steps_per_execution) < 1:
         raise ConfigError(f"train.steps_per_execution={cfg.train.steps_per_execution} must be at least 1")
@@ -288,6 +295,8 @@ def _train_and_evaluate(
     def finish(status: str, deferred: Callable[[], None] | None = None) -> RunSummary:
         summary.status = status
         summary.write(folder)
+        if listeners.on_summary is not None:
+            listeners.on_summary(summary)
         # One name, one meaning: the val_* figures of the weights the run ends with (the best
         # epoch's, when early stopping restored it) are logged again at the last epoch, so that
         # MLflow's value of val_auc is the trial's value in Optuna; the rest carry no step.
@@ -317,8 +326,6 @@ def _train_and_evaluate(
         summary.metrics.update(validation.history[kept])
 
     if pruning is not None and pruning.pruned_at_epoch is not None:
-        import optuna
-
         summary.pruned, summary.pruned_after_epoch = True, pruning.pruned_at_epoch + 1
         finish("pruned")
         emit(f"pruned after epoch {pruning.pruned_at_epoch + 1} ({objective.monitor} not promising)")
@@ -354,16 +361,12 @@ def model_outputs(model: Any, x: Any, chunk_bytes: int = 64 * 2**20) -> Any:
     """Raw outputs of ``model`` for the events ``x``, one traced call per chunk of at most
     ``chunk_bytes`` of input (``predict_on_batch``): several times faster than ``predict``, whose
     per-call set-up outweighs the arithmetic of a sweep's small models and validation splits."""
-    import numpy as np
-
     rows = max(1, chunk_bytes // max(1, int(x[0].nbytes)))
     return np.concatenate([np.asarray(model.predict_on_batch(x[i : i + rows])) for i in range(0, len(x), rows)])
 
 
 def as_model_input(x: Any) -> Any:
     """Events as the model reads them: float32, images of bytes scaled to [0, 1]."""
-    import numpy as np
-
     return (np.asarray(x, dtype=np.float32) / 255.0) if x.dtype == np.uint8 else np.asarray(x)
 
 
@@ -391,8 +394,6 @@ def _write_outputs(folder: Path, cfg: DictConfig, model: Any, data: Any, test: A
 
 def _write_plots(folder: Path, cfg: DictConfig, data: Any, test: Any, summary: RunSummary) -> None:
     """ROC curves and the confusion matrix as PNGs."""
-    from hepsweep.plots import plot_confusion, plot_roc
-
     if not cfg.train.plots:
         return
     title = f"{cfg.model.name} on {cfg.dataset.name}"

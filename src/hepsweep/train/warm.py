@@ -34,7 +34,8 @@ def import_tensorflow() -> None:
     if os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3") == "3":
         logging.getLogger("tensorflow").setLevel(logging.ERROR)
     with native_stderr_quiet():
-        import keras  # noqa: F401  (heavy: imported here, once per process)
+        # heavy: TensorFlow and Keras (seconds), imported here once per process
+        import keras  # noqa: F401
         import tensorflow as tf
 
         tf.config.list_physical_devices("GPU")  # CUDA's probe prints on hosts without a GPU
@@ -43,7 +44,7 @@ def import_tensorflow() -> None:
 def warm_up() -> None:
     """Import the heavy libraries a trial needs (TensorFlow, Keras, MLflow, scikit-learn)."""
     import_tensorflow()  # the sweeper passed TF_CPP_MIN_LOG_LEVEL down
+    # heavy: what the first trial would otherwise import (MLflow, scikit-learn, the training code)
     import mlflow.tracking  # noqa: F401
     import sklearn.metrics  # noqa: F401
-
     import hepsweep.train.training  # noqa: F401

@@ -14,14 +14,14 @@ from hydra.core.object_type import ObjectType
 from hydra.plugins.config_source import ConfigLoadError, ConfigResult, ConfigSource
 from omegaconf import OmegaConf
 
+from hepsweep._resources import sweeps_dir
+
 GROUP = "sweep"
 
 
 class HepsweepSweepsConfigSource(ConfigSource):
     def __init__(self, provider: str, path: str) -> None:
         super().__init__(provider=provider, path=path)
-        from hepsweep._resources import sweeps_dir
-
         self._folder = str(sweeps_dir())
 
     @staticmethod

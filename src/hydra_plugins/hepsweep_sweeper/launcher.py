@@ -22,6 +22,8 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, open_dict
 
 from hepsweep.sweep.workers import WorkerDiedError, WorkerPool
+from hepsweep.tracking.background import finish_background_work
+from hepsweep.train.warm import warm_up
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +88,6 @@ class HepsweepLauncher(Launcher):
         self.task_function: Optional[TaskFunction] = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
-        from hepsweep.train.warm import warm_up
-
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
         threads = self.threads
         if threads is None and self.workers > 1:
@@ -100,8 +100,6 @@ class HepsweepLauncher(Launcher):
         atexit.register(self.close)
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from hepsweep.tracking.background import finish_background_work
-
         assert self.pool is not None and self.config is not None and self.hydra_context is not None
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)

@@ -1,4 +1,4 @@
-"""A thin Hydra ``Sweeper`` that hands the work to :class:`hepsweep.sweep.StudyRunner`."""
+"""A thin Hydra ``Sweeper`` that hands the work to :class:`~hydra_plugins.hepsweep_sweeper.runner.HydraStudyRunner`."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ class HepsweepSweeper(Sweeper):
         self._runner: Any = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
-        from hepsweep.sweep.hydra_runner import HydraStudyRunner
+        # heavy: Optuna, pandas and the study views; Hydra scans every plugin
+        # module at start-up, so the sweeper imports its runner only when it is chosen
+        from hydra_plugins.hepsweep_sweeper.runner import HydraStudyRunner
 
         self._runner = HydraStudyRunner(
             self.settings, hydra_context=hydra_context, task_function=task_function, config=config

@@ -1,8 +1,11 @@
-"""The glue between Hydra's sweeper interface and :class:`StudyRunner`: parse the search space,
-check that a trial's overrides compose, and launch each trial as one Hydra job."""
+"""The glue between Hydra's sweeper interface and :class:`~hepsweep.sweep.study.StudyRunner`:
+read the sweeper's settings and the task's config, check that a trial's overrides compose, and
+launch each trial the runner asks for as one Hydra job (its link in ``hydra.job.env_set``). The
+study runner knows nothing of Hydra; this module is all the Hydra it meets."""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import sys
@@ -13,15 +16,20 @@ import optuna
 from hydra.core.plugins import Plugins
 from hydra.core.utils import JobStatus
 from hydra.types import HydraContext, TaskFunction
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from hepsweep._resources import sweep_description
 from hepsweep.errors import ConfigError
+from hepsweep.hydra_errors import explain_hydra_error
 from hepsweep.redaction import mask_logs, scrub_hydra_files
+from hepsweep.studies import render
+from hepsweep.sweep.outcome import JobOutcome, JobRequest, first_line
 from hepsweep.sweep.search_space import SearchSpace, parse_search_space
 from hepsweep.sweep.settings import SweepSettings
-from hepsweep.sweep.outcome import JobOutcome, first_line
 from hepsweep.sweep.study import StudyRunner
+from hepsweep.sweep.trial_link import ENV_VAR
+from hepsweep.train.objective import OBJECTIVES
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +43,6 @@ def _objective_names(config: DictConfig) -> list[str] | None:
 
 def _settle_directions(names: list[str] | None, settings: SweepSettings) -> None:
     """Directions for hepsweep's objectives: derived when not given, else checked."""
-    from hepsweep.train.objective import OBJECTIVES
-
     if not names or not all(n in OBJECTIVES for n in names):
         return
     if settings.direction is None:
@@ -60,10 +66,6 @@ def custom_search_space(path: str, config: DictConfig, task_function: TaskFuncti
     """``hydra.sweeper.custom_search_space``: the function ``module.function(cfg, trial)`` that
     suggests more parameters on each trial, from the user's own config. A leading dot names a
     module in the folder of the app's script (``.my-objective.configure``)."""
-    import importlib.util
-
-    from hydra.utils import instantiate
-
     module_name, _, function_name = path.lstrip(".").rpartition(".")
     try:
         if not path.startswith("."):  # Hydra's instantiate refuses its blocklist (os.system, ...)
@@ -109,15 +111,17 @@ class HydraStudyRunner:
         )
 
     def _check_composes(self, space: SearchSpace) -> None:
-        from hepsweep.app import explain_hydra_error
-
         try:
             self.hydra_context.config_loader.load_sweep_config(self.config, space.example_overrides())
         except Exception as exc:
             raise ConfigError(f"hydra.sweeper.params: {explain_hydra_error(exc)}") from None
 
-    def _launch(self, overrides: list[str], job_index: int) -> JobOutcome:
-        (result,) = self.launcher.launch([overrides], initial_job_idx=job_index)
+    def _launch(self, job: JobRequest) -> JobOutcome:
+        """One Hydra job: the trial's overrides, its link in the job's environment, its folder."""
+        overrides = [*job.overrides, f"++hydra.job.env_set.{ENV_VAR}={job.link.encode()}"]
+        if job.folder is not None:
+            overrides.append(f"hydra.sweep.subdir={job.folder}")
+        (result,) = self.launcher.launch([overrides], initial_job_idx=job.index)
         # Hydra saved the whole config (URLs with passwords included) for the job and the sweep
         scrub_hydra_files(str(self.config.hydra.sweep.dir))
         if result.working_dir:
@@ -178,6 +182,7 @@ class HydraStudyRunner:
                 else None
             ),
             description=_sweep_description(self.config),
+            render=render,
         )
         try:
             return runner.run()

@@ -1,0 +1,30 @@
+"""One line (problem and fix) from the multi-line errors Hydra and OmegaConf raise."""
+
+from __future__ import annotations
+
+import re
+
+from hydra.errors import MissingConfigException, OverrideParseException
+
+
+def explain_hydra_error(exc: BaseException) -> str:
+    """One line (problem and fix) from the multi-line errors Hydra and OmegaConf raise."""
+    text = str(exc).strip()
+    if isinstance(exc, MissingConfigException) and exc.options is not None:
+        match = re.search(r"Could not find '([^']+)'", text)
+        missing = match.group(1) if match else (exc.missing_cfg_file or "?")
+        group, _, option = missing.rpartition("/")
+        options = sorted(o for o in exc.options if not o.endswith("_schema"))
+        return f"{group}={option} is not a known option; choose one of: {', '.join(options)}"
+    if isinstance(exc, OverrideParseException):
+        return f"cannot parse the override ({text.splitlines()[0]}); write overrides as key=value"
+    key = re.search(r"full_key: (\S+)", text)
+    first = text.splitlines()[0] if text else type(exc).__name__
+    if "not in" in first and "Key '" in text or "Could not override" in first:
+        name = re.search(r"Could not override '([^']+)'", text)
+        bad = name.group(1) if name else (key.group(1) if key else "?")
+        return f"'{bad}' is not a config key; check its spelling (hepsweep --cfg job lists every key)"
+    if key:
+        detail = first.replace("\n", " ")
+        return f"{key.group(1)}: {detail}; give a value of the right type"
+    return f"{first}; check the overrides (hepsweep --help lists the config groups)"

@@ -1,0 +1,65 @@
+"""When failed trials stop a study, and when a dead trial is run again.
+
+A failing trial never takes the study down by itself: the study stops when more than
+``max_failure_rate`` of its finished trials crashed (judged from the third trial on, or at the
+first crash with ``max_failure_rate=0`` as in hydra-optuna-sweeper), or when a trial could not
+load its data before any trial trained (the data settings are wrong for every trial). A trial
+whose process died (its heartbeats stopped) is queued again up to ``max_retry`` times.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import optuna
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import FrozenTrial, TrialState
+
+from hepsweep.sweep.records import TrialRecord
+
+MIN_TRIALS_FOR_FAILURE_RATE = 3
+CRASHES = ("error", "data")  # the failure kinds that count against max_failure_rate
+
+
+class FailurePolicy:
+    """Counts finished trials and crashes; says why the study must stop, if it must."""
+
+    def __init__(self, max_failure_rate: float, max_retry: int) -> None:
+        self.max_failure_rate, self.max_retry = max_failure_rate, max_retry
+        self.finished = 0
+        self.crashes = 0
+        self._lock = threading.Lock()
+
+    def judge(self, study: optuna.Study, trial: FrozenTrial) -> str | None:
+        """Count ``trial``, just finished; the reason to stop the study, or None."""
+        record = TrialRecord.of(trial)
+        with self._lock:
+            self.finished += 1
+            crashed = record.fail_kind in CRASHES
+            self.crashes += crashed
+            if not crashed:
+                return None
+            judged = self.finished >= MIN_TRIALS_FOR_FAILURE_RATE or self.max_failure_rate == 0.0
+            if judged and self.crashes / self.finished > self.max_failure_rate:
+                return (
+                    f"{self.crashes} of {self.finished} trials failed (more than max_failure_rate="
+                    f"{self.max_failure_rate}); last: {record.fail_reason}; "
+                    "fix the cause or raise hydra.sweeper.max_failure_rate"
+                )
+            if record.fail_kind == "data" and not _trained_any(study):
+                return (
+                    f"trial {trial.number} could not load its data ({record.fail_reason}); "
+                    "fix the dataset settings (e.g. dataset.path) and run the command again"
+                )
+            return None
+
+    def retry_dead(self, study: optuna.Study, trial: FrozenTrial) -> str:
+        """Queue a trial whose process died again (up to ``max_retry`` times); what happened, in a line."""
+        if len(RetryHeartbeatStaleTrialCallback.retry_history(trial)) < self.max_retry:
+            RetryHeartbeatStaleTrialCallback(max_retry=self.max_retry)(study, trial)
+            return f"trial {trial.number} stopped sending heartbeats (its process died): failed, queued again"
+        return f"trial {trial.number} stopped sending heartbeats again: failed, not retried (max_retry)"
+
+
+def _trained_any(study: optuna.Study) -> bool:
+    return any(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.get_trials(deepcopy=False))
