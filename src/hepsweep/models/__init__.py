@@ -37,6 +37,6 @@ def validate_model(cfg: DictConfig, input_shape: tuple[int, ...]) -> None:
 
 
 def build_model(cfg: DictConfig, input_shape: tuple[int, ...], n_classes: int) -> keras.Model:
-    validator, builder = _family(cfg)
-    validator(cfg, input_shape)
-    return builder(cfg, input_shape, n_classes)
+    """The network ``cfg`` describes; :func:`validate_model` has accepted ``cfg`` (a run checks
+    it once, before it loads anything heavy)."""
+    return _family(cfg)[1](cfg, input_shape, n_classes)

@@ -65,7 +65,6 @@ def validate_cnn(cfg: DictConfig, input_shape: tuple[int, ...]) -> None:
 
 
 def build_cnn(cfg: DictConfig, input_shape: tuple[int, ...], n_classes: int) -> keras.Model:
-    validate_cnn(cfg, input_shape)
     inputs = keras.Input(shape=input_shape, name="inputs")
     x = inputs
     for filters in block_filters(cfg):

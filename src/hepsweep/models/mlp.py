@@ -34,6 +34,7 @@ def build_mlp(cfg: DictConfig, input_shape: tuple[int, ...], n_classes: int) -> 
     """Images are flattened first, so an MLP also runs on the 9x9 pixel clusters."""
     inputs = keras.Input(shape=input_shape, name="inputs")
     x = keras.layers.Flatten()(inputs) if len(input_shape) > 1 else inputs
-    x = dense_stack(x, hidden_units(cfg), cfg.activation, cfg.dropout, cfg.batch_norm)
-    name = f"mlp_{'x'.join(map(str, hidden_units(cfg))) or 'linear'}"
+    units = hidden_units(cfg)
+    x = dense_stack(x, units, cfg.activation, cfg.dropout, cfg.batch_norm)
+    name = f"mlp_{'x'.join(map(str, units)) or 'linear'}"
     return keras.Model(inputs, classification_head(x, n_classes), name=name)

@@ -43,14 +43,8 @@ def validate_resnet(cfg: DictConfig, input_shape: tuple[int, ...]) -> None:
             f"model.stages={list(cfg.stages)} and model.filters={cfg.filters} must be positive; "
             "e.g. model.stages=[2,2] model.filters=16"
         )
-    size = min(input_shape[:2])
-    for stage in range(1, len(cfg.stages)):
-        size = (size + 1) // 2
-        if size < 1:
-            raise InvalidArchitectureError(
-                f"model.stages has {len(cfg.stages)} stages, too many for a "
-                f"{input_shape[0]}x{input_shape[1]} image; use at most {stage} stages"
-            )
+    # no size check for the small variant: its strided stages pad ("same"), so an image never
+    # shrinks below 1x1 however many stages there are
 
 
 def _residual_block(x: keras.KerasTensor, filters: int, stride: int, activation: str) -> keras.KerasTensor:
@@ -67,7 +61,6 @@ def _residual_block(x: keras.KerasTensor, filters: int, stride: int, activation:
 
 
 def build_resnet(cfg: DictConfig, input_shape: tuple[int, ...], n_classes: int) -> keras.Model:
-    validate_resnet(cfg, input_shape)
     inputs = keras.Input(shape=input_shape, name="inputs")
     if cfg.variant == "resnet50":
         backbone = keras.applications.ResNet50(

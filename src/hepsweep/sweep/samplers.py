@@ -3,6 +3,12 @@
 Each accepts a short name (``tpe``), a dict with ``name`` plus keyword arguments
 (``{name: median, n_startup_trials: 3}``), or, as in hydra-optuna-sweeper, a dict with
 ``_target_`` naming the class (``{_target_: optuna.samplers.TPESampler, seed: 1}``).
+
+Why not ``hydra.utils.instantiate`` for the ``_target_`` nodes: a sampler or pruner must be an
+Optuna class, checked here *before* anything is called (instantiate calls whatever it is
+given); hydra-optuna-sweeper's grid node is ``_partial_`` with the grid filled in by the
+sweeper; and the study rebuilds its sampler with a new seed for every trial
+(:mod:`hepsweep.sweep.distinct`).
 """
 
 from __future__ import annotations

@@ -7,7 +7,6 @@ text (accuracy, AUC, loss, time to train, epochs, early stopping, pruning, hyper
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -83,12 +82,3 @@ def _jsonable(value: Any) -> Any:
         return value.tolist()
     return str(value)
 
-
-def write_history(history: dict[str, list[float]], path: Path) -> None:
-    """Per-epoch Keras metrics as CSV (one row per epoch)."""
-    keys = sorted(history)
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["epoch", *keys])
-        for epoch in range(max((len(v) for v in history.values()), default=0)):
-            writer.writerow([epoch, *(history[k][epoch] if epoch < len(history[k]) else "" for k in keys)])

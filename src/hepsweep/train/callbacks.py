@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 
 
 class EpochTimer(keras.callbacks.Callback):
-    """Wall-clock seconds of each epoch (training plus validation)."""
+    """Wall-clock seconds of each epoch (training plus validation), also put in the epoch's logs
+    as ``epoch_time_s`` for the callbacks after it."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -31,6 +32,17 @@ class EpochTimer(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.durations.append(time.perf_counter() - self._start)
+        if logs is not None:
+            logs["epoch_time_s"] = self.durations[-1]
+
+
+class EpochHistory(keras.callbacks.CSVLogger):
+    """Keras' ``CSVLogger`` (``history.csv``: one row per epoch with every figure of the epoch's
+    logs), counting epochs from 1 as the console, Optuna and MLflow do. It comes after the
+    callbacks that add figures to the logs (:class:`ValidationScores`, :class:`EpochTimer`)."""
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        super().on_epoch_end(epoch + 1, logs)
 
 
 class EpochLine(keras.callbacks.Callback):
@@ -150,21 +162,20 @@ class MetricSink(Protocol):
 
 
 class EpochMetricsLogger(keras.callbacks.Callback):
-    """Send each epoch's logs to a tracker, step = the epoch counted from 1 (as the console does), each name prefixed with its split
-    (``train_loss``, ``train_accuracy``, ``val_loss``, ``val_accuracy``, ``val_auc``)."""
+    """Send each epoch's logs to a tracker, step = the epoch counted from 1 (as the console
+    does), the training figures prefixed with their split (``train_loss``, ``train_accuracy``;
+    ``val_*``, ``learning_rate`` and ``epoch_time_s`` keep their names)."""
 
-    def __init__(self, sink: MetricSink, timer: EpochTimer) -> None:
+    def __init__(self, sink: MetricSink) -> None:
         super().__init__()
-        self.sink, self.timer = sink, timer
+        self.sink = sink
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         metrics = {}
         for key, value in (logs or {}).items():
-            name = key if key.startswith("val_") or key == "learning_rate" else f"train_{key}"
+            name = key if key.startswith("val_") or key in ("learning_rate", "epoch_time_s") else f"train_{key}"
             try:
                 metrics[name] = float(value)
             except (TypeError, ValueError):
                 continue
-        if self.timer.durations:
-            metrics["epoch_time_s"] = self.timer.durations[-1]
         self.sink.log_metrics(metrics, step=epoch + 1)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import keras
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from hepsweep.errors import ConfigError
 
@@ -16,21 +16,19 @@ def check_learning_rate(cfg: DictConfig) -> float:
     return lr
 
 
+# the ``optimizer`` group's choices and the Keras classes they name; each choice's schema
+# (hepsweep.config) holds exactly the keyword arguments of its class
+KERAS_CLASSES = {"adam": "Adam", "sgd": "SGD", "rmsprop": "RMSprop"}
+
+
 def make_optimizer(cfg: DictConfig) -> keras.optimizers.Optimizer:
+    """The Keras optimiser ``cfg`` describes, built by Keras from its config (``keras.optimizers.get``)."""
     check_learning_rate(cfg)
-    common = {"learning_rate": float(cfg.lr)}
-    if cfg.clipnorm is not None:
-        common["clipnorm"] = float(cfg.clipnorm)
-    if cfg.weight_decay is not None:
-        common["weight_decay"] = float(cfg.weight_decay)
-    if cfg.name == "adam":
-        return keras.optimizers.Adam(
-            beta_1=cfg.beta_1, beta_2=cfg.beta_2, epsilon=cfg.epsilon, amsgrad=cfg.amsgrad, **common
-        )
-    if cfg.name == "sgd":
-        return keras.optimizers.SGD(momentum=cfg.momentum, nesterov=cfg.nesterov, **common)
-    if cfg.name == "rmsprop":
-        return keras.optimizers.RMSprop(
-            rho=cfg.rho, momentum=cfg.momentum, epsilon=cfg.epsilon, centered=cfg.centered, **common
-        )
-    raise ConfigError(f"optimizer={cfg.name!r} is unknown; use optimizer=adam, sgd or rmsprop")
+    if cfg.name not in KERAS_CLASSES:
+        raise ConfigError(f"optimizer={cfg.name!r} is unknown; use optimizer=adam, sgd or rmsprop")
+    settings = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(settings, dict)
+    settings.pop("name")
+    settings["learning_rate"] = float(settings.pop("lr"))
+    config = {k: v for k, v in settings.items() if v is not None}  # unset: Keras' default
+    return keras.optimizers.get({"class_name": KERAS_CLASSES[cfg.name], "config": config})

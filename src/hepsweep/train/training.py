@@ -30,6 +30,7 @@ from hepsweep.train import benchmark
 from hepsweep.train.benchmark import RunSummary
 from hepsweep.train.callbacks import (
     EpochLine,
+    EpochHistory,
     EpochMetricsLogger,
     EpochTimer,
     IntermediateReporter,
@@ -250,7 +251,8 @@ def _train_and_evaluate(
     validation = ValidationScores(lambda: model_outputs(model, val_x), np.asarray(data.val.y), data.n_classes)
 
     timer, divergence = EpochTimer(), DivergenceGuard()
-    callbacks: list[keras.callbacks.Callback] = [validation, timer, divergence, EpochMetricsLogger(tracker, timer)]
+    history_csv = EpochHistory(str(folder / benchmark.HISTORY))
+    callbacks: list[keras.callbacks.Callback] = [validation, timer, divergence, history_csv, EpochMetricsLogger(tracker)]
     if cfg.train.progress:
         callbacks.append(EpochLine(epochs, timer, emit))
     stopper = None
@@ -272,7 +274,7 @@ def _train_and_evaluate(
     sampler = UtilisationSampler(cfg.tracking.utilisation_interval_s, uses_gpu=device.kind == "gpu").start()
     start = time.perf_counter()
     try:
-        history = model.fit(train_ds, epochs=epochs, callbacks=callbacks, verbose=0, shuffle=False)
+        model.fit(train_ds, epochs=epochs, callbacks=callbacks, verbose=0, shuffle=False)
     finally:
         train_time = time.perf_counter() - start
         utilisation = sampler.stop()
@@ -286,7 +288,6 @@ def _train_and_evaluate(
         epochs_run=float(summary.epochs_run),
         samples_per_s=len(data.train) * summary.epochs_run / train_time if train_time > 0 else 0.0,
     )
-    benchmark.write_history({**history.history, "epoch_time_s": timer.durations}, folder / benchmark.HISTORY)
     for step, reading in enumerate(utilisation.series):
         tracker.log_metrics({f"system/{k}": v for k, v in reading.items() if k != "t_s"}, step=step)
     tracker.log_metrics(utilisation.metrics())
