@@ -31,6 +31,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from hepsweep.sweep.records import TrialRecord
+from hepsweep.sweep.storage import open_trial
 from hepsweep.sweep.trial_link import ENV_VAR, TrialLink
 from hepsweep.tracking import MlflowTracker, NullTracker, Tracker
 from hepsweep.tracking.single_run import single_run_tracker
@@ -64,8 +65,10 @@ class TrialJob:
 
     def trial(self) -> optuna.Trial | None:
         """The live trial, pruned by the job's own ``hydra.sweeper.pruner``; None outside a study."""
-        if self._trial is None and self.link.in_study:
-            self._trial = self.link.open_trial(self.sweeper.get("pruner") if self.sweeper is not None else None)
+        link = self.link
+        if self._trial is None and link.storage is not None and link.trial_id is not None:
+            pruner = self.sweeper.get("pruner") if self.sweeper is not None else None
+            self._trial = open_trial(link.storage, link.study or "", link.trial_id, pruner)
         return self._trial
 
     def record_folder(self, output_dir: str | Path) -> None:

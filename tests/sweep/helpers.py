@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hepsweep.sweep.outcome import JobOutcome, JobRequest
+from hepsweep.sweep.storage import open_trial
 from hepsweep.sweep.trial_link import TrialLink
 
 Objective = Callable[[dict[str, str], Any], Any]
@@ -36,7 +37,9 @@ class PythonLauncher:
             if self.delay is not None:
                 time.sleep(self.delay(params))
             link = TrialLink.decode(job.link.encode())  # as the job receives it
-            return JobOutcome(value=self.objective(params, link.open_trial(self.pruner)))
+            assert link.storage is not None and link.trial_id is not None
+            trial = open_trial(link.storage, link.study or "", link.trial_id, self.pruner)
+            return JobOutcome(value=self.objective(params, trial))
         except BaseException as exc:  # noqa: BLE001 - a job's exception is its outcome
             return JobOutcome(error=exc)
         finally:

@@ -14,6 +14,7 @@ from hepsweep.sweep.resume import resume_command
 from hepsweep.sweep.samplers import make_pruner, make_sampler
 from hepsweep.sweep.settings import SweepSettings
 from hepsweep.sweep.records import StudyRecord
+from hepsweep.sweep.storage import open_trial
 from hepsweep.sweep.trial_link import TrialLink
 
 from .helpers import PythonLauncher
@@ -73,11 +74,11 @@ def test_a_pruner_written_into_the_store_is_never_imported(tmp_path: Path) -> No
     study = runner(tmp_path, PythonLauncher(lambda p, t: float(p["x"])), n_trials=1, pruner="median").run()
     StudyRecord.write(study, pruner={"_target_": "os.system", "command": f"touch {marker}"})
     trial = study.ask()
-    link = TrialLink(storage=f"sqlite:///{tmp_path / 'optuna.db'}", study=study.study_name, trial_id=trial._trial_id)
-    job_trial = link.open_trial("median")  # what the job's own config says
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    job_trial = open_trial(url, study.study_name, trial._trial_id, "median")  # what the job's own config says
     assert isinstance(job_trial.study.pruner, optuna.pruners.MedianPruner)
     assert not marker.exists()
-    bare = TrialLink(storage=link.storage, study=study.study_name, trial_id=trial._trial_id).open_trial()
+    bare = open_trial(url, study.study_name, trial._trial_id)
     assert isinstance(bare.study.pruner, optuna.pruners.NopPruner) and not marker.exists()
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-from hepsweep.sweep.records import TRIAL_METRICS, StudyRecord, pruned_after_epoch
+from hepsweep.sweep.records import TRIAL_METRICS, StudyRecord, TrialRecord, pruned_after_epoch
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +35,12 @@ def study_table(study: optuna.Study, objective_names: Sequence[str] | None = Non
         return frame
     trials = study.get_trials(deepcopy=False)
     params = [c for c in frame.columns if c.startswith("params_")]
-    kept = {f"user_attrs_{k}": k for k in (*TRIAL_METRICS, "fail_reason") if f"user_attrs_{k}" in frame.columns}
+    keys = TrialRecord.keys()  # the attributes' names in the store: the columns are user_attrs_<key>
+    kept = {f"user_attrs_{k}": k for k in (*TRIAL_METRICS, keys["fail_reason"]) if f"user_attrs_{k}" in frame.columns}
     frame = frame.rename(columns={"number": "trial", **{v: n for v, n in zip(values, names)}, **kept})
     frame = frame.rename(columns={c: c.removeprefix("params_") for c in params})
-    gpu = frame.pop("user_attrs_gpu_present") if "user_attrs_gpu_present" in frame.columns else None
+    gpu_column = f"user_attrs_{keys['gpu_present']}"
+    gpu = frame.pop(gpu_column) if gpu_column in frame.columns else None
     frame = frame.drop(columns=[c for c in frame.columns if c.startswith("user_attrs_")])
     frame = frame.astype(object).where(frame.notna(), None)
     if gpu is not None and "gpu_util_percent_mean" in frame.columns:

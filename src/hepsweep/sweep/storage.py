@@ -12,6 +12,7 @@ from optuna.storages.journal import JournalFileBackend
 from hepsweep.errors import StudyError
 from hepsweep.locks import schema_lock
 from hepsweep.redaction import mask
+from hepsweep.sweep.samplers import make_pruner
 
 SQLITE_TIMEOUT_S = 120
 _CACHE: dict[tuple[Any, ...], optuna.storages.BaseStorage] = {}
@@ -22,6 +23,16 @@ def default_storage_url(root: str | Path) -> str:
     root = Path(root).expanduser().resolve()
     root.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{root / 'optuna.db'}"
+
+
+def open_trial(url: str, study_name: str, trial_id: int, pruner: Any = None) -> optuna.Trial:
+    """A live trial of ``study_name`` rebuilt from its storage (what a launched job reports to),
+    pruned by the pruner spec ``pruner`` (the job's own ``hydra.sweeper.pruner``; none for a
+    study of several objectives, which Optuna cannot prune)."""
+    storage = open_storage(url)
+    directions = storage.get_study_directions(storage.get_study_id_from_name(study_name))
+    study = optuna.load_study(study_name=study_name, storage=storage, pruner=make_pruner(pruner if len(directions) == 1 else None))
+    return optuna.trial.Trial(study, trial_id)
 
 
 def open_storage(

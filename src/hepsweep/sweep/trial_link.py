@@ -3,9 +3,10 @@
 The sweeper asks Optuna for a trial, creates the trial's MLflow run, and launches the job with
 ``HEPSWEEP_TRIAL`` set (through ``hydra.job.env_set``, so it reaches the job in-process, in a
 worker process or on a SLURM node alike). The job rebuilds the live trial from the shared
-storage, reports each epoch, and raises ``optuna.TrialPruned`` when told to; the sweeper then
-records the final state. This module is the wire format and the way back to the live trial;
-what a job does with it is :mod:`hepsweep.job`.
+storage (:func:`hepsweep.sweep.storage.open_trial`), reports each epoch, and raises
+``optuna.TrialPruned`` when told to; the sweeper then records the final state. This module is
+the wire format, light enough for Hydra's plugin scan; what a job does with it is
+:mod:`hepsweep.job`.
 
 The link holds no secret (its URLs are masked) and names no code: the job takes the real URLs
 and the pruner from its own config (``hydra.sweeper``), never from the environment or the store.
@@ -19,12 +20,8 @@ import json
 from dataclasses import dataclass, fields
 from typing import Any, Sequence
 
-import optuna
-
 from hepsweep.errors import ConfigError
 from hepsweep.redaction import mask, restore
-from hepsweep.sweep.samplers import make_pruner
-from hepsweep.sweep.storage import open_storage
 
 ENV_VAR = "HEPSWEEP_TRIAL"
 
@@ -70,18 +67,6 @@ class TrialLink:
     @property
     def in_study(self) -> bool:
         return self.trial_id is not None and self.storage is not None
-
-    def open_trial(self, pruner: Any = None) -> optuna.Trial | None:
-        """The live trial rebuilt from the shared storage (None outside a study), pruned by
-        ``pruner`` (the job's own ``hydra.sweeper.pruner``; ignored for several objectives)."""
-        if self.storage is None or self.trial_id is None:
-            return None
-        storage = open_storage(self.storage)
-        directions = storage.get_study_directions(storage.get_study_id_from_name(self.study or ""))
-        study = optuna.load_study(
-            study_name=self.study, storage=storage, pruner=make_pruner(pruner if len(directions) == 1 else None)
-        )
-        return optuna.trial.Trial(study, self.trial_id)
 
 
 def _masked(url: str | None) -> str | None:

@@ -21,14 +21,16 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, open_dict
 
+from hepsweep.sweep.trial_link import ENV_VAR
+from hydra_plugins.hepsweep_sweeper.compose import JobComposer, composer_for
 from hepsweep.sweep.workers import WorkerDiedError, WorkerPool
 from hepsweep.tracking.background import finish_background_work
 from hepsweep.train.warm import warm_up
 
 log = logging.getLogger(__name__)
 
-# The override that hands a job its trial; it is plumbing, not something to print.
-_TRIAL_LINK_OVERRIDE = "++hydra.job.env_set.HEPSWEEP_TRIAL="
+# The override that hands a job its trial (the sweeper adds it); plumbing, not something to print.
+TRIAL_LINK_OVERRIDE = f"++hydra.job.env_set.{ENV_VAR}="
 
 
 @dataclass
@@ -55,13 +57,17 @@ class JobContext:
     singleton_state: Dict[Any, Any]
 
 
+# the job composers of this process (a worker serves one sweep; the sweeper's own retrain job too)
+_COMPOSERS: Dict[int, JobComposer] = {}
+
+
 def execute_job(context: JobContext, idx: int, overrides: Sequence[str]) -> JobReturn:
     """Compose and run one job inside a worker, as the basic launcher does in-process."""
     hydra_context, config = context.hydra_context, context.config
     singleton_state = context.singleton_state
     setup_globals()
     Singleton.set_state(singleton_state)
-    sweep_config = hydra_context.config_loader.load_sweep_config(config, list(overrides))
+    sweep_config = composer_for(hydra_context.config_loader, config, _COMPOSERS).compose(overrides)
     with open_dict(sweep_config):
         sweep_config.hydra.job.id = idx
         sweep_config.hydra.job.num = idx
@@ -76,7 +82,7 @@ def execute_job(context: JobContext, idx: int, overrides: Sequence[str]) -> JobR
 
 def shown_overrides(overrides: Sequence[str]) -> str:
     """The overrides of a job as a user reads them (without the trial link)."""
-    return " ".join(o for o in filter_overrides(overrides) if not o.startswith(_TRIAL_LINK_OVERRIDE))
+    return " ".join(o for o in filter_overrides(overrides) if not o.startswith(TRIAL_LINK_OVERRIDE))
 
 
 class HepsweepLauncher(Launcher):

@@ -28,8 +28,8 @@ from hepsweep.sweep.outcome import JobOutcome, JobRequest, first_line
 from hepsweep.sweep.search_space import SearchSpace, parse_search_space
 from hepsweep.sweep.settings import SweepSettings
 from hepsweep.sweep.study import StudyRunner
-from hepsweep.sweep.trial_link import ENV_VAR
 from hepsweep.train.objective import OBJECTIVES
+from hydra_plugins.hepsweep_sweeper.launcher import TRIAL_LINK_OVERRIDE
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class HydraStudyRunner:
 
     def _launch(self, job: JobRequest) -> JobOutcome:
         """One Hydra job: the trial's overrides, its link in the job's environment, its folder."""
-        overrides = [*job.overrides, f"++hydra.job.env_set.{ENV_VAR}={job.link.encode()}"]
+        overrides = [*job.overrides, TRIAL_LINK_OVERRIDE + job.link.encode()]
         if job.folder is not None:
             overrides.append(f"hydra.sweep.subdir={job.folder}")
         (result,) = self.launcher.launch([overrides], initial_job_idx=job.index)
