@@ -43,7 +43,9 @@ def study_table(study: optuna.Study, objective_names: Sequence[str] | None = Non
     gpu = frame.pop(gpu_column) if gpu_column in frame.columns else None
     frame = frame.drop(columns=[c for c in frame.columns if c.startswith("user_attrs_")])
     frame = frame.astype(object).where(frame.notna(), None)
-    if gpu is not None and "gpu_util_percent_mean" in frame.columns:
+    if gpu is not None and gpu.eq(False).any():
+        if "gpu_util_percent_mean" not in frame.columns:
+            frame["gpu_util_percent_mean"] = None
         frame.loc[gpu.eq(False).to_numpy(), "gpu_util_percent_mean"] = ABSENT
     pruned = {t.number: pruned_after_epoch(t) for t in trials if t.state == TrialState.PRUNED}
     if pruned:
