@@ -119,10 +119,12 @@ def test_a_killed_study_resumes_and_its_dead_trial_is_retried(tmp_path: Path) ->
         "hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=3",
     ]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "hepsweep", *arguments], cwd=tmp_path, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
+    log = tmp_path / "sweeper.log"  # what the sweeper said, shown if it never starts training
+    with open(log, "w") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hepsweep", *arguments], cwd=tmp_path, env=env,
+            stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
+        )
     db = tmp_path / "outputs" / "optuna.db"
 
     def a_trial_is_training() -> bool:
@@ -136,6 +138,8 @@ def test_a_killed_study_resumes_and_its_dead_trial_is_retried(tmp_path: Path) ->
 
     try:
         wait_for(a_trial_is_training, 240, "a trial to start training")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the sweeper's last lines:\n{log.read_text()[-3000:]}") from None
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
