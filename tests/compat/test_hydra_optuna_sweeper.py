@@ -42,6 +42,19 @@ def test_the_sweeper_is_discovered_as_a_hydra_plugin() -> None:
     assert "hydra_plugins.hepsweep_sweeper.sweeper.HepsweepSweeper" in found
 
 
+def test_hydra_s_plugin_scan_imports_neither_the_runner_nor_optuna() -> None:
+    """Every Hydra app in the environment scans the plugins at start-up: ours must stay light,
+    and the runner must be imported outside the scan (whose catch_warnings drops filters)."""
+    probe = (
+        "import sys; from hydra.core.plugins import Plugins; from hydra.plugins.sweeper import Sweeper; "
+        "Plugins.instance().discover(Sweeper); "
+        "print(sorted(m for m in ('hydra_plugins.hepsweep_sweeper._runner', 'optuna', 'pandas') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
 @pytest.mark.parametrize(
     "override, expected",
     [
@@ -199,7 +212,7 @@ def test_a_custom_search_space_is_resolved_through_hydra_instantiate(tmp_path: P
     from hydra.errors import InstantiationException
 
     from hepsweep.errors import ConfigError
-    from hydra_plugins.hepsweep_sweeper.runner import custom_search_space
+    from hydra_plugins.hepsweep_sweeper._runner import custom_search_space
 
     with pytest.raises((ConfigError, InstantiationException), match="blocklisted"):
         custom_search_space("os.system", OmegaConf.create({}), lambda cfg: None)

@@ -77,6 +77,7 @@ def test_study_prunes_and_every_trial_is_a_nested_mlflow_run(tmp_path: Path) -> 
     assert table.count("\n") == 6 and "PRUNED" in table
     assert ("absent" in table) is not GPU_PRESENT  # GPU utilisation reads "absent" only without a GPU
     assert f"MLflow runs: hepsweep ui --study pruning --tracking-uri 'sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}'" in result.stderr
+    assert "ExperimentalWarning" not in result.stderr  # the study's deliberate use of Optuna's heartbeats
 
     elsewhere = tmp_path / "elsewhere"  # the study index finds the study from any folder
     elsewhere.mkdir()

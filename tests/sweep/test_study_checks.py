@@ -10,7 +10,7 @@ import pytest
 from optuna.trial import TrialState
 
 from hepsweep.errors import ConfigError
-from hydra_plugins.hepsweep_sweeper.runner import _settle_directions
+from hydra_plugins.hepsweep_sweeper._runner import _settle_directions
 from hepsweep.sweep.settings import SweepSettings
 from hepsweep.sweep.storage import open_storage
 

@@ -10,7 +10,7 @@ once; the rest of the code reads and writes them only through :class:`StudyRecor
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping
+from typing import Any, Mapping, TypeVar
 
 from optuna.trial import FrozenTrial
 
@@ -31,6 +31,9 @@ TRIAL_METRICS = (
 )
 
 
+R = TypeVar("R", bound="_Record")
+
+
 def _key(name: str) -> Any:
     return field(default=None, metadata={"key": name})
 
@@ -43,10 +46,10 @@ class _Record:
         return {f.name: f.metadata["key"] for f in fields(cls)}  # type: ignore[arg-type]
 
     @classmethod
-    def of(cls, holder: Any) -> Any:
+    def of(cls: type[R], holder: Any) -> R:
         """The record of an ``optuna.Study``, ``Trial`` or ``FrozenTrial``."""
         attrs = holder.user_attrs
-        return cls(**{name: attrs.get(key) for name, key in cls.keys().items()})
+        return cls(**{name: attrs.get(key) for name, key in cls.keys().items()})  # type: ignore[call-arg]
 
     @classmethod
     def write(cls, holder: Any, **values: Any) -> None:

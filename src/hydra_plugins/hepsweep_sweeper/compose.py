@@ -29,7 +29,7 @@ class JobComposer:
         self._bases: Dict[Tuple[str, ...], DictConfig] = {}
         self._groups = set(master.hydra.runtime.choices.keys())
 
-    def _shapes(self, override: Override) -> bool:
+    def _changes_shape(self, override: Override) -> bool:
         """Whether ``override`` changes the config's shape (which files compose it, which keys
         exist) rather than a value in it."""
         key = override.key_or_group
@@ -48,11 +48,11 @@ class JobComposer:
         keys = [o.key_or_group for o in parsed]
         if len(set(keys)) != len(keys):
             return self.loader.load_sweep_config(self.master, list(overrides))
-        shape = tuple(o.input_line for o in parsed if self._shapes(o))
+        shape = tuple(o.input_line for o in parsed if self._changes_shape(o))
         if shape not in self._bases:
             self._bases[shape] = self.loader.load_sweep_config(self.master, list(shape))
         config = copy.deepcopy(self._bases[shape])
-        ConfigLoaderImpl._apply_overrides_to_config([o for o in parsed if not self._shapes(o)], config)
+        ConfigLoaderImpl._apply_overrides_to_config([o for o in parsed if not self._changes_shape(o)], config)
         every = self.parser.parse_overrides(list(self.master.hydra.overrides.hydra)) + parsed
         task = [o for o in every if not o.is_hydra_override()]
         job = config.hydra.job

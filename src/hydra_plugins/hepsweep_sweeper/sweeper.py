@@ -1,4 +1,4 @@
-"""A thin Hydra ``Sweeper`` that hands the work to :class:`~hydra_plugins.hepsweep_sweeper.runner.HydraStudyRunner`."""
+"""A thin Hydra ``Sweeper`` that hands the work to :class:`~hydra_plugins.hepsweep_sweeper._runner.HydraStudyRunner`."""
 
 from __future__ import annotations
 
@@ -17,9 +17,11 @@ class HepsweepSweeper(Sweeper):
         self._runner: Any = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
-        # heavy: Optuna, pandas and the study views; Hydra scans every plugin
-        # module at start-up, so the sweeper imports its runner only when it is chosen
-        from hydra_plugins.hepsweep_sweeper.runner import HydraStudyRunner
+        # heavy: Optuna, pandas and the study views. Hydra imports every plugin module at
+        # start-up, in every Hydra app, but skips names starting with "_" (as hydra-optuna-
+        # sweeper's _impl): the runner is imported only when this sweeper is chosen, and outside
+        # the scan's catch_warnings, which would drop the study's warning filters
+        from hydra_plugins.hepsweep_sweeper._runner import HydraStudyRunner
 
         self._runner = HydraStudyRunner(
             self.settings, hydra_context=hydra_context, task_function=task_function, config=config
