@@ -70,3 +70,35 @@ def test_an_exhausted_finite_space_stops_the_study_with_one_line(tmp_path: Path)
     study = runner(tmp_path, PythonLauncher(score), params=space, lines=lines, n_trials=10).run()
     assert len(set(configurations(study))) == 6 and len(study.trials) == 6
     assert any("all 6 configurations of the search space have been tried" in line for line in lines)
+
+
+def test_a_trial_asked_as_another_sweeper_fills_the_budget_gives_way(tmp_path: Path, monkeypatch) -> None:
+    """The race of two sweepers that both see room for one more trial, made deterministic: a
+    rival asks (and finishes) a trial between this sweeper's budget check and its own ask."""
+    import mlflow
+    import optuna
+
+    from hepsweep.sweep.records import TrialRecord
+
+    real_ask = optuna.Study.ask
+    rival: list[int] = []
+
+    def ask_after_a_rival(study, *args, **kwargs):
+        if not rival and len(study.get_trials(deepcopy=False)) == 2:
+            trial = real_ask(study, *args, **kwargs)
+            rival.append(trial.number)
+            study.tell(trial, 1.0)
+        return real_ask(study, *args, **kwargs)
+
+    monkeypatch.setattr(optuna.Study, "ask", ask_after_a_rival)
+    launcher = PythonLauncher(score)
+    tracking = {"enabled": True, "uri": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    study = runner(tmp_path, launcher, params=SPACE, sampler={"name": "random", "seed": 1}, n_trials=3, tracking=tracking).run()
+    assert rival == [2] and len(launcher.calls) == 2  # the budget's last trial was the rival's
+    assert budget_used(study.trials) == 3
+    (surplus,) = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert surplus.number == 3 and TrialRecord.of(surplus).fail_kind == "surplus"
+    # never launched, so no MLflow run: the back-fill gives the three real trials theirs
+    client = mlflow.MlflowClient(tracking["uri"])
+    runs = client.search_runs([client.get_experiment_by_name("unit").experiment_id], "tags.`hepsweep.role` = 'trial'")
+    assert sorted(r.data.tags["hepsweep.trial"] for r in runs) == ["0", "1", "2"]

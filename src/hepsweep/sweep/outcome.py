@@ -71,13 +71,28 @@ def classify(outcome: JobOutcome, n_objectives: int) -> tuple[TrialState, list[f
     return TrialState.COMPLETE, numbers, None, None
 
 
+# trials dropped before their job was launched: a twin of another sweeper's trial, or one asked
+# when other sweepers had just filled the budget. They have no job, no folder and no MLflow run.
+NEVER_LAUNCHED = ("duplicate", "surplus")
 # failure kinds that cost no training: such trials do not use up the study's budget
-FREE_FAILURES = ("config", "duplicate")
+FREE_FAILURES = ("config", *NEVER_LAUNCHED)
+
+
+def counted(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
+    """Trials that count against ``n_trials``: all of them except failed ones that were retried,
+    configurations refused before training (an impossible architecture) and trials dropped
+    before they started."""
+    retried = {n for t in trials for n in RetryHeartbeatStaleTrialCallback.retry_history(t)}
+    return [t for t in trials if t.number not in retried and TrialRecord.of(t).fail_kind not in FREE_FAILURES]
 
 
 def budget_used(trials: list[optuna.trial.FrozenTrial]) -> int:
-    """Trials that count against ``n_trials``: all of them except failed ones that were retried,
-    configurations refused before training (an impossible architecture) and duplicates dropped
-    before they started."""
-    retried = {n for t in trials for n in RetryHeartbeatStaleTrialCallback.retry_history(t)}
-    return sum(1 for t in trials if t.number not in retried and TrialRecord.of(t).fail_kind not in FREE_FAILURES)
+    """How many of ``trials`` count against ``n_trials`` (see :func:`counted`)."""
+    return len(counted(trials))
+
+
+def over_budget(trials: list[optuna.trial.FrozenTrial], number: int, n_trials: int) -> bool:
+    """Whether trial ``number`` came after the budget was full: sweepers sharing a study check
+    the budget and ask at once, so the later of two trials asked at the same instant gives way."""
+    ahead = [t.number for t in counted(trials) if t.number < number]
+    return len(ahead) >= n_trials

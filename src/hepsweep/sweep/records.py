@@ -82,7 +82,7 @@ class TrialRecord(_Record):
     run_id: str | None = _key("mlflow_run_id")
     output_dir: str | None = _key("output_dir")
     fail_reason: str | None = _key("fail_reason")
-    # error | data | config | unavailable | duplicate (see hepsweep.sweep.outcome.classify)
+    # error | data | config | unavailable (hepsweep.sweep.outcome.classify) | duplicate | surplus (NEVER_LAUNCHED)
     fail_kind: str | None = _key("fail_kind")
     device: str | None = _key("device")
     model: str | None = _key("model")

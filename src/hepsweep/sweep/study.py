@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import optuna
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from hepsweep.errors import StudyError
@@ -29,7 +30,7 @@ from hepsweep.sweep.distinct import configuration, finite_values, space_size, tr
 from hepsweep.sweep.failure_policy import FailurePolicy
 from hepsweep.sweep.heartbeat import Heartbeat, beat_orphans
 from hepsweep.sweep.observers import Observers, ProgressPrinter, StudyEnd
-from hepsweep.sweep.outcome import JobOutcome, JobRequest, Launch, budget_used, classify, first_line
+from hepsweep.sweep.outcome import JobOutcome, JobRequest, Launch, budget_used, classify, first_line, over_budget
 from hepsweep.sweep.records import StudyRecord, TrialRecord
 from hepsweep.sweep.report import trials_view
 from hepsweep.sweep.results import RenderView, ResultsWriter
@@ -253,22 +254,10 @@ class StudyRunner:
             return False
         return True
 
-    def _duplicate_of(self, study: optuna.Study, trial: optuna.Trial) -> int | None:
-        """The number of an earlier trial with the same configuration (two sweepers that asked at
-        the same instant), or None. The later trial gives way."""
-        names = sorted(self.space.distributions)
-        frozen = study._storage.get_trial(trial._trial_id)
-        if finite_values(self.space.distributions) is None or frozen.system_attrs.get("fixed_params"):
-            return None
-        mine = configuration(frozen.params, names)
-        for other in study.get_trials(deepcopy=False):
-            if other.number < trial.number and other.params and configuration(other.params, names) == mine:
-                return other.number
-        return None
-
     def _next_trial(self, study: optuna.Study, heartbeat: Heartbeat) -> optuna.Trial | None:
         """Ask for the next trial to launch (None when there is no room for one). A trial the
-        custom search space fails on, or a twin of another sweeper's, is told FAIL and skipped."""
+        custom search space fails on, or one another sweeper's trial makes redundant, is told
+        FAIL and skipped."""
         while self._abort is None and self._stop is None:
             with self._ask_lock:
                 if not self._room_for_another(study):
@@ -278,12 +267,30 @@ class StudyRunner:
                 if self.extend_trial is not None and not self._extended(study, trial):
                     heartbeat.remove(trial._trial_id)
                     continue
-                twin = self._duplicate_of(study, trial)
-                if twin is None:
+                dropped = self._dropped(study, trial)
+                if dropped is None:
                     return trial
-                TrialRecord.write(trial, fail_reason=f"same configuration as trial {twin}, asked at the same time", fail_kind="duplicate")
+                TrialRecord.write(trial, fail_reason=dropped[1], fail_kind=dropped[0])
                 study.tell(trial, state=TrialState.FAIL)
                 heartbeat.remove(trial._trial_id)
+        return None
+
+    def _dropped(self, study: optuna.Study, trial: optuna.Trial) -> tuple[str, str] | None:
+        """(kind, reason) when a trial of another sweeper, asked at the same instant, makes this
+        one redundant: the budget is full without it, or it repeats a configuration on a finite
+        space. The later trial gives way; a queued trial or a retry is owed its run."""
+        frozen = study._storage.get_trial(trial._trial_id)
+        if frozen.system_attrs.get("fixed_params") or RetryHeartbeatStaleTrialCallback.retry_history(frozen):
+            return None
+        trials = study.get_trials(deepcopy=False)
+        if over_budget(trials, trial.number, self.settings.n_trials):
+            return "surplus", f"the budget of {self.settings.n_trials} trials was filled by another sweeper at the same time"
+        names = sorted(self.space.distributions)
+        if finite_values(self.space.distributions) is not None:
+            mine = configuration(frozen.params, names)
+            for other in trials:
+                if other.number < trial.number and other.params and configuration(other.params, names) == mine:
+                    return "duplicate", f"same configuration as trial {other.number}, asked at the same time"
         return None
 
     def _others_running(self, study: optuna.Study) -> bool:

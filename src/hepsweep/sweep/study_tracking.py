@@ -20,6 +20,7 @@ import optuna
 
 from hepsweep.redaction import MASK, mask, restore
 from hepsweep.sweep.observers import StudyEnd, StudyObserver
+from hepsweep.sweep.outcome import NEVER_LAUNCHED
 from hepsweep.sweep.samplers import describe
 from hepsweep.sweep.search_space import SearchSpace
 from hepsweep.sweep.settings import SweepSettings
@@ -288,7 +289,9 @@ class StudyTracking:
 
     def _backfill(self, study: optuna.Study, objective_names: list[str]) -> int:
         self._ensure_parent(study)
-        finished = study.get_trials(deepcopy=False, states=_FINISHED)
+        finished = [
+            t for t in study.get_trials(deepcopy=False, states=_FINISHED) if TrialRecord.of(t).fail_kind not in NEVER_LAUNCHED
+        ]
         if not finished:
             return 0
         runs = self._trial_runs(study)
