@@ -1,5 +1,3 @@
-import sys
+from hepsweep.cli import entry
 
-from hepsweep.cli import main
-
-sys.exit(main())
+entry()

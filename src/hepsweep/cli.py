@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import gc
 import sys
 
 from hydra.errors import HydraException
@@ -14,6 +15,16 @@ from hepsweep.hydra_errors import explain_hydra_error
 from hepsweep.redaction import mask
 
 VERBS = ("report", "ui", "dashboard", "resume", "drone")  # hepsweep.commands.VERBS, named without importing it
+
+
+def entry() -> None:
+    """The ``hepsweep`` executable: :func:`main`, then a quick exit."""
+    code = main()
+    # Nothing is left to collect at exit: without this, the interpreter's last garbage
+    # collection walks every object MLflow, SQLAlchemy and plotly made (half a second a command)
+    gc.freeze()
+    sys.exit(code)
+
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -70,4 +81,4 @@ def _config_error_line(exc: Exception) -> str | None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -150,14 +150,25 @@ def write_optimization_results(
     return path
 
 
+def import_plotting() -> None:
+    """Import what the study's plots need (matplotlib with its file backend, plotly, Optuna's
+    figures, scikit-learn's forests for the importances): about a second, which a sweeper can
+    pay while its first trial starts instead of when the study ends."""
+    import matplotlib  # heavy: matplotlib
+
+    matplotlib.use("Agg")  # draws to files: no display needed
+    import matplotlib.pyplot  # heavy: after choosing the backend  # noqa: F401
+    import optuna.visualization  # heavy: plotly  # noqa: F401
+    import optuna.visualization.matplotlib  # heavy: matplotlib  # noqa: F401
+    import sklearn.ensemble  # heavy: scikit-learn's forests (fANOVA importances)  # noqa: F401
+
+
 def study_artifacts(study: optuna.Study, folder: Path, objective_names: Sequence[str]) -> list[Path]:
     """The study table (CSV, markdown) and plots (history, importances, intermediate values or
     Pareto front) as files in ``folder``."""
-    # heavy: matplotlib, when the study ends
-    import matplotlib
-
-    matplotlib.use("Agg")  # draws to files: no display needed
-    import matplotlib.pyplot as plt  # heavy: after choosing the backend
+    import_plotting()
+    # heavy: matplotlib, imported above with the file backend
+    import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as optuna_plots
 
     folder.mkdir(parents=True, exist_ok=True)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 from typing import Callable, Sequence
 
 import optuna
 
 from hepsweep.sweep.observers import StudyEnd, StudyObserver
-from hepsweep.sweep.report import StudyView, format_view, study_artifacts, trials_view, write_optimization_results
+from hepsweep.sweep.report import StudyView, format_view, import_plotting, study_artifacts, trials_view, write_optimization_results
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,12 @@ class ResultsWriter(StudyObserver):
         """``render`` draws the study's view (the reference studies' views: ``hepsweep.studies.render``)."""
         self.study_dir, self.objective_names, self.emit = study_dir, list(objective_names), emit
         self.render = render
+        self._preparing: threading.Thread | None = None
+
+    def trial_started(self, study: optuna.Study, trial: optuna.Trial) -> None:
+        if self._preparing is None:  # the plotting libraries load while the first trial starts
+            self._preparing = threading.Thread(target=_quietly(import_plotting), name="hepsweep-plot-imports", daemon=True)
+            self._preparing.start()
 
     def study_finished(self, study: optuna.Study, end: StudyEnd) -> None:
         results = write_optimization_results(study, self.study_dir, self.objective_names, end.retrained)
@@ -51,3 +58,15 @@ class ResultsWriter(StudyObserver):
             log.warning("study report failed: %s", exc)
         print(text, flush=True)
         self.emit(f"results: {results}")
+
+
+def _quietly(function: Callable[[], None]) -> Callable[[], None]:
+    """``function``, its failure logged: a preparation that fails is retried where it is needed."""
+
+    def run() -> None:
+        try:
+            function()
+        except Exception as exc:
+            log.info("could not prepare %s: %s", function.__name__, exc)
+
+    return run

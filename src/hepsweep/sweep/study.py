@@ -116,12 +116,15 @@ class StudyRunner:
         extend_trial: Callable[[optuna.Trial], None] | None = None,
         description: str | None = None,
         render: RenderView = trials_view,
+        after_last_job: Callable[[], None] | None = None,
     ) -> None:
         """``state_root`` holds the embedded stores (optuna.db, mlflow.db) when the settings name
         none; by default the folder two levels above ``study_dir`` (``<root>/studies/<name>``).
         ``view`` names the study's view (recorded for ``hepsweep report``) and ``render`` draws
         it when the study ends; ``description`` (the sweep file's header) describes the study's
-        MLflow experiment; ``extend_trial`` suggests more parameters on each trial."""
+        MLflow experiment; ``extend_trial`` suggests more parameters on each trial;
+        ``after_last_job`` is called once no more jobs will be launched, before the study's
+        results are written (a launcher lets its workers go meanwhile)."""
         self.settings, self.space, self.launch = settings, space, launch
         self.study_dir = Path(study_dir)
         self.command = command or {}
@@ -129,6 +132,7 @@ class StudyRunner:
         self.objective_names = objective_names or (["value"] if n == 1 else [f"value_{i}" for i in range(n)])
         self.view = view
         self.extend_trial = extend_trial
+        self.after_last_job = after_last_job
         say = emit or (lambda line: print(f"[{settings.study_name}] {line}", file=sys.stderr, flush=True))
         self.emit: Callable[[str], None] = lambda line: say(mask(line))
         root = Path(state_root) if state_root is not None else self.study_dir.resolve().parent.parent
@@ -340,6 +344,8 @@ class StudyRunner:
             retrained = retrain_best(
                 study, self.space, list(s.retrain_overrides), self.launch, self.tracking, self.study_dir, self.emit
             )
+        if self.after_last_job is not None:
+            self.after_last_job()
         self.observers.study_finished(study, StudyEnd(failed=self._abort is not None, retrained=retrained))
         if self._abort is not None:
             raise StudyError(f"study {s.study_name} stopped: {self._abort}")

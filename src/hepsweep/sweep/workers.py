@@ -21,6 +21,7 @@ import logging
 import multiprocessing
 import os
 import pickle
+import sys
 import threading
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -102,6 +103,19 @@ def _serve(connection: Connection, warm_up: Callable[[], None] | None, threads: 
             connection.send(Outcome(error=_portable(exc), rss_mb=outcome.rss_mb))
     if flush is not None:
         flush()
+    _exit_now()
+
+
+def _exit_now() -> None:
+    """End the worker without the interpreter's teardown: its work is written, and unloading
+    TensorFlow's native libraries cost the sweeper ~2 s of waiting at the end of every study."""
+    logging.shutdown()  # the job's log files
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    os._exit(0)
 
 
 class Worker:
@@ -117,6 +131,7 @@ class Worker:
         self.first_rss_mb: float | None = None
         self.rss_mb = 0.0
         self.jobs = 0
+        self.stopping = False
 
     def run(self, function: Callable[..., Any], args: tuple[Any, ...], after: Callable[[], None] | None) -> Outcome:
         message = cloudpickle.dumps((function, args, after))
@@ -140,11 +155,17 @@ class Worker:
     def growth_mb(self) -> float:
         return 0.0 if self.first_rss_mb is None else self.rss_mb - self.first_rss_mb
 
+    def ask_to_stop(self) -> None:
+        """Tell the worker to finish its background work and exit; do not wait."""
+        if not self.stopping:
+            self.stopping = True
+            try:
+                self.connection.send_bytes(STOP)
+            except (OSError, BrokenPipeError):
+                pass
+
     def stop(self, timeout: float = 60.0) -> None:
-        try:
-            self.connection.send_bytes(STOP)
-        except (OSError, BrokenPipeError):
-            pass
+        self.ask_to_stop()
         self.process.join(timeout)
         if self.process.is_alive():
             self.process.terminate()
@@ -238,6 +259,14 @@ class WorkerPool:
         if outcome.error is not None:
             raise outcome.error
         return outcome.value
+
+    def release(self) -> None:
+        """No job will come any more: let every worker finish its background work and exit
+        while the caller goes on (:meth:`close` waits for them)."""
+        with self._lock:
+            workers = list(self._all)
+        for worker in workers:
+            worker.ask_to_stop()
 
     def close(self) -> None:
         """Stop every worker (each finishes its background work first)."""

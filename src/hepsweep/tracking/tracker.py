@@ -68,7 +68,6 @@ class MlflowTracker:
         self, tracking_uri: str, run_id: str | None, background: bool = False, spool: Path | None = None
     ) -> None:
         self.tracking_uri, self.run_id = tracking_uri, run_id
-        self.client = client(tracking_uri) if run_id is not None else None
         self.failed: str | None = None if run_id is not None else "no MLflow run yet"
         self.background = background
         self.spool = spool
@@ -82,7 +81,9 @@ class MlflowTracker:
     def _send(self, what: str, record: dict[str, Any]) -> None:
         if self.failed is None:
             try:
-                spool.send(self.client, self.run_id or "", record)
+                # the client (MLflow's import, seconds in a fresh process) is made by the first
+                # record sent: on the background thread for a sweep's trial, while it trains
+                spool.send(client(self.tracking_uri), self.run_id or "", record)
                 return
             except Exception as exc:  # MLflow raises many types: server down, DB locked, bad value
                 self.failed = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"

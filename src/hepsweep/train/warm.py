@@ -42,9 +42,10 @@ def import_tensorflow() -> None:
 
 
 def warm_up() -> None:
-    """Import the heavy libraries a trial needs (TensorFlow, Keras, MLflow, scikit-learn)."""
+    """Import the heavy libraries a trial needs before it can train (TensorFlow, Keras,
+    scikit-learn, the training code). MLflow is left to the trial's background thread, which
+    imports it while the trial trains."""
     import_tensorflow()  # the sweeper passed TF_CPP_MIN_LOG_LEVEL down
-    # heavy: what the first trial would otherwise import (MLflow, scikit-learn, the training code)
-    import mlflow.tracking  # noqa: F401
+    # heavy: what the first trial would otherwise import (scikit-learn, the training code)
     import sklearn.metrics  # noqa: F401
     import hepsweep.train.training  # noqa: F401

@@ -183,6 +183,8 @@ class HydraStudyRunner:
             ),
             description=_sweep_description(self.config),
             render=render,
+            # hepsweep's launcher: its workers finish their uploads and exit while the results are written
+            after_last_job=getattr(self.launcher, "release", None),
         )
         try:
             return runner.run()

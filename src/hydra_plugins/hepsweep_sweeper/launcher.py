@@ -121,6 +121,11 @@ class HepsweepLauncher(Launcher):
             returns.append(result)
         return returns
 
+    def release(self) -> None:
+        """The study launches no more jobs: the workers finish their uploads and exit meanwhile."""
+        if self.pool is not None:
+            self.pool.release()
+
     def close(self) -> None:
         """Stop the workers (each finishes its background uploads first)."""
         if self.pool is not None:
