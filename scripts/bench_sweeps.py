@@ -145,6 +145,7 @@ class Trial:
     end: float | None = None  # time.time() when the trial ended
     value: float | None = None  # the objective: validation AUC
     test_auc: float | None = None
+    epoch_s: list[float] = field(default_factory=list)  # each epoch's duration
 
 
 @dataclass
@@ -220,6 +221,29 @@ class ArmRun:
         ends = sorted(t.end for t in self.result.trials if t.end is not None)
         return rss_growth_per_trial(self.samples, ends, column)
 
+    def phases(self) -> dict[str, Any]:
+        """Where the wall time went: to the end of the first trial (start-up, data, the first
+        trial), the steady part (from there to the last trial's end) and the end (results,
+        exit). The steady part's overhead is what each later trial costs beyond its ``fit``."""
+        trials = [t for t in self.result.trials if t.end is not None]
+        if len(trials) < 2:
+            return {}
+        first_end = min(t.end for t in trials)  # type: ignore[type-var]
+        last_end = max(t.end for t in trials)  # type: ignore[type-var]
+        later = [t for t in trials if t.end != first_end]
+        steady_fit = sum(t.fit_s for t in later)
+        steady = last_end - first_end
+        later_epochs = sorted(d for t in trials for d in t.epoch_s[1:])
+        return {
+            "to_first_trial_end_s": first_end - self.started,
+            "steady_s": steady,
+            "steady_fit_s": steady_fit,
+            "steady_over_fit": steady / steady_fit if steady_fit else None,
+            "overhead_per_trial_s": (steady - steady_fit) / len(later),
+            "end_s": self.started + self.wall_s - last_end,
+            "epoch_s_median_after_first": later_epochs[len(later_epochs) // 2] if later_epochs else None,
+        }
+
     @property
     def first_epoch_s(self) -> float | None:
         end = self.result.first_epoch_end
@@ -244,6 +268,7 @@ class ArmRun:
             "peak_rss_main_mib": self.peak_mib(2),
             "first_epoch_s": self.first_epoch_s,
             "first_epoch_note": r.first_epoch_note,
+            **self.phases(),
             "returncode": self.returncode,
             "error": r.error,
         }
@@ -355,9 +380,15 @@ def epoch_clock() -> Any:
             super().__init__()
             self.epochs = 0
             self.first_end: float | None = None
+            self.durations: list[float] = []
+            self._began = 0.0
+
+        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self._began = time.perf_counter()
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             self.epochs += 1
+            self.durations.append(time.perf_counter() - self._began)
             if self.first_end is None:
                 self.first_end = time.time()
 
@@ -369,8 +400,8 @@ def epoch_clock() -> Any:
 
 @contextmanager
 def recorded_trial(result: ArmResult, params: dict[str, Any]) -> Iterator[Trial]:
-    """Append a trial to ``result`` with its end time, as FAIL if the body raised."""
-    trial = Trial(params)
+    """Append a trial to ``result`` with its start and end time, as FAIL if the body raised."""
+    trial = Trial(params, start=time.time())
     try:
         yield trial
     except BaseException:
@@ -393,6 +424,7 @@ def timed_training(trial: Trial) -> Iterator[None]:
     finally:
         trial.fit_s += time.perf_counter() - start
         trial.epochs += clock.epochs - epochs_before
+        trial.epoch_s += clock.durations[epochs_before:]
 
 
 def fit(
@@ -644,6 +676,7 @@ def read_hepsweep_study(result: ArmResult, output: Path, study_name: str) -> Non
                 end=frozen.datetime_complete.timestamp() if frozen.datetime_complete else None,
                 value=frozen.values[0] if frozen.values else None,
                 test_auc=metrics.get("test_auc"),
+                epoch_s=read_epoch_times(trials_dir / f"trial_{frozen.number}" / "history.csv"),
             )
         )
     if any(t.state == "COMPLETE" for t in result.trials):
@@ -653,34 +686,40 @@ def read_hepsweep_study(result: ArmResult, output: Path, study_name: str) -> Non
             t.test_auc for t in result.trials if t.ident == str(best.number)
         )
     first = min(study.get_trials(deepcopy=False), key=lambda t: t.number, default=None)
-    if first is not None and first.datetime_start is not None:
-        trial_dir = trials_dir / f"trial_{first.number}"
-        note_first_epoch(result, first.datetime_start.timestamp(), trial_dir)
+    if first is not None:
+        note_first_epoch(result, trials_dir / f"trial_{first.number}")
     note_retraining(result, trials_dir)
 
 
-def note_first_epoch(result: ArmResult, trial_start: float, trial_dir: Path) -> None:
-    """Best effort: trial 0's start plus its first epoch's duration where history.csv has it."""
+def note_first_epoch(result: ArmResult, trial_dir: Path) -> None:
+    """Trial 0's training start (summary.json) plus its first epoch's duration (history.csv)."""
+    started = read_json(trial_dir / "summary.json").get("train_started_at")
     first_epoch = read_first_epoch_time(trial_dir / "history.csv")
-    if first_epoch is None:
-        result.first_epoch_end = trial_start
-        result.first_epoch_note = "trial 0 start only (history.csv has no epoch_time_s)"
-    else:
-        result.first_epoch_end = trial_start + first_epoch
-        result.first_epoch_note = "trial 0 start + its first epoch_time_s"
+    if started is None or first_epoch is None:
+        result.first_epoch_note = "not recorded (summary.json or history.csv lacks it)"
+        return
+    from datetime import datetime
+
+    result.first_epoch_end = datetime.fromisoformat(started).timestamp() + first_epoch
+    result.first_epoch_note = "trial 0's train_started_at + its first epoch_time_s"
 
 
 def read_first_epoch_time(history: Path) -> float | None:
+    times = read_epoch_times(history)
+    return times[0] if times else None
+
+
+def read_epoch_times(history: Path) -> list[float]:
+    """Each epoch's duration from a hepsweep trial's history.csv (none if it has none)."""
     import csv
 
     if not history.is_file():
-        return None
+        return []
     with open(history, newline="") as handle:
-        first_row = next(csv.DictReader(handle), None) or {}
-    try:
-        return float(first_row["epoch_time_s"])
-    except (KeyError, TypeError, ValueError):
-        return None
+        try:
+            return [float(row["epoch_time_s"]) for row in csv.DictReader(handle)]
+        except (KeyError, TypeError, ValueError):
+            return []
 
 
 def note_retraining(result: ArmResult, trials_dir: Path) -> None:
@@ -919,6 +958,27 @@ def comparison_table(runs: Sequence[ArmRun]) -> str:
     return markdown_table(header, rows)
 
 
+def phases_table(runs: Sequence[ArmRun]) -> str:
+    header = [
+        "arm", "to first trial end s", "steady s", "steady fit s", "steady / fit",
+        "overhead per later trial s", "end s", "epoch s (median, later epochs)",
+    ]  # fmt: skip
+    rows = []
+    for run in runs:
+        p = run.phases()
+        rows.append([
+            run.arm, fmt(p.get("to_first_trial_end_s")), fmt(p.get("steady_s")),
+            fmt(p.get("steady_fit_s")), fmt(p.get("steady_over_fit"), ".2f"),
+            fmt(p.get("overhead_per_trial_s"), ".3f"), fmt(p.get("end_s")),
+            fmt(p.get("epoch_s_median_after_first"), ".3f"),
+        ])  # fmt: skip
+    legend = (
+        "steady: from the first trial's end to the last one's; its overhead is what each later trial "
+        "costs beyond its fit (set-up, records, evaluation); end: from the last trial's end to the exit"
+    )
+    return markdown_table(header, rows) + f"\n({legend})"
+
+
 def ratios(runs: Sequence[ArmRun], reference: str = "hepsweep") -> list[dict[str, Any]]:
     ours = next((r for r in runs if r.arm == reference and r.result.trials), None)
     if ours is None:
@@ -931,9 +991,11 @@ def ratios(runs: Sequence[ArmRun], reference: str = "hepsweep") -> list[dict[str
         auc_diff = None
         if a["best_test_auc"] is not None and b["best_test_auc"] is not None:
             auc_diff = a["best_test_auc"] - b["best_test_auc"]
+        epoch_a, epoch_b = a.get("epoch_s_median_after_first"), b.get("epoch_s_median_after_first")
         found.append({
             "versus": other.arm,
             "wall_ratio": a["wall_s"] / b["wall_s"] if b["wall_s"] else None,
+            "epoch_time_ratio": epoch_a / epoch_b if epoch_a and epoch_b else None,
             "epochs_ratio": a["epochs"] / b["epochs"] if b["epochs"] else None,
             "test_auc_difference": auc_diff,
         })  # fmt: skip
@@ -949,6 +1011,7 @@ def print_ratios(found: Sequence[dict[str, Any]], reference: str = "hepsweep") -
         print(
             f"  vs {r['versus']:<12} wall x{fmt(r['wall_ratio'], '.2f')}, "
             f"epochs x{fmt(r['epochs_ratio'], '.2f')}, "
+            f"time per epoch x{fmt(r['epoch_time_ratio'], '.2f')}, "
             f"test AUC {fmt(r['test_auc_difference'], '+.4f')}"
         )
 
@@ -1138,6 +1201,8 @@ def report(options: argparse.Namespace, setup: Setup, runs: list[ArmRun]) -> dic
             f"at most {setup.epochs} epochs\n"
         )
         print(comparison_table(runs))
+        print("\nwhere the wall time goes:\n")
+        print(phases_table(runs))
         figures["ratios"] = ratios(runs)
         print_ratios(figures["ratios"])
     print_details(runs)

@@ -66,3 +66,27 @@ def test_records_mlflow_cannot_take_are_spooled_and_replayed(tmp_path: Path) -> 
     assert run.data.tags["run_status"] == "complete"
     assert {a.path for a in MlflowClient(uri).list_artifacts(run_id)} >= {"benchmark", "config.yaml"}
     assert not spool.exists() and spool.with_name("mlflow_spool.jsonl.sent").is_file()
+
+
+def test_values_longer_than_mlflow_takes_are_cut_to_its_limits(tmp_path: Path) -> None:
+    """A long param or tag (a list of files, a long description) is cut, not refused: sent at
+    once or replayed from the spool, the run keeps MLflow's longest value."""
+    from mlflow.tracking import MlflowClient
+    from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH, MAX_TAG_VAL_LENGTH
+
+    from hepsweep.tracking import MlflowTracker, store
+    from hepsweep.tracking.spool import replay
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    spool = tmp_path / "mlflow_spool.jsonl"
+    long_text = "x" * (max(MAX_PARAM_VAL_LENGTH, MAX_TAG_VAL_LENGTH) + 10)
+    sent, spooled = store.create_run(uri, "long", "sent"), store.create_run(uri, "long", "spooled")
+    for tracker in (MlflowTracker(uri, sent), MlflowTracker(uri, None, spool=spool)):
+        tracker.log_params({"dataset.files": long_text})
+        tracker.set_tags({"note": long_text})
+    assert long_text in spool.read_text()  # the spool keeps the whole value
+    replay(store.client(uri), spooled, spool)
+    for run_id in (sent, spooled):
+        run = MlflowClient(uri).get_run(run_id)
+        assert run.data.params["dataset.files"] == long_text[:MAX_PARAM_VAL_LENGTH]
+        assert run.data.tags["note"] == long_text[:MAX_TAG_VAL_LENGTH]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 import keras
@@ -18,6 +19,7 @@ from tests.conftest import GPU_PRESENT
 def test_mlp_on_hepmass_learns_and_writes_the_benchmark_folder(compose, tmp_path: Path) -> None:
     cfg = compose("dataset.n_events=3000", "train.epochs=3", "train.tensorboard=true", "train.progress=true")
     lines: list[str] = []
+    before = datetime.now(timezone.utc)
     result = run(cfg, output_dir=tmp_path / "run", emit=lines.append)
     folder = result.output_dir
     for name in ("summary.json", "summary.txt", "config.yaml", "roc.png", "confusion_matrix.png", "history.csv", "preprocessing.json"):
@@ -27,6 +29,7 @@ def test_mlp_on_hepmass_learns_and_writes_the_benchmark_folder(compose, tmp_path
     summary = json.loads((folder / "summary.json").read_text())
     metrics = summary["metrics"]
     assert summary["status"] == "complete" and summary["epochs_run"] == 3
+    assert before <= datetime.fromisoformat(summary["train_started_at"]) <= datetime.now(timezone.utc)
     assert metrics["test_auc"] > 0.75  # a learnable problem, well above chance
     assert 0.6 < metrics["test_accuracy"] < 0.99
     assert metrics["train_time_s"] > 0 and metrics["time_per_epoch_s"] > 0

@@ -14,6 +14,8 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
+from hepsweep.tracking.store import limit
+
 SPOOL_NAME = "mlflow_spool.jsonl"
 BATCH = 100  # MLflow's limit of params per log_batch call
 
@@ -26,12 +28,13 @@ def append(spool: Path, record: Mapping[str, Any]) -> None:
 
 
 def send(client: Any, run_id: str, record: Mapping[str, Any]) -> None:
-    """Send one record (``kind``: params, metrics, tags, artifacts or text) to run ``run_id``."""
+    """Send one record (``kind``: params, metrics, tags, artifacts or text) to run ``run_id``;
+    values longer than MLflow takes are cut to its limits here, where MLflow is imported."""
     from mlflow.entities import Metric, Param, RunTag  # heavy: MLflow, imported when something is sent
 
     kind = record["kind"]
     if kind == "params":
-        items = [Param(k, v) for k, v in record["values"].items()]
+        items = [Param(k, v[: limit("param")]) for k, v in record["values"].items()]
         for i in range(0, len(items), BATCH):
             client.log_batch(run_id, params=items[i : i + BATCH])
     elif kind == "metrics":
@@ -39,7 +42,7 @@ def send(client: Any, run_id: str, record: Mapping[str, Any]) -> None:
         for i in range(0, len(metrics), BATCH):
             client.log_batch(run_id, metrics=metrics[i : i + BATCH])
     elif kind == "tags":
-        client.log_batch(run_id, tags=[RunTag(k, v) for k, v in record["values"].items()])
+        client.log_batch(run_id, tags=[RunTag(k, v[: limit("tag")]) for k, v in record["values"].items()])
     elif kind == "artifacts":
         client.log_artifacts(run_id, record["folder"], record.get("artifact_path"))
     elif kind == "text":

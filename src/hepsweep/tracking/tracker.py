@@ -16,7 +16,7 @@ from typing import Any, Mapping, Protocol
 from hepsweep.redaction import mask
 from hepsweep.tracking import spool
 from hepsweep.tracking.background import defer
-from hepsweep.tracking.store import client, limit
+from hepsweep.tracking.store import client
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class MlflowTracker:
                 log.warning("could not keep an MLflow record in %s (%s)", self.spool, exc)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
-        values = {str(k): mask(str(v))[: limit('param')] for k, v in params.items()}
+        values = {str(k): mask(str(v)) for k, v in params.items()}
         self._safely("logging params", {"kind": "params", "values": values})
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
@@ -111,7 +111,7 @@ class MlflowTracker:
         self._safely("logging metrics", record)
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        values = {str(k): mask(str(v))[: limit('tag')] for k, v in tags.items()}
+        values = {str(k): mask(str(v)) for k, v in tags.items()}
         self._safely("setting tags", {"kind": "tags", "values": values})
 
     def log_artifacts(self, folder: Path, artifact_path: str | None = None) -> None:

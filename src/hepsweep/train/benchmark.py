@@ -35,6 +35,7 @@ class RunSummary:
     pruned_after_epoch: int | None = None  # counted from 1, as the console says it
     failure: str | None = None
     device: str = "cpu"
+    train_started_at: str | None = None  # when fit began (ISO 8601, UTC)
     utilisation: dict[str, Any] = field(default_factory=dict)
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     class_names: list[str] = field(default_factory=list)

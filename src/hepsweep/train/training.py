@@ -11,7 +11,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -272,6 +272,7 @@ def _train_and_evaluate(
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(folder / benchmark.TENSORBOARD), profile_batch=0))
 
     sampler = UtilisationSampler(cfg.tracking.utilisation_interval_s, uses_gpu=device.kind == "gpu").start()
+    summary.train_started_at = datetime.now(timezone.utc).isoformat()
     start = time.perf_counter()
     try:
         model.fit(train_ds, epochs=epochs, callbacks=callbacks, verbose=0, shuffle=False)
