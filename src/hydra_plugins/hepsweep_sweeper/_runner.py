@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import optuna
-from hydra.core.plugins import Plugins
 from hydra.core.utils import JobStatus
+from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -103,12 +103,12 @@ class HydraStudyRunner:
         hydra_context: HydraContext,
         task_function: TaskFunction,
         config: DictConfig,
+        launcher: Launcher,
     ) -> None:
+        """``launcher``: the Hydra launcher of the sweep's config, already set up."""
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
         self.settings = SweepSettings.from_config(OmegaConf.create(dict(settings)))
-        self.launcher = Plugins.instance().instantiate_launcher(
-            hydra_context=hydra_context, task_function=task_function, config=config
-        )
+        self.launcher = launcher
 
     def _check_composes(self, space: SearchSpace) -> None:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, List
 
+from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
@@ -17,6 +18,11 @@ class HepsweepSweeper(Sweeper):
         self._runner: Any = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        # The launcher first: hepsweep's starts its worker processes, which import TensorFlow
+        # while this process goes on with the imports and the study below.
+        launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
         # heavy: Optuna, pandas and the study views. Hydra imports every plugin module at
         # start-up, in every Hydra app, but skips names starting with "_" (as hydra-optuna-
         # sweeper's _impl): the runner is imported only when this sweeper is chosen, and outside
@@ -24,7 +30,7 @@ class HepsweepSweeper(Sweeper):
         from hydra_plugins.hepsweep_sweeper._runner import HydraStudyRunner
 
         self._runner = HydraStudyRunner(
-            self.settings, hydra_context=hydra_context, task_function=task_function, config=config
+            self.settings, hydra_context=hydra_context, task_function=task_function, config=config, launcher=launcher
         )
 
     def sweep(self, arguments: List[str]) -> None:
