@@ -16,6 +16,7 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
 from tests.conftest import GPU_PRESENT, run_hepsweep
+from tests.sweep.helpers import age_heartbeats
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -117,7 +118,8 @@ def test_a_killed_study_resumes_and_its_dead_trial_is_retried(tmp_path: Path) ->
         "-m", "sweep=quickstart", "dataset.n_events=4000", "train.tensorboard=false", "train.epochs=30",
         "train.early_stopping_patience=0", "train.batch_size=32", "hydra.sweeper.pruner=none",
         "hydra.sweeper.study_name=crash", "hydra.sweeper.n_trials=3",
-        "hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=3",
+        # a grace period no loaded machine outlasts: the dead trial is aged below, not waited for
+        "hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=60",
     ]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     log = tmp_path / "sweeper.log"  # what the sweeper said, shown if it never starts training
@@ -145,6 +147,7 @@ def test_a_killed_study_resumes_and_its_dead_trial_is_retried(tmp_path: Path) ->
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
     (dead,) = [t for t in load(tmp_path, "crash").trials if t.state == TrialState.RUNNING]
+    age_heartbeats(db, seconds=120)  # its last heartbeat is now older than the grace period
 
     import hepsweep
 
