@@ -26,7 +26,12 @@ def test_quick_benchmark_runs_every_arm_and_prints_the_table(tmp_path: Path) -> 
     for name, arm in arms.items():
         assert arm["error"] is None and arm["trials"] > 0, (name, arm["error"])
         assert 0.5 < arm["best_test_auc"] <= 1.0, name
+        # every arm's wall time is split into its phases, and its epochs were timed one by one
+        assert arm["epoch_s_median_after_first"] > 0 and arm["steady_fit_s"] > 0, name
+        assert arm["to_first_trial_end_s"] + arm["steady_s"] + arm["end_s"] == pytest.approx(arm["wall_s"]), name
     hepsweep = arms["hepsweep"]
     assert hepsweep["distinct_configs"] == hepsweep["trials"] == 12
     assert hepsweep["epochs"] < arms["bare"]["epochs"]
+    assert hepsweep["first_epoch_s"] > 0  # from the trial's train_started_at, not the sweeper's clock
     assert "| hepsweep |" in result.stdout and "vs bare" in result.stdout
+    assert "where the wall time goes" in result.stdout
