@@ -940,43 +940,53 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
+# a table's columns: (header, the cell of one arm's figures)
+Columns = Sequence[tuple[str, Any]]
+
+
+def figures_table(runs: Sequence[ArmRun], columns: Columns, figures: Any) -> str:
+    """One row per arm: ``figures(run)`` gives its figures, each column formats one of them."""
+    rows = [[cell(run, figures(run)) for _, cell in columns] for run in runs]
+    return markdown_table([header for header, _ in columns], rows)
+
+
+def cell(key: str, spec: str = ".1f") -> Any:
+    return lambda run, figures: fmt(figures.get(key), spec)
+
+
+def count(key: str) -> Any:
+    return lambda run, figures: str(figures.get(key))
+
+
+def arm_name(run: ArmRun, figures: dict[str, Any]) -> str:
+    return run.arm + (" (FAILED)" if run.failed else "")
+
+
+COMPARISON: Columns = [
+    ("arm", arm_name), ("trials", count("trials")), ("pruned", count("pruned")),
+    ("epochs", count("epochs")), ("wall s", cell("wall_s")),
+    ("wall / sum of fit", cell("wall_over_fit", ".2f")), ("best test AUC", cell("best_test_auc", ".4f")),
+    ("distinct configs", count("distinct_configs")),
+    ("RSS growth MiB/trial", cell("rss_growth_mib_per_trial", "+.2f")), ("peak RSS MiB", cell("peak_rss_mib", ".0f")),
+]  # fmt: skip
+PHASES: Columns = [
+    ("arm", arm_name), ("to first trial end s", cell("to_first_trial_end_s")), ("steady s", cell("steady_s")),
+    ("steady fit s", cell("steady_fit_s")), ("steady / fit", cell("steady_over_fit", ".2f")),
+    ("overhead per later trial s", cell("overhead_per_trial_s", ".3f")), ("end s", cell("end_s")),
+    ("epoch s (median, later epochs)", cell("epoch_s_median_after_first", ".3f")),
+]  # fmt: skip
+
+
 def comparison_table(runs: Sequence[ArmRun]) -> str:
-    header = [
-        "arm", "trials", "pruned", "epochs", "wall s", "wall / sum of fit", "best test AUC",
-        "distinct configs", "RSS growth MiB/trial", "peak RSS MiB",
-    ]  # fmt: skip
-    rows = []
-    for run in runs:
-        s = run.summary()
-        rows.append([
-            run.arm + (" (FAILED)" if run.failed else ""),
-            str(s["trials"]), str(s["pruned"]), str(s["epochs"]), fmt(s["wall_s"]),
-            fmt(s["wall_over_fit"], ".2f"), fmt(s["best_test_auc"], ".4f"),
-            str(s["distinct_configs"]),
-            fmt(s["rss_growth_mib_per_trial"], "+.2f"), fmt(s["peak_rss_mib"], ".0f"),
-        ])  # fmt: skip
-    return markdown_table(header, rows)
+    return figures_table(runs, COMPARISON, ArmRun.summary)
 
 
 def phases_table(runs: Sequence[ArmRun]) -> str:
-    header = [
-        "arm", "to first trial end s", "steady s", "steady fit s", "steady / fit",
-        "overhead per later trial s", "end s", "epoch s (median, later epochs)",
-    ]  # fmt: skip
-    rows = []
-    for run in runs:
-        p = run.phases()
-        rows.append([
-            run.arm, fmt(p.get("to_first_trial_end_s")), fmt(p.get("steady_s")),
-            fmt(p.get("steady_fit_s")), fmt(p.get("steady_over_fit"), ".2f"),
-            fmt(p.get("overhead_per_trial_s"), ".3f"), fmt(p.get("end_s")),
-            fmt(p.get("epoch_s_median_after_first"), ".3f"),
-        ])  # fmt: skip
     legend = (
         "steady: from the first trial's end to the last one's; its overhead is what each later trial "
         "costs beyond its fit (set-up, records, evaluation); end: from the last trial's end to the exit"
     )
-    return markdown_table(header, rows) + f"\n({legend})"
+    return figures_table(runs, PHASES, ArmRun.phases) + f"\n({legend})"
 
 
 def ratios(runs: Sequence[ArmRun], reference: str = "hepsweep") -> list[dict[str, Any]]:
