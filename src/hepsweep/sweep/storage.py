@@ -3,10 +3,12 @@ journal file. SQLite connections wait for locks instead of failing with "databas
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any, Callable
 
 import optuna
+import sqlalchemy.exc
 from optuna.storages.journal import JournalFileBackend
 
 from hepsweep.errors import StudyError
@@ -15,6 +17,7 @@ from hepsweep.redaction import mask
 from hepsweep.sweep.samplers import make_pruner
 
 SQLITE_TIMEOUT_S = 120
+SCHEMA_ATTEMPTS = 5
 _CACHE: dict[tuple[Any, ...], optuna.storages.BaseStorage] = {}
 
 
@@ -77,13 +80,21 @@ def open_storage(
 
 
 def _create_rdb_storage(url: str, **kwargs: Any) -> optuna.storages.RDBStorage:
-    """An RDBStorage whose schema is created by one process at a time: sweepers that start
-    together on a fresh database would otherwise race to create the same tables."""
-    for attempt in range(3):
+    """An RDBStorage whose schema is created by one process at a time. Sweepers take the lock;
+    a process that does not (``optuna-dashboard``, a user's ``optuna.load_study``) can still
+    create the same tables or version row in between, so that collision is retried: the second
+    attempt finds the schema in place."""
+    for attempt in range(SCHEMA_ATTEMPTS):
         try:
             with schema_lock(url):
                 return optuna.storages.RDBStorage(url, **kwargs)
-        except Exception as exc:  # another process created the tables in between (PostgreSQL)
-            if "already exists" not in str(exc) or attempt == 2:
+        except Exception as exc:
+            if not _created_concurrently(exc) or attempt == SCHEMA_ATTEMPTS - 1:
                 raise
+            time.sleep(0.2 * (attempt + 1))
     raise AssertionError("unreachable")
+
+
+def _created_concurrently(exc: Exception) -> bool:
+    """Whether ``exc`` says another process created the same table or row first."""
+    return isinstance(exc, sqlalchemy.exc.IntegrityError) or "already exists" in str(exc)
