@@ -282,3 +282,27 @@ def test_a_changed_search_space_is_refused(tmp_path: Path) -> None:
     run_app("sphere.py", *args, cwd=tmp_path)
     result = run_app("sphere.py", *args, "x=choice(0, 1)", cwd=tmp_path, check=False)
     assert result.returncode != 0 and "was created with another search space" in result.stderr
+
+
+def test_a_foreign_app_reports_to_its_trial_and_is_pruned(tmp_path: Path) -> None:
+    """``hepsweep.current_trial()`` in a user's own Hydra app: steps reach the study and the
+    pruner stops the hopeless trials; outside a sweep it is None."""
+    storage = f"sqlite:///{tmp_path / 'curve.db'}"
+    run_app(
+        "pruned-curve.py", "hydra.sweep.dir=sweep", "hydra.sweeper.study_name=curve", f"hydra.sweeper.storage={storage}",
+        "hydra.sweeper.n_trials=4", "hydra/sweeper/sampler=grid", "hydra.sweeper.sampler.seed=4",
+        "hydra.sweeper.pruner={name: median, n_startup_trials: 1, n_warmup_steps: 0}",
+        "hydra.sweeper.tracking.enabled=false", "x=choice(0, 1, 2, 3)", "y=0",
+        cwd=tmp_path,
+    )
+    trials = optuna.load_study(study_name="curve", storage=storage).trials
+    # this seed's grid starts with the best x, so every later trial is worse at its first step
+    assert [t.params["x"] for t in trials][0] == 0 and sorted(t.params["x"] for t in trials) == [0, 1, 2, 3]
+    assert trials[0].state == optuna.trial.TrialState.COMPLETE and sorted(trials[0].intermediate_values) == list(range(1, 9))
+    for trial in trials[1:]:
+        assert trial.state == optuna.trial.TrialState.PRUNED and trial.intermediate_values == {1: trial.params["x"] ** 2 + 7}
+    alone = subprocess.run(
+        [sys.executable, str(APPS / "pruned-curve.py"), "hydra.run.dir=single"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+    assert alone.returncode == 0 and "trial: none" in alone.stdout, alone.stderr[-2000:]

@@ -11,24 +11,24 @@ from hepsweep.sweep.outcome import JobOutcome, JobRequest
 from hepsweep.sweep.storage import open_trial
 from hepsweep.sweep.trial_link import TrialLink
 
-Objective = Callable[[dict[str, str], Any], Any]
+Objective = Callable[[dict[str, Any], Any], Any]
 
 
 class PythonLauncher:
     """Calls ``objective(params, trial)`` where ``trial`` is rebuilt from the storage like a job does."""
 
     def __init__(
-        self, objective: Objective, delay: Callable[[dict[str, str]], float] | None = None, pruner: Any = None
+        self, objective: Objective, delay: Callable[[dict[str, Any]], float] | None = None, pruner: Any = None
     ) -> None:
         """``pruner`` stands for the job's own ``hydra.sweeper.pruner`` (jobs never read it from the store)."""
         self.objective, self.delay, self.pruner = objective, delay, pruner
-        self.calls: list[tuple[int, dict[str, str]]] = []
+        self.calls: list[tuple[int, dict[str, Any]]] = []
         self.running = 0
         self.max_running = 0
         self._lock = threading.Lock()
 
     def __call__(self, job: JobRequest) -> JobOutcome:
-        params = dict(o.split("=", 1) for o in job.overrides)
+        params = dict(job.params)
         with self._lock:
             self.calls.append((job.index, params))
             self.running += 1

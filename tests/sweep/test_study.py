@@ -13,7 +13,8 @@ from optuna.trial import TrialState
 from hepsweep.errors import ConfigError, DataError, StudyError
 from hepsweep.sweep.search_space import parse_search_space
 from hepsweep.sweep.settings import SweepSettings
-from hepsweep.sweep.outcome import budget_used
+from hepsweep.sweep.observers import StudyEnd, StudyObserver
+from hepsweep.sweep.outcome import JobOutcome, JobRequest, budget_used
 from hepsweep.sweep.study import StudyRunner
 
 from .helpers import PythonLauncher, age_heartbeats
@@ -39,7 +40,7 @@ def runner(tmp_path: Path, launcher, params=None, lines=None, **overrides) -> St
     space = parse_search_space(params or {"x": "interval(0.0, 1.0)"})
     sink = lines if lines is not None else []
     launcher.pruner = launcher.pruner or overrides.get("pruner")  # what the job's config would say
-    return StudyRunner(settings(tmp_path, **overrides), space, launcher, tmp_path / "studies" / "unit", emit=sink.append)
+    return StudyRunner(settings(tmp_path, **overrides), space, launcher, tmp_path / "studies" / "unit", state_root=tmp_path, emit=sink.append)
 
 
 def learning_curve(params, trial, epochs: int = 8) -> float:
@@ -270,7 +271,7 @@ def test_a_sweep_that_searches_nothing_runs_one_trial_and_says_so(tmp_path: Path
     lines: list[str] = []
     study = StudyRunner(
         settings(tmp_path, n_trials=5), parse_search_space({}), PythonLauncher(lambda p, t: 1.0),
-        tmp_path / "studies" / "unit", emit=lines.append,
+        tmp_path / "studies" / "unit", state_root=tmp_path, emit=lines.append,
     ).run()
     assert len(study.trials) == 1
     assert any("hydra.sweeper.params is empty" in line for line in lines)
@@ -291,3 +292,56 @@ def test_a_trial_whose_sweeper_died_before_its_first_heartbeat_is_retried(tmp_pa
     assert retried and retried[0].state == TrialState.COMPLETE
     assert budget_used(study.trials) == 3
     assert any(f"trial {orphan.number} stopped sending heartbeats" in line for line in lines)
+
+
+class EventLog(StudyObserver):
+    """A caller's own observer: writes down what it hears."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def study_opened(self, study: optuna.Study) -> None:
+        self.events.append(f"opened with {len(study.trials)} trials")
+
+    def trial_started(self, study: optuna.Study, trial: optuna.Trial) -> None:
+        self.events.append(f"started {trial.number}")
+
+    def trial_finished(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self.events.append(f"finished {trial.number} {trial.state.name}")
+
+    def study_finished(self, study: optuna.Study, end: StudyEnd) -> None:
+        self.events.append(f"study finished, failed={end.failed}, retrained={end.retrained is not None}")
+
+
+def test_observers_given_to_the_runner_hear_the_study_in_order(tmp_path: Path) -> None:
+    log = EventLog()
+    study = StudyRunner(
+        settings(tmp_path, n_trials=2, max_failure_rate=1.0), parse_search_space({"x": "interval(0.0, 1.0)"}),
+        PythonLauncher(lambda p, trial: 1.0 if trial.number == 0 else "not a number"),
+        tmp_path / "studies" / "unit", state_root=tmp_path, emit=lambda _: None, observers=[log],
+    ).run()
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.FAIL]
+    assert log.events == [
+        "opened with 0 trials",
+        "started 0", "finished 0 COMPLETE",
+        "started 1", "finished 1 FAIL",
+        "study finished, failed=False, retrained=False",
+    ]
+
+
+def test_the_launcher_gets_typed_values_and_the_retrained_job_is_marked(tmp_path: Path) -> None:
+    jobs: list[JobRequest] = []
+
+    def launch(job: JobRequest) -> JobOutcome:
+        jobs.append(job)
+        return JobOutcome(value=float(job.params["units"]) / 100)
+
+    space = parse_search_space({"units": "choice(16, 64)", "act": "choice(relu, tanh)"})
+    study = StudyRunner(
+        settings(tmp_path, n_trials=2, retrain_best=True), space, launch,
+        tmp_path / "studies" / "unit", state_root=tmp_path, emit=lambda _: None,
+    ).run()
+    assert [type(job.params["units"]) for job in jobs] == [int, int, int]
+    assert {job.params["act"] for job in jobs} <= {"relu", "tanh"}
+    assert [job.retrain for job in jobs] == [False, False, True]
+    assert jobs[-1].params == study.best_params and jobs[-1].folder == "best_retrained"

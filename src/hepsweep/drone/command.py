@@ -23,7 +23,7 @@ from hepsweep.drone.reader import evaluate_drone
 from hepsweep.errors import HepsweepError, StudyError
 from hepsweep.plots import plot_roc
 from hepsweep.redaction import mask
-from hepsweep.sweep.records import RunTag, TrialRecord
+from hepsweep.sweep.records import RunRole, RunTag, TrialRecord
 from hepsweep.sweep.resume import load_study
 from hepsweep.sweep.study_tracking import study_runs
 from hepsweep.tracking import MlflowTracker, store
@@ -156,7 +156,7 @@ def _track(source: Source, figures: dict[str, Any], output: Path, settings: Any)
         uri = cfg.tracking.uri or store.default_tracking_uri(cfg.output_root)
         experiment, parent = cfg.tracking.experiment or store.RUNS_EXPERIMENT, None
     try:
-        run_id = store.create_run(uri, experiment, f"drone-{source.label}", tags={RunTag.ROLE: "drone"}, parent_run_id=parent)
+        run_id = store.create_run(uri, experiment, f"drone-{source.label}", tags={RunTag.ROLE: RunRole.DRONE}, parent_run_id=parent)
     except Exception as exc:
         print(f"drone: MLflow tracking unavailable ({mask(str(exc))}); results are in {output}")
         return None

@@ -8,7 +8,7 @@ import optuna
 import pandas as pd
 
 from hepsweep.studies._view import StudyView, param_or_attr, trial_rows
-from hepsweep.sweep.records import TrialRecord
+from hepsweep.sweep.records import FailKind, TrialRecord
 from hepsweep.sweep.report import ABSENT
 
 def batch_size_table(study: optuna.Study) -> pd.DataFrame:
@@ -73,7 +73,7 @@ def batch_size_view(study: optuna.Study, folder: Path) -> StudyView:
     if frame.empty:
         return view
     view.figures.append(plot_batch_size(frame, folder / "batch_size_study.png"))
-    skipped = [t for t in trial_rows(study, (optuna.trial.TrialState.FAIL,)) if TrialRecord.of(t).fail_kind == "unavailable"]
+    skipped = [t for t in trial_rows(study, (optuna.trial.TrialState.FAIL,)) if TrialRecord.of(t).fail_kind == FailKind.UNAVAILABLE]
     if skipped:
         view.headlines.append(f"{len(skipped)} gpu trial(s) skipped: no GPU on the machine that ran them")
     for (device, model), group in frame.groupby(["device", "model"]):

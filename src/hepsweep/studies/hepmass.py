@@ -10,15 +10,15 @@ from optuna.trial import TrialState
 
 from hepsweep.studies._view import StudyView, trial_rows
 from hepsweep.sweep.records import StudyRecord, TrialRecord
-from hepsweep.sweep.report import study_table
+from hepsweep.sweep.report import Column, study_table
 
 PAPER_TEST_ACCURACY = 0.881
 
 
 # study_table's columns this view shows, under the article's names
 COLUMNS = {
-    "trial": "trial",
-    "state": "state",
+    Column.TRIAL: "trial",
+    Column.STATE: "state",
     "model.units": "units",
     "optimizer.lr": "learning_rate",
     "objective": "objective",

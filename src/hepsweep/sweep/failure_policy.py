@@ -15,10 +15,9 @@ import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from hepsweep.sweep.records import TrialRecord
+from hepsweep.sweep.records import CRASHES, FailKind, TrialRecord
 
 MIN_TRIALS_FOR_FAILURE_RATE = 3
-CRASHES = ("error", "data")  # the failure kinds that count against max_failure_rate
 
 
 class FailurePolicy:
@@ -46,7 +45,7 @@ class FailurePolicy:
                     f"{self.max_failure_rate}); last: {record.fail_reason}; "
                     "fix the cause or raise hydra.sweeper.max_failure_rate"
                 )
-            if record.fail_kind == "data" and not _trained_any(study):
+            if record.fail_kind == FailKind.DATA and not _trained_any(study):
                 return (
                     f"trial {trial.number} could not load its data ({record.fail_reason}); "
                     "fix the dataset settings (e.g. dataset.path) and run the command again"

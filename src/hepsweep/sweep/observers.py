@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from hepsweep.sweep.records import TrialRecord, pruned_after_epoch
+from hepsweep.sweep.records import FailKind, TrialRecord, pruned_after_epoch
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class ProgressPrinter(StudyObserver):
 
     def trial_finished(self, study: optuna.Study, trial: FrozenTrial) -> None:
         record = TrialRecord.of(trial)
-        if record.fail_kind == "unavailable":
+        if record.fail_kind == FailKind.UNAVAILABLE:
             if record.fail_reason not in self._skip_reasons:
                 self._skip_reasons.add(record.fail_reason)
                 self.emit(f"trial {trial.number} skipped: {record.fail_reason} (later trials skipped for this reason are not listed)")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Mapping, Protocol
 
 import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from hepsweep.errors import ConfigError, DataError, DeviceError
-from hepsweep.sweep.records import TrialRecord
+from hepsweep.sweep.records import FREE_FAILURES, FailKind, TrialRecord
 from hepsweep.sweep.trial_link import TrialLink
 
 
@@ -28,10 +28,11 @@ class JobRequest:
     """One job the study asks its launcher for, in no launcher's syntax: the launcher (hepsweep's
     Hydra sweeper, or a test's) turns it into whatever it runs."""
 
-    overrides: list[str]  # the job's config values, ``key=value`` (the search space's grammar)
+    params: Mapping[str, Any]  # the trial's values by config key (a custom search space's too)
     index: int  # the job's number: its folder's name unless ``folder`` names one
     link: TrialLink = field(default_factory=TrialLink)  # how the job finds its trial and MLflow run
     folder: str | None = None
+    retrain: bool = False  # the best trial trained again: the sweep's ``retrain_overrides`` apply too
 
 
 class Launch(Protocol):
@@ -43,39 +44,34 @@ def first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
-def classify(outcome: JobOutcome, n_objectives: int) -> tuple[TrialState, list[float] | None, str | None, str | None]:
+def classify(outcome: JobOutcome, n_objectives: int) -> tuple[TrialState, list[float] | None, str | None, FailKind | None]:
     """(state, values, failure reason, failure kind) of a finished job."""
     error = outcome.error
     if isinstance(error, optuna.TrialPruned):
         return TrialState.PRUNED, None, None, None
     if error is not None:
         if isinstance(error, DeviceError):
-            kind = "unavailable"  # e.g. device=gpu trials on a machine without a GPU
+            kind = FailKind.UNAVAILABLE  # e.g. device=gpu trials on a machine without a GPU
         elif isinstance(error, DataError):
-            kind = "data"  # counts as a crash; stops a study that has not trained anything yet
+            kind = FailKind.DATA  # counts as a crash; stops a study that has not trained anything yet
         elif isinstance(error, ConfigError):
-            kind = "config"
+            kind = FailKind.CONFIG
         else:
-            kind = "error"
+            kind = FailKind.ERROR
         return TrialState.FAIL, None, first_line(error), kind
     value = outcome.value
     values = list(value) if isinstance(value, (list, tuple)) else [value]
     try:
         numbers = [float(v) for v in values]
     except (TypeError, ValueError):
-        return TrialState.FAIL, None, f"the job returned {value!r}, not a number", "error"
+        return TrialState.FAIL, None, f"the job returned {value!r}, not a number", FailKind.ERROR
     if len(numbers) != n_objectives:
-        return TrialState.FAIL, None, f"the job returned {len(numbers)} value(s) for {n_objectives} direction(s)", "error"
+        return TrialState.FAIL, None, f"the job returned {len(numbers)} value(s) for {n_objectives} direction(s)", FailKind.ERROR
     if any(math.isnan(v) for v in numbers):
-        return TrialState.FAIL, None, "the job returned NaN", "error"
+        return TrialState.FAIL, None, "the job returned NaN", FailKind.ERROR
     return TrialState.COMPLETE, numbers, None, None
 
 
-# trials dropped before their job was launched: a twin of another sweeper's trial, or one asked
-# when other sweepers had just filled the budget. They have no job, no folder and no MLflow run.
-NEVER_LAUNCHED = ("duplicate", "surplus")
-# failure kinds that cost no training: such trials do not use up the study's budget
-FREE_FAILURES = ("config", *NEVER_LAUNCHED)
 
 
 def counted(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:

@@ -10,6 +10,7 @@ once; the rest of the code reads and writes them only through :class:`StudyRecor
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from enum import Enum
 from typing import Any, Mapping, TypeVar
 
 from optuna.trial import FrozenTrial
@@ -29,6 +30,44 @@ TRIAL_METRICS = (
     "gpu_util_percent_mean",
     "early_stopped",
 )
+
+
+class _Name(str, Enum):
+    """A named string constant that reads as its plain value (in text, JSON and MLflow tags)."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+class FailKind(_Name):
+    """Why a trial failed (``TrialRecord.fail_kind``), stored as the plain string."""
+
+    ERROR = "error"  # the job raised or returned no usable value: a crash
+    DATA = "data"  # the data could not be loaded: a crash; stops a study that has trained nothing
+    CONFIG = "config"  # the configuration was refused before training: costs no budget
+    UNAVAILABLE = "unavailable"  # the trial's device is missing (device=gpu on a machine without one)
+    DUPLICATE = "duplicate"  # never launched: a twin of another sweeper's trial asked at the same time
+    SURPLUS = "surplus"  # never launched: other sweepers filled the budget as it was asked
+
+
+# trials dropped before their job was launched: no job, no folder and no MLflow run
+NEVER_LAUNCHED = (FailKind.DUPLICATE, FailKind.SURPLUS)
+# failures that cost no training: such trials do not use up the study's budget
+FREE_FAILURES = (FailKind.CONFIG, *NEVER_LAUNCHED)
+# failures that count against ``max_failure_rate``
+CRASHES = (FailKind.ERROR, FailKind.DATA)
+
+
+class RunRole(_Name):
+    """What an MLflow run of a study stands for (its :attr:`RunTag.ROLE` tag)."""
+
+    STUDY = "study"  # the parent run, one per study
+    TRIAL = "trial"
+    RETRAINED = "retrained"  # the best trial trained again (``retrain_best``)
+    DRONE = "drone"  # a network distilled by ``hepsweep drone``
 
 
 R = TypeVar("R", bound="_Record")
@@ -82,8 +121,7 @@ class TrialRecord(_Record):
     run_id: str | None = _key("mlflow_run_id")
     output_dir: str | None = _key("output_dir")
     fail_reason: str | None = _key("fail_reason")
-    # error | data | config | unavailable (hepsweep.sweep.outcome.classify) | duplicate | surplus (NEVER_LAUNCHED)
-    fail_kind: str | None = _key("fail_kind")
+    fail_kind: str | None = _key("fail_kind")  # a FailKind
     device: str | None = _key("device")
     model: str | None = _key("model")
     dataset: str | None = _key("dataset")
@@ -108,7 +146,7 @@ class RunTag:
     """The tags hepsweep puts on the MLflow runs of a study."""
 
     STUDY = "hepsweep.study"
-    ROLE = "hepsweep.role"  # study | trial | retrained | drone
+    ROLE = "hepsweep.role"  # a RunRole
     TRIAL = "hepsweep.trial"
     STATE = "hepsweep.state"  # the trial's Optuna state
     FAIL_REASON = "hepsweep.fail_reason"

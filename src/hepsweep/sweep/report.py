@@ -21,6 +21,16 @@ log = logging.getLogger(__name__)
 ABSENT = "absent"  # what the text tables say for a GPU figure of a run that had no GPU
 
 
+class Column:
+    """The columns of :func:`study_table` besides parameters, objectives and ``TRIAL_METRICS``."""
+
+    TRIAL = "trial"
+    STATE = "state"
+    BEST = "best"
+    PRUNED_AFTER_EPOCH = "pruned_after_epoch"
+    FAIL_REASON = TrialRecord.keys()["fail_reason"]
+
+
 def study_table(study: optuna.Study, objective_names: Sequence[str] | None = None) -> pd.DataFrame:
     """One row per trial, best first: number, state, parameters, objective value(s), recorded
     figures, when a pruned trial stopped and why a failed one did (GPU utilisation reads
@@ -36,8 +46,8 @@ def study_table(study: optuna.Study, objective_names: Sequence[str] | None = Non
     trials = study.get_trials(deepcopy=False)
     params = [c for c in frame.columns if c.startswith("params_")]
     keys = TrialRecord.keys()  # the attributes' names in the store: the columns are user_attrs_<key>
-    kept = {f"user_attrs_{k}": k for k in (*TRIAL_METRICS, keys["fail_reason"]) if f"user_attrs_{k}" in frame.columns}
-    frame = frame.rename(columns={"number": "trial", **{v: n for v, n in zip(values, names)}, **kept})
+    kept = {f"user_attrs_{k}": k for k in (*TRIAL_METRICS, Column.FAIL_REASON) if f"user_attrs_{k}" in frame.columns}
+    frame = frame.rename(columns={"number": Column.TRIAL, **{v: n for v, n in zip(values, names)}, **kept})
     frame = frame.rename(columns={c: c.removeprefix("params_") for c in params})
     gpu_column = f"user_attrs_{keys['gpu_present']}"
     gpu = frame.pop(gpu_column) if gpu_column in frame.columns else None
@@ -49,14 +59,14 @@ def study_table(study: optuna.Study, objective_names: Sequence[str] | None = Non
         frame.loc[gpu.eq(False).to_numpy(), "gpu_util_percent_mean"] = ABSENT
     pruned = {t.number: pruned_after_epoch(t) for t in trials if t.state == TrialState.PRUNED}
     if pruned:
-        frame["pruned_after_epoch"] = frame.trial.map(pruned)
-    frame.insert(2, "best", frame.trial.isin(_best_numbers(study)))
-    tail = [c for c in (*TRIAL_METRICS, "pruned_after_epoch", "fail_reason") if c in frame.columns]
+        frame[Column.PRUNED_AFTER_EPOCH] = frame[Column.TRIAL].map(pruned)
+    frame.insert(2, Column.BEST, frame[Column.TRIAL].isin(_best_numbers(study)))
+    tail = [c for c in (*TRIAL_METRICS, Column.PRUNED_AFTER_EPOCH, Column.FAIL_REASON) if c in frame.columns]
     order = [c for c in frame.columns if c not in tail] + tail
     # best first, as the study ranks them (its first objective); trials without a value last
     ascending = study.directions[0] == optuna.study.StudyDirection.MINIMIZE
-    by_value = pd.to_numeric(frame[names[0]], errors="coerce") if names[0] in frame else frame.trial
-    frame = frame.assign(_order=by_value).sort_values(["_order", "trial"], ascending=[ascending, True], na_position="last")
+    by_value = pd.to_numeric(frame[names[0]], errors="coerce") if names[0] in frame else frame[Column.TRIAL]
+    frame = frame.assign(_order=by_value).sort_values(["_order", Column.TRIAL], ascending=[ascending, True], na_position="last")
     return frame[order].reset_index(drop=True)
 
 

@@ -14,8 +14,7 @@ import optuna
 from optuna.trial import TrialState
 
 from hepsweep.sweep.outcome import JobOutcome, JobRequest, Launch, classify
-from hepsweep.sweep.records import RunTag, StudyRecord
-from hepsweep.sweep.search_space import SearchSpace
+from hepsweep.sweep.records import RunRole, RunTag, StudyRecord
 from hepsweep.sweep.study_tracking import StudyTracking
 from hepsweep.sweep.trial_link import TrialLink
 from hepsweep.train.benchmark import SUMMARY_JSON
@@ -25,8 +24,6 @@ RETRAINED_DIR = "best_retrained"
 
 def retrain_best(
     study: optuna.Study,
-    space: SearchSpace,
-    retrain_overrides: list[str],
     launch: Launch,
     tracking: StudyTracking,
     study_dir: Path,
@@ -39,12 +36,13 @@ def retrain_best(
         return None
     best = study.best_trial
     params = dict(best.params)
-    run_id = tracking.start_child(study, "best-retrained", params, {RunTag.ROLE: "retrained", RunTag.TRIAL: best.number})
+    run_id = tracking.start_child(study, "best-retrained", params, {RunTag.ROLE: RunRole.RETRAINED, RunTag.TRIAL: best.number})
     job = JobRequest(
-        overrides=[*space.overrides(params), *retrain_overrides],
+        params=params,
         index=len(trials),
         link=TrialLink(tracking_uri=tracking.uri if run_id else None, run_id=run_id),
         folder=RETRAINED_DIR,
+        retrain=True,
     )
     emit(f"retraining the best trial ({best.number}) in {study_dir / RETRAINED_DIR}")
     try:

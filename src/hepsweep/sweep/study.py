@@ -17,7 +17,7 @@ import time
 import warnings
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
@@ -29,9 +29,9 @@ from hepsweep.sweep import study_index
 from hepsweep.sweep.distinct import configuration, finite_values, space_size, tried
 from hepsweep.sweep.failure_policy import FailurePolicy
 from hepsweep.sweep.heartbeat import Heartbeat, beat_orphans
-from hepsweep.sweep.observers import Observers, ProgressPrinter, StudyEnd
+from hepsweep.sweep.observers import Observers, ProgressPrinter, StudyEnd, StudyObserver
 from hepsweep.sweep.outcome import JobOutcome, JobRequest, Launch, budget_used, classify, first_line, over_budget
-from hepsweep.sweep.records import StudyRecord, TrialRecord
+from hepsweep.sweep.records import FailKind, StudyRecord, TrialRecord
 from hepsweep.sweep.report import trials_view
 from hepsweep.sweep.results import RenderView, ResultsWriter
 from hepsweep.sweep.retrain import retrain_best
@@ -100,7 +100,8 @@ class StudyRunner:
     """Runs the study described by ``settings`` over ``space``, launching jobs with ``launch``.
 
     The runner schedules trials and nothing else: :class:`FailurePolicy` decides when failures
-    stop the study, and observers (MLflow runs, progress lines, results files) follow it."""
+    stop the study, and observers (MLflow runs, progress lines, results files, and any the
+    caller adds) follow it."""
 
     def __init__(
         self,
@@ -108,23 +109,25 @@ class StudyRunner:
         space: SearchSpace,
         launch: Launch,
         study_dir: Path,
+        *,
+        state_root: Path,
         command: dict[str, Any] | None = None,
         objective_names: list[str] | None = None,
         view: str | None = None,
         emit: Callable[[str], None] | None = None,
-        state_root: Path | None = None,
         extend_trial: Callable[[optuna.Trial], None] | None = None,
         description: str | None = None,
         render: RenderView = trials_view,
         after_last_job: Callable[[], None] | None = None,
+        observers: Sequence[StudyObserver] = (),
     ) -> None:
         """``state_root`` holds the embedded stores (optuna.db, mlflow.db) when the settings name
-        none; by default the folder two levels above ``study_dir`` (``<root>/studies/<name>``).
-        ``view`` names the study's view (recorded for ``hepsweep report``) and ``render`` draws
+        none. ``view`` names the study's view (recorded for ``hepsweep report``) and ``render`` draws
         it when the study ends; ``description`` (the sweep file's header) describes the study's
         MLflow experiment; ``extend_trial`` suggests more parameters on each trial;
         ``after_last_job`` is called once no more jobs will be launched, before the study's
-        results are written (a launcher lets its workers go meanwhile)."""
+        results are written (a launcher lets its workers go meanwhile); ``observers`` follow the
+        study after hepsweep's own (as Optuna's callbacks do)."""
         self.settings, self.space, self.launch = settings, space, launch
         self.study_dir = Path(study_dir)
         self.command = command or {}
@@ -135,7 +138,7 @@ class StudyRunner:
         self.after_last_job = after_last_job
         say = emit or (lambda line: print(f"[{settings.study_name}] {line}", file=sys.stderr, flush=True))
         self.emit: Callable[[str], None] = lambda line: say(mask(line))
-        root = Path(state_root) if state_root is not None else self.study_dir.resolve().parent.parent
+        root = Path(state_root)
         self.storage_url = settings.storage or default_storage_url(root)
         tracking_uri = settings.tracking.uri
         if settings.tracking.enabled and tracking_uri is None:
@@ -153,6 +156,7 @@ class StudyRunner:
                 ProgressPrinter(self.emit, settings.n_trials, self.objective_names),
                 ResultsWriter(self.study_dir, self.objective_names, self.emit, render),
                 TrackingObserver(self.tracking, settings, space, self.storage_url, self.objective_names, description),
+                *observers,
             ]
         )
         self._ask_lock = threading.Lock()
@@ -198,7 +202,7 @@ class StudyRunner:
                 tracking_uri=self.tracking.uri if self.tracking.enabled else None,
             )
             try:
-                outcome = self.launch(JobRequest(self.space.overrides(dict(trial.params)), trial.number, link))
+                outcome = self.launch(JobRequest(dict(trial.params), trial.number, link))
             except Exception as exc:  # the launcher itself failed (e.g. the overrides do not compose)
                 outcome = JobOutcome(error=exc)
             state, values, reason, kind = classify(outcome, len(self.settings.directions))
@@ -224,7 +228,7 @@ class StudyRunner:
             self.extend_trial(trial)  # type: ignore[misc]
             return True
         except Exception as exc:
-            TrialRecord.write(trial, fail_reason=f"custom_search_space: {first_line(exc)}", fail_kind="error")
+            TrialRecord.write(trial, fail_reason=f"custom_search_space: {first_line(exc)}", fail_kind=FailKind.ERROR)
             study.tell(trial, state=TrialState.FAIL)
             self._abort = self._abort or f"the custom search space failed on trial {trial.number} ({first_line(exc)})"
             return False
@@ -252,7 +256,7 @@ class StudyRunner:
         if values is not None and len(tried(trials, sorted(values))) >= space_size(values):
             self._stop = f"all {space_size(values)} configurations of the search space have been tried"
             return False
-        refused = sum(1 for t in trials if TrialRecord.of(t).fail_kind == "config")
+        refused = sum(1 for t in trials if TrialRecord.of(t).fail_kind == FailKind.CONFIG)
         if refused > 3 * self.settings.n_trials + 10:  # an endless stream of impossible configurations
             self._stop = f"{refused} configurations were refused before training (see fail_reason); narrow hydra.sweeper.params"
             return False
@@ -288,13 +292,13 @@ class StudyRunner:
             return None
         trials = study.get_trials(deepcopy=False)
         if over_budget(trials, trial.number, self.settings.n_trials):
-            return "surplus", f"the budget of {self.settings.n_trials} trials was filled by another sweeper at the same time"
+            return FailKind.SURPLUS, f"the budget of {self.settings.n_trials} trials was filled by another sweeper at the same time"
         names = sorted(self.space.distributions)
         if finite_values(self.space.distributions) is not None:
             mine = configuration(frozen.params, names)
             for other in trials:
                 if other.number < trial.number and other.params and configuration(other.params, names) == mine:
-                    return "duplicate", f"same configuration as trial {other.number}, asked at the same time"
+                    return FailKind.DUPLICATE, f"same configuration as trial {other.number}, asked at the same time"
         return None
 
     def _others_running(self, study: optuna.Study) -> bool:
@@ -341,9 +345,7 @@ class StudyRunner:
             self.emit(f"study {s.study_name} stops before its budget of {s.n_trials} trials: {self._stop}")
         retrained = None
         if s.retrain_best and self._abort is None:
-            retrained = retrain_best(
-                study, self.space, list(s.retrain_overrides), self.launch, self.tracking, self.study_dir, self.emit
-            )
+            retrained = retrain_best(study, self.launch, self.tracking, self.study_dir, self.emit)
         if self.after_last_job is not None:
             self.after_last_job()
         self.observers.study_finished(study, StudyEnd(failed=self._abort is not None, retrained=retrained))

@@ -20,11 +20,10 @@ import optuna
 
 from hepsweep.redaction import MASK, mask, restore
 from hepsweep.sweep.observers import StudyEnd, StudyObserver
-from hepsweep.sweep.outcome import NEVER_LAUNCHED
 from hepsweep.sweep.samplers import describe
 from hepsweep.sweep.search_space import SearchSpace
 from hepsweep.sweep.settings import SweepSettings
-from hepsweep.sweep.records import RunTag, StudyRecord, TrialRecord, outcome_tags, pruned_after_epoch
+from hepsweep.sweep.records import NEVER_LAUNCHED, RunRole, RunTag, StudyRecord, TrialRecord, outcome_tags, pruned_after_epoch
 from hepsweep.tracking import store
 from hepsweep.tracking.spool import SPOOL_NAME, replay
 
@@ -161,7 +160,7 @@ class StudyTracking:
                     raise  # MLflow is away: try again later, never fork a second parent
         if self.parent_run_id is None:
             mine = store.create_run(
-                self.uri or "", self.experiment, study.study_name, tags={RunTag.STUDY: study.study_name, RunTag.ROLE: "study"}
+                self.uri or "", self.experiment, study.study_name, tags={RunTag.STUDY: study.study_name, RunTag.ROLE: RunRole.STUDY}
             )
             self.parent_run_id = self._one_parent(study, mine)
             StudyRecord.write(study, parent_run_id=self.parent_run_id)
@@ -179,7 +178,7 @@ class StudyTracking:
         them keep the oldest (by start time, then id) and delete their own if it is not."""
         experiment = store.experiment_id(self.uri or "", self.experiment)
         parents = self.client.search_runs(
-            [experiment], f"tags.`{RunTag.STUDY}` = '{study.study_name}' and tags.`{RunTag.ROLE}` = 'study'"
+            [experiment], f"tags.`{RunTag.STUDY}` = '{study.study_name}' and tags.`{RunTag.ROLE}` = '{RunRole.STUDY}'"
         )
         if not parents:
             return mine
@@ -274,7 +273,7 @@ class StudyTracking:
                 [experiment], f"tags.mlflow.parentRunId = '{parent}'", max_results=1000, page_token=token
             )
             for run in page:
-                if run.data.tags.get(RunTag.ROLE) == "trial":
+                if run.data.tags.get(RunTag.ROLE) == RunRole.TRIAL:
                     runs.setdefault(run.data.tags.get(RunTag.TRIAL, ""), run)
             token = page.token
             if not token:
@@ -307,7 +306,7 @@ class StudyTracking:
             if run is None:
                 run_id = self._create_child(
                     study, f"trial-{trial.number}", trial.params,
-                    {RunTag.TRIAL: trial.number, RunTag.ROLE: "trial", RunTag.BACKFILLED: "true"},
+                    {RunTag.TRIAL: trial.number, RunTag.ROLE: RunRole.TRIAL, RunTag.BACKFILLED: "true"},
                 )
                 if not spool.is_file():  # no record of the job's own: rebuild what Optuna knows
                     self._log_trial_record(run_id, trial, objective_names[0])
@@ -406,7 +405,7 @@ class TrackingObserver(StudyObserver):
 
     def trial_started(self, study: optuna.Study, trial: optuna.Trial) -> None:
         run_id = self.tracking.start_child(
-            study, f"trial-{trial.number}", dict(trial.params), {RunTag.TRIAL: trial.number, RunTag.ROLE: "trial"}
+            study, f"trial-{trial.number}", dict(trial.params), {RunTag.TRIAL: trial.number, RunTag.ROLE: RunRole.TRIAL}
         )
         TrialRecord.write(trial, run_id=run_id)  # None clears a retried trial's old run
 

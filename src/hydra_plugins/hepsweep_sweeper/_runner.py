@@ -5,6 +5,7 @@ study runner knows nothing of Hydra; this module is all the Hydra it meets."""
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import os
@@ -116,9 +117,13 @@ class HydraStudyRunner:
         except Exception as exc:
             raise ConfigError(f"hydra.sweeper.params: {explain_hydra_error(exc)}") from None
 
-    def _launch(self, job: JobRequest) -> JobOutcome:
-        """One Hydra job: the trial's overrides, its link in the job's environment, its folder."""
-        overrides = [*job.overrides, TRIAL_LINK_OVERRIDE + job.link.encode()]
+    def _launch(self, space: SearchSpace, job: JobRequest) -> JobOutcome:
+        """One Hydra job: the trial's values as overrides (after the sweep's fixed ones), its link
+        in the job's environment, its folder."""
+        overrides = space.overrides(job.params)
+        if job.retrain:
+            overrides += list(self.settings.retrain_overrides)
+        overrides.append(TRIAL_LINK_OVERRIDE + job.link.encode())
         if job.folder is not None:
             overrides.append(f"hydra.sweep.subdir={job.folder}")
         (result,) = self.launcher.launch([overrides], initial_job_idx=job.index)
@@ -126,10 +131,10 @@ class HydraStudyRunner:
         scrub_hydra_files(str(self.config.hydra.sweep.dir))
         if result.working_dir:
             scrub_hydra_files(result.working_dir)
-        # JobReturn.return_value would print "Error executing job" for every pruned trial (a
-        # TrialPruned is the job's exception) before raising it: read the outcome directly
         if result.status == JobStatus.COMPLETED:
-            return JobOutcome(value=result._return_value)
+            return JobOutcome(value=result.return_value)
+        # for a failed job JobReturn.return_value logs "Error executing job" (for every pruned
+        # trial too: a TrialPruned is the job's exception) and raises; the outcome is the exception
         error = result._return_value
         if not isinstance(error, BaseException):
             error = RuntimeError(f"job ended with status {result.status.name}")
@@ -169,7 +174,7 @@ class HydraStudyRunner:
         runner = StudyRunner(
             settings,
             space,
-            self._launch,
+            functools.partial(self._launch, space),
             study_dir,
             command=command,
             objective_names=names,
