@@ -41,6 +41,16 @@ def _nvml_counts_a_gpu() -> bool:
 GPU_PRESENT = _nvml_counts_a_gpu()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``gpu`` check the GPU paths for real; on a machine without one they are skipped."""
+    if GPU_PRESENT:
+        return
+    skip = pytest.mark.skip(reason="needs an NVIDIA GPU (NVML counts none here)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Generated datasets are cached in a folder of this test session, not in ~/.cache, and the

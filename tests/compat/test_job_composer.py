@@ -43,7 +43,7 @@ def test_each_job_gets_the_config_hydra_would_compose(master: tuple[ConfigLoader
         ours = composer.compose(overrides)
         assert plain(ours) == plain(loader.load_sweep_config(config, overrides)), overrides
         assert OmegaConf.is_struct(ours) and ours.hydra.overrides.task == [o for o in overrides if not o.startswith(("hydra.", "++hydra."))]
-    assert len(composer._bases) == 4  # one composition per shape, not per job
+    assert composer.compositions == 4  # one composition per shape, not per job
 
 
 def test_a_copy_is_never_shared_between_jobs(master: tuple[ConfigLoaderImpl, DictConfig]) -> None:

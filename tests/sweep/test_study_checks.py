@@ -10,7 +10,6 @@ import pytest
 from optuna.trial import TrialState
 
 from hepsweep.errors import ConfigError
-from hydra_plugins.hepsweep_sweeper._runner import _settle_directions
 from hepsweep.sweep.settings import SweepSettings
 from hepsweep.sweep.storage import open_storage
 
@@ -67,28 +66,28 @@ def test_max_retry_zero_never_retries(tmp_path: Path) -> None:
 )
 def test_directions_are_derived_from_hepsweeps_objective(objective: list[str], expected) -> None:
     settings = SweepSettings.from_config({})
-    _settle_directions(objective, settings)
+    settings.settle_directions(objective)
     assert settings.direction == expected
     assert settings.directions == (expected if isinstance(expected, list) else [expected])
 
 
 def test_a_given_direction_that_agrees_is_kept_and_one_that_contradicts_is_refused() -> None:
     agreeing = SweepSettings.from_config({"direction": ["maximize", "minimize"]})
-    _settle_directions(["val_auc", "train_time_s"], agreeing)
+    agreeing.settle_directions(["val_auc", "train_time_s"])
     assert agreeing.directions == ["maximize", "minimize"]
     with pytest.raises(ConfigError, match=r"objective=val_loss should be minimized but hydra.sweeper.direction says maximize; set hydra.sweeper.direction=minimize"):
-        _settle_directions(["val_loss"], SweepSettings.from_config({"direction": "maximize"}))
+        SweepSettings.from_config({"direction": "maximize"}).settle_directions(["val_loss"])
     with pytest.raises(ConfigError, match=r"objective=n_params should be minimized .* says maximize"):
-        _settle_directions(["val_auc", "n_params"], SweepSettings.from_config({"direction": ["maximize", "maximize"]}))
+        SweepSettings.from_config({"direction": ["maximize", "maximize"]}).settle_directions(["val_auc", "n_params"])
     with pytest.raises(ConfigError, match=r"objective lists 2 metric\(s\) but hydra.sweeper.direction gives 1"):
-        _settle_directions(["val_auc", "n_params"], SweepSettings.from_config({"direction": "maximize"}))
+        SweepSettings.from_config({"direction": "maximize"}).settle_directions(["val_auc", "n_params"])
 
 
 def test_another_apps_objective_leaves_the_direction_alone() -> None:
     """Only hepsweep's objective names have a known direction; other apps keep minimize."""
     for names in (None, [], ["my_metric"], ["val_auc", "my_metric"]):
         settings = SweepSettings.from_config({})
-        _settle_directions(names, settings)
+        settings.settle_directions(names)
         assert settings.direction is None and settings.directions == ["minimize"]
 
 

@@ -107,3 +107,22 @@ def test_a_host_gpu_this_cpu_run_does_not_use_is_not_sampled(monkeypatch: pytest
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     summary = UtilisationSampler(interval_s=0.05, nvml=FakeNvml(count=2), uses_gpu=False).start().stop()  # type: ignore[arg-type]
     assert summary.gpu_present is True and summary.gpu_indices == []
+
+
+@pytest.mark.gpu
+def test_a_gpu_kept_busy_is_sampled_through_nvml() -> None:
+    """On a GPU machine: NVML names the device and sees the utilisation of TensorFlow's matmuls."""
+    import tensorflow as tf  # heavy: only this GPU check trains on the device
+
+    sampler = UtilisationSampler(interval_s=0.05, uses_gpu=True).start()
+    with tf.device("/GPU:0"):
+        a = tf.random.normal((4096, 4096))
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            a = tf.linalg.matmul(a, a) / 4096.0
+        float(tf.reduce_sum(a))  # wait for the device
+    summary = sampler.stop()
+    metrics = summary.metrics()
+    assert summary.gpu_present and summary.gpu_name and summary.gpu_indices
+    assert metrics["gpu_util_percent_mean"] > 0
+    assert any(key.startswith("gpu") and "memory" in key and value > 0 for key, value in metrics.items())

@@ -6,7 +6,6 @@ and on the study (``StudyRecord.retrained``)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Callable
 
@@ -17,7 +16,7 @@ from hepsweep.sweep.outcome import JobOutcome, JobRequest, Launch, classify
 from hepsweep.sweep.records import RunRole, RunTag, StudyRecord
 from hepsweep.sweep.study_tracking import StudyTracking
 from hepsweep.sweep.trial_link import TrialLink
-from hepsweep.train.benchmark import SUMMARY_JSON
+from hepsweep.train.benchmark import SUMMARY_JSON, RunSummary
 
 RETRAINED_DIR = "best_retrained"
 
@@ -57,9 +56,9 @@ def retrain_best(
         emit(f"retraining the best trial failed: {reason}")
         return figures
     figures["value"] = values[0] if values else None
-    summary = study_dir / RETRAINED_DIR / SUMMARY_JSON  # written by the job, in its own process
-    if summary.is_file():
-        metrics = json.loads(summary.read_text()).get("metrics", {})
+    folder = study_dir / RETRAINED_DIR
+    if (folder / SUMMARY_JSON).is_file():  # written by the job, in its own process
+        metrics = RunSummary.read(folder).metrics
         figures.update({k: v for k, v in metrics.items() if k.startswith("test_")})
     shown = ", ".join(f"{k}={v:.4g}" for k, v in figures.items() if isinstance(v, float))
     emit(f"best trial {best.number} retrained: {shown}")

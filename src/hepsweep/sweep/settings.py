@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from hepsweep.config import check_plain_name
 from hepsweep.errors import ConfigError
+from hepsweep.train.objective import OBJECTIVES
 
 DIRECTIONS = ("maximize", "minimize")
 
@@ -76,6 +77,27 @@ class SweepSettings:
     @property
     def multi_objective(self) -> bool:
         return len(self.directions) > 1
+
+    def settle_directions(self, objective_names: Optional[List[str]]) -> None:
+        """Directions for hepsweep's objectives (``objective=...``): derived when not given,
+        else checked against each objective's own; another app's objectives are left alone."""
+        names = objective_names
+        if not names or not all(n in OBJECTIVES for n in names):
+            return
+        if self.direction is None:
+            self.direction = [OBJECTIVES[n][1] for n in names] if len(names) > 1 else OBJECTIVES[names[0]][1]
+            return
+        if len(names) != len(self.directions):
+            raise ConfigError(
+                f"objective lists {len(names)} metric(s) but hydra.sweeper.direction gives {len(self.directions)}; "
+                "give one direction per objective"
+            )
+        for name, direction in zip(names, self.directions):
+            if OBJECTIVES[name][1] != direction:
+                raise ConfigError(
+                    f"objective={name} should be {OBJECTIVES[name][1]}d but hydra.sweeper.direction says "
+                    f"{direction}; set hydra.sweeper.direction={OBJECTIVES[name][1]}"
+                )
 
     @classmethod
     def from_config(cls, raw: "Mapping[str, Any] | DictConfig") -> "SweepSettings":

@@ -17,7 +17,9 @@ def check_learning_rate(cfg: DictConfig) -> float:
 
 
 # the ``optimizer`` group's choices and the Keras classes they name; each choice's schema
-# (hepsweep.config) holds exactly the keyword arguments of its class
+# (hepsweep.config) holds exactly the keyword arguments of its class. Not ``_target_`` nodes:
+# a trial's config comes back from the study store and from ``hepsweep resume``, and only this
+# fixed table (never a class path in the config) decides what code builds the optimiser.
 KERAS_CLASSES = {"adam": "Adam", "sgd": "SGD", "rmsprop": "RMSprop"}
 
 

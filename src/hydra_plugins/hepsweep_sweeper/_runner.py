@@ -29,7 +29,6 @@ from hepsweep.sweep.outcome import JobOutcome, JobRequest, first_line
 from hepsweep.sweep.search_space import SearchSpace, parse_search_space
 from hepsweep.sweep.settings import SweepSettings
 from hepsweep.sweep.study import StudyRunner
-from hepsweep.train.objective import OBJECTIVES
 from hydra_plugins.hepsweep_sweeper.launcher import TRIAL_LINK_OVERRIDE
 
 log = logging.getLogger(__name__)
@@ -40,27 +39,6 @@ def _objective_names(config: DictConfig) -> list[str] | None:
     if objective is None:
         return None
     return [str(o) for o in objective] if OmegaConf.is_list(objective) else [str(objective)]
-
-
-def _settle_directions(names: list[str] | None, settings: SweepSettings) -> None:
-    """Directions for hepsweep's objectives: derived when not given, else checked."""
-    if not names or not all(n in OBJECTIVES for n in names):
-        return
-    if settings.direction is None:
-        settings.direction = [OBJECTIVES[n][1] for n in names] if len(names) > 1 else OBJECTIVES[names[0]][1]
-        return
-    directions = settings.directions
-    if len(names) != len(directions):
-        raise ConfigError(
-            f"objective lists {len(names)} metric(s) but hydra.sweeper.direction gives {len(directions)}; "
-            "give one direction per objective"
-        )
-    for name, direction in zip(names, directions):
-        if OBJECTIVES[name][1] != direction:
-            raise ConfigError(
-                f"objective={name} should be {OBJECTIVES[name][1]}d but hydra.sweeper.direction says "
-                f"{direction}; set hydra.sweeper.direction={OBJECTIVES[name][1]}"
-            )
 
 
 def custom_search_space(path: str, config: DictConfig, task_function: TaskFunction) -> Callable[[optuna.Trial], None]:
@@ -155,7 +133,7 @@ class HydraStudyRunner:
         settings = self.settings
         space = parse_search_space(settings.params, arguments)
         names = _objective_names(self.config)
-        _settle_directions(names, settings)
+        settings.settle_directions(names)
         self._check_composes(space)
         launcher_name = type(self.launcher).__name__
         if settings.n_jobs > 1 and launcher_name == "BasicLauncher":

@@ -29,6 +29,11 @@ class JobComposer:
         self._bases: Dict[Tuple[str, ...], DictConfig] = {}
         self._groups = set(master.hydra.runtime.choices.keys())
 
+    @property
+    def compositions(self) -> int:
+        """How many configs were composed from scratch: one per shape of job seen so far."""
+        return len(self._bases)
+
     def _changes_shape(self, override: Override) -> bool:
         """Whether ``override`` changes the config's shape (which files compose it, which keys
         exist) rather than a value in it."""
