@@ -86,6 +86,21 @@ def compose(tmp_path: Path) -> Callable[..., DictConfig]:
     return make
 
 
+def stamp_the_schema_version_again(url: str) -> None:
+    """Insert the database's schema version row a second time: the unique-key failure that the
+    loser of a race to create a fresh store meets (a real ``IntegrityError``, raised here)."""
+    import sqlalchemy  # the test's own view of the store's tables
+
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.begin() as connection:
+            version = connection.execute(sqlalchemy.text("SELECT version_num FROM alembic_version")).scalar_one()
+            connection.execute(sqlalchemy.text("INSERT INTO alembic_version VALUES (:v)"), {"v": version})
+    finally:
+        engine.dispose()
+    raise AssertionError("the duplicate version row was accepted")
+
+
 def run_hepsweep(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 600):
     """Run the ``hepsweep`` command in a subprocess, as a user would."""
     import subprocess

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import optuna
 import pytest
-import sqlalchemy
 import sqlalchemy.exc
 
 from hepsweep.errors import StudyError
-from hepsweep.sweep import storage as storage_module
+from hepsweep import locks
 from hepsweep.sweep.storage import open_storage
+from tests.conftest import stamp_the_schema_version_again
 
 PLAIN_RDB_STORAGE = optuna.storages.RDBStorage
 
@@ -21,14 +21,8 @@ def lose_the_race_to_an_outsider(url: str, **kwargs) -> optuna.storages.RDBStora
     """What the loser of the race sees: another process creates the tables and stamps the schema
     version between this one's check and its insert, and the insert fails on the unique key."""
     PLAIN_RDB_STORAGE(url)
-    engine = sqlalchemy.create_engine(url)
-    try:
-        with engine.begin() as connection:
-            version = connection.execute(sqlalchemy.text("SELECT version_num FROM alembic_version")).scalar_one()
-            connection.execute(sqlalchemy.text("INSERT INTO alembic_version VALUES (:v)"), {"v": version})
-    finally:
-        engine.dispose()
-    raise AssertionError("the duplicate version row was accepted")
+    stamp_the_schema_version_again(url)
+    raise AssertionError("unreachable")
 
 
 def test_a_schema_created_by_an_outside_process_in_between_is_opened(tmp_path: Path, monkeypatch) -> None:
@@ -51,7 +45,7 @@ def test_a_schema_created_by_an_outside_process_in_between_is_opened(tmp_path: P
 def test_a_collision_that_keeps_happening_ends_in_one_line(tmp_path: Path, monkeypatch) -> None:
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     monkeypatch.setattr(optuna.storages, "RDBStorage", lose_the_race_to_an_outsider)
-    monkeypatch.setattr(storage_module.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(locks.time, "sleep", lambda seconds: None)
     with pytest.raises(StudyError, match=r"cannot open storage .*UNIQUE constraint failed") as raised:
         open_storage(url)
     assert "\n" not in str(raised.value)

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from hepsweep.tracking import store
+from tests.conftest import stamp_the_schema_version_again
+
 
 def _open_and_log(uri: str, barrier: "multiprocessing.synchronize.Barrier", name: str) -> None:
     from hepsweep.tracking import store
@@ -90,3 +93,24 @@ def test_values_longer_than_mlflow_takes_are_cut_to_its_limits(tmp_path: Path) -
         run = MlflowClient(uri).get_run(run_id)
         assert run.data.params["dataset.files"] == long_text[:MAX_PARAM_VAL_LENGTH]
         assert run.data.tags["note"] == long_text[:MAX_TAG_VAL_LENGTH]
+
+
+def test_a_tracking_store_created_by_an_outside_process_in_between_is_opened(tmp_path: Path, monkeypatch) -> None:
+    """``mlflow ui`` (which takes no lock) creates the fresh store as a sweeper opens it."""
+    import mlflow.tracking
+
+    plain_client = mlflow.tracking.MlflowClient
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    attempts: list[str] = []
+
+    def first_attempt_loses(tracking_uri: str):
+        attempts.append(tracking_uri)
+        if len(attempts) == 1:
+            plain_client(tracking_uri=tracking_uri)
+            stamp_the_schema_version_again(tracking_uri)
+        return plain_client(tracking_uri=tracking_uri)
+
+    monkeypatch.setattr(mlflow.tracking, "MlflowClient", first_attempt_loses)
+    experiment = store.experiment_id(uri, "after-the-race")
+    assert len(attempts) == 2
+    assert plain_client(tracking_uri=uri).get_experiment(experiment).name == "after-the-race"

@@ -3,21 +3,18 @@ journal file. SQLite connections wait for locks instead of failing with "databas
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any, Callable
 
 import optuna
-import sqlalchemy.exc
 from optuna.storages.journal import JournalFileBackend
 
 from hepsweep.errors import StudyError
-from hepsweep.locks import schema_lock
+from hepsweep.locks import open_database
 from hepsweep.redaction import mask
 from hepsweep.sweep.samplers import make_pruner
 
 SQLITE_TIMEOUT_S = 120
-SCHEMA_ATTEMPTS = 5
 _CACHE: dict[tuple[Any, ...], optuna.storages.BaseStorage] = {}
 
 
@@ -59,12 +56,15 @@ def open_storage(
         else:
             engine_kwargs["pool_pre_ping"] = True
         try:
-            storage = _create_rdb_storage(
+            storage = open_database(
                 url,
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=heartbeat_interval,
-                grace_period=grace_period,
-                heartbeat_stale_trial_callback=stale_trial_callback,
+                lambda: optuna.storages.RDBStorage(
+                    url,
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=heartbeat_interval,
+                    grace_period=grace_period,
+                    heartbeat_stale_trial_callback=stale_trial_callback,
+                ),
             )
         except ImportError as exc:
             raise StudyError(
@@ -77,24 +77,3 @@ def open_storage(
             ) from None
     _CACHE[key] = storage
     return storage
-
-
-def _create_rdb_storage(url: str, **kwargs: Any) -> optuna.storages.RDBStorage:
-    """An RDBStorage whose schema is created by one process at a time. Sweepers take the lock;
-    a process that does not (``optuna-dashboard``, a user's ``optuna.load_study``) can still
-    create the same tables or version row in between, so that collision is retried: the second
-    attempt finds the schema in place."""
-    for attempt in range(SCHEMA_ATTEMPTS):
-        try:
-            with schema_lock(url):
-                return optuna.storages.RDBStorage(url, **kwargs)
-        except Exception as exc:
-            if not _created_concurrently(exc) or attempt == SCHEMA_ATTEMPTS - 1:
-                raise
-            time.sleep(0.2 * (attempt + 1))
-    raise AssertionError("unreachable")
-
-
-def _created_concurrently(exc: Exception) -> bool:
-    """Whether ``exc`` says another process created the same table or row first."""
-    return isinstance(exc, sqlalchemy.exc.IntegrityError) or "already exists" in str(exc)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from hepsweep.config import check_plain_name
-from hepsweep.locks import schema_lock
+from hepsweep.locks import open_database
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +48,7 @@ def client(tracking_uri: str) -> Any:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
     # MLflow prints each ended run's address, credentials included; hepsweep says where runs went
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-    with schema_lock(tracking_uri):  # the client creates (migrates) a fresh SQLite store
-        return MlflowClient(tracking_uri=tracking_uri)
+    return open_database(tracking_uri, lambda: MlflowClient(tracking_uri=tracking_uri))  # creates a fresh store
 
 
 def experiment_id(tracking_uri: str, name: str) -> str:
