@@ -72,8 +72,6 @@ def classify(outcome: JobOutcome, n_objectives: int) -> tuple[TrialState, list[f
     return TrialState.COMPLETE, numbers, None, None
 
 
-
-
 def counted(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
     """Trials that count against ``n_trials``: all of them except failed ones that were retried,
     configurations refused before training (an impossible architecture) and trials dropped
