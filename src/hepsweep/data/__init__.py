@@ -118,11 +118,19 @@ def load_dataset(cfg: DictConfig) -> SplitData:
             f"events {train.x.shape[1:]}; give files of the same format"
         )
     scaler = Scaler().fit(train.x)
+    signal_class = family.signal_class(cfg)
+    feature_names = family.feature_names(cfg)
     return SplitData(
         train=scaler.apply(train),
         val=scaler.apply(events.take(np.sort(val_idx))),
         test=scaler.apply(test_arrays),
         class_names=class_names,
-        signal_class=family.signal_class(cfg),
-        preprocessing=scaler.to_dict(),
+        signal_class=signal_class,
+        preprocessing={
+            **scaler.to_dict(),
+            "features": feature_names,
+            "class_names": class_names,
+            "signal_class": signal_class,
+        },
+        feature_names=feature_names,
     )

@@ -25,6 +25,7 @@ class SplitData:
     class_names: list[str]
     signal_class: int | None = None
     preprocessing: dict[str, Any] = field(default_factory=dict)
+    feature_names: list[str] | None = None  # one per input column of feature-vector data
 
     @property
     def n_classes(self) -> int:
@@ -56,6 +57,10 @@ class DatasetFamily(abc.ABC):
     def read(self, path: Path, cfg: DictConfig) -> Iterator[Arrays]:
         """Read a real file in chunks; the default reads ``.npz`` files holding ``x`` and ``y``."""
         yield read_npz(path, max_events=cfg.max_events)
+
+    def feature_names(self, cfg: DictConfig) -> list[str] | None:
+        """Names of the input columns of feature-vector data, in order; None for images."""
+        return None
 
     def signal_class(self, cfg: DictConfig) -> int | None:
         """The class treated as signal in signal-vs-background figures (binary: class 1)."""

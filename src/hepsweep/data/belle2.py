@@ -75,6 +75,9 @@ def _cluster(species: str, rng: np.random.Generator) -> np.ndarray:
     return np.minimum(charge, SATURATION).astype(np.float32)
 
 
+CLUSTER_FEATURES = ("charge", "min_charge", "seed_charge", "size", "size_u", "size_v")
+
+
 def cluster_features(images: np.ndarray) -> np.ndarray:
     """The 6 cluster features (charge, min charge, seed charge, size, size in u, size in v)."""
     flat = images.reshape(len(images), -1)
@@ -116,6 +119,9 @@ class Belle2Pixels(DatasetFamily):
 
     def class_names(self, cfg: DictConfig) -> list[str]:
         return self._classes(cfg)
+
+    def feature_names(self, cfg: DictConfig) -> list[str] | None:
+        return list(CLUSTER_FEATURES) if cfg.representation == "features" else None
 
     def generate(self, cfg: DictConfig, rng: np.random.Generator) -> Arrays:
         clusters = generate_clusters(int(cfg.n_events), self._classes(cfg), rng)

@@ -92,6 +92,13 @@ def generate_events(n_events: int, rng: np.random.Generator) -> tuple[Events, np
     return events, labels.astype(np.int64)
 
 
+def event_feature_names() -> list[str]:
+    """The columns of :func:`event_features`, in order."""
+    names = [f"lep{i}_{v}" for i in range(MAX_LEPTONS) for v in ("log_pt", "eta", "phi", "is_e", "is_mu")]
+    names += [f"jet{i}_{v}" for i in range(MAX_JETS) for v in ("log_pt", "eta", "phi", "btag")]
+    return names + ["met_log_pt", "met_phi", "n_leptons", "n_jets", "n_btags"]
+
+
 def event_features(events: Events) -> np.ndarray:
     """Fixed-length vector: per lepton (log pt, eta, phi, is_e, is_mu), per jet (log pt, eta, phi,
     b-tag), MET (log pt, phi), and counts of leptons, jets and b-tags. Missing objects are zeros."""
@@ -182,6 +189,9 @@ class CmsEvents(DatasetFamily):
 
     def signal_class(self, cfg: DictConfig) -> int | None:
         return CLASSES.index("ttbar")
+
+    def feature_names(self, cfg: DictConfig) -> list[str] | None:
+        return event_feature_names() if cfg.representation == "features" else None
 
     def generate(self, cfg: DictConfig, rng: np.random.Generator) -> Arrays:
         self.class_names(cfg)

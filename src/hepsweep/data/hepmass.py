@@ -99,6 +99,9 @@ class Hepmass(DatasetFamily):
     def class_names(self, cfg: DictConfig) -> list[str]:
         return ["background", "signal"]
 
+    def feature_names(self, cfg: DictConfig) -> list[str] | None:
+        return [f"f{i}" for i in range(N_FEATURES)] + ["mass"]
+
     def generate(self, cfg: DictConfig, rng: np.random.Generator) -> Arrays:
         return generate_hepmass(int(cfg.n_events), list(cfg.masses), rng)
 
