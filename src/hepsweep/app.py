@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from hepsweep._resources import config_dir
-from hepsweep.config import register_configs
+from hepsweep.config import check_known_keys, register_configs
 from hepsweep.errors import ConfigError, HepsweepError
 from hepsweep.hydra_errors import explain_hydra_error
 from hepsweep.job import TrialJob
@@ -75,7 +75,9 @@ def compose_config(overrides: list[str]) -> DictConfig:
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-            return compose(config_name=CONFIG_NAME, overrides=overrides)
+            cfg = compose(config_name=CONFIG_NAME, overrides=overrides)
+        check_known_keys(cfg)
+        return cfg
     except (HydraException, OmegaConfBaseException) as exc:
         raise ConfigError(explain_hydra_error(exc)) from None
     finally:

@@ -14,7 +14,8 @@ import pandas as pd
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-from hepsweep.sweep.records import TRIAL_METRICS, StudyRecord, TrialRecord, pruned_after_epoch
+from hepsweep.metrics import Shown, shown_in
+from hepsweep.sweep.records import StudyRecord, TrialRecord, pruned_after_epoch
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ ABSENT = "absent"  # what the text tables say for a GPU figure of a run that had
 
 
 class Column:
-    """The columns of :func:`study_table` besides parameters, objectives and ``TRIAL_METRICS``."""
+    """The columns of :func:`study_table` besides parameters, objectives and the recorded figures."""
 
     TRIAL = "trial"
     STATE = "state"
@@ -46,7 +47,8 @@ def study_table(study: optuna.Study, objective_names: Sequence[str] | None = Non
     trials = study.get_trials(deepcopy=False)
     params = [c for c in frame.columns if c.startswith("params_")]
     keys = TrialRecord.keys()  # the attributes' names in the store: the columns are user_attrs_<key>
-    kept = {f"user_attrs_{k}": k for k in (*TRIAL_METRICS, Column.FAIL_REASON) if f"user_attrs_{k}" in frame.columns}
+    recorded = shown_in(Shown.REPORT, [c.removeprefix("user_attrs_") for c in frame.columns])
+    kept = {f"user_attrs_{k}": k for k in (*recorded, Column.FAIL_REASON) if f"user_attrs_{k}" in frame.columns}
     frame = frame.rename(columns={"number": Column.TRIAL, **{v: n for v, n in zip(values, names)}, **kept})
     frame = frame.rename(columns={c: c.removeprefix("params_") for c in params})
     gpu_column = f"user_attrs_{keys['gpu_present']}"
@@ -61,7 +63,7 @@ def study_table(study: optuna.Study, objective_names: Sequence[str] | None = Non
     if pruned:
         frame[Column.PRUNED_AFTER_EPOCH] = frame[Column.TRIAL].map(pruned)
     frame.insert(2, Column.BEST, frame[Column.TRIAL].isin(_best_numbers(study)))
-    tail = [c for c in (*TRIAL_METRICS, Column.PRUNED_AFTER_EPOCH, Column.FAIL_REASON) if c in frame.columns]
+    tail = [c for c in (*recorded, Column.PRUNED_AFTER_EPOCH, Column.FAIL_REASON) if c in frame.columns]
     order = [c for c in frame.columns if c not in tail] + tail
     # best first, as the study ranks them (its first objective); trials without a value last
     ascending = study.directions[0] == optuna.study.StudyDirection.MINIMIZE
