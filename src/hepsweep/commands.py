@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hepsweep.config import default_output_root
+from hepsweep.data.ntuple_example import write_example_ntuples
 from hepsweep.errors import StudyError
 from hepsweep.redaction import mask
 from hepsweep.studies import render
@@ -195,7 +196,27 @@ def drone(args: list[str]) -> int:
     return drone_main(args)
 
 
-VERBS = {"report": report, "ui": ui, "dashboard": dashboard, "resume": resume, "drone": drone}
+def example_ntuples(args: list[str]) -> int:
+    """Write example ntuples (signal, ttbar and W+jets as ROOT files with jagged jets and
+    weights) that ``hepsweep -m sweep=ntuple_example`` sweeps on."""
+    parser = argparse.ArgumentParser(prog="hepsweep example-ntuples", description=example_ntuples.__doc__)
+    parser.add_argument("folder", nargs="?", type=Path, default=Path("example_ntuples"),
+                        help="where to write them (default: ./example_ntuples, where the example sweep reads)")
+    parser.add_argument("--events", type=int, default=20_000, help="events per process (default 20000)")
+    options = parser.parse_args(args)
+    for path in write_example_ntuples(options.folder, options.events):
+        print(f"wrote {path.resolve()}")
+    return 0
+
+
+VERBS = {
+    "report": report,
+    "ui": ui,
+    "dashboard": dashboard,
+    "resume": resume,
+    "drone": drone,
+    "example-ntuples": example_ntuples,
+}
 
 
 def run_verb(verb: str, args: list[str]) -> int:

@@ -101,7 +101,7 @@ class NtupleConfig(DatasetConfig):
 
     name: str = "ntuple"
     # class name -> files or globs, e.g. {signal: [ttH_*.root], background: [ttbar.root]}
-    classes: Optional[Dict[str, List[str]]] = None
+    classes: Any = None  # typed Any: a dict given on the command line replaces it whole
     # or: one file set in `path` and the class of each row from this expression
     label: Optional[str] = None
     label_classes: List[str] = field(default_factory=lambda: ["background", "signal"])
@@ -110,7 +110,7 @@ class NtupleConfig(DatasetConfig):
     features: List[str] = field(default_factory=list)  # branch names or expressions
     selection: Optional[str] = None  # a per-event cut, e.g. (nJet >= 4) & (MET_pt > 20)
     weight: Optional[str] = None  # a branch or an expression, e.g. genWeight * xsec_weight
-    objects: Dict[str, int] = field(default_factory=dict)  # {Jet: 4}: leading 4 of every Jet_* feature
+    objects: Any = None  # {Jet: 4}: the leading 4 of every Jet_* feature (a dict of whole numbers)
     pad_value: float = 0.0
     per_object: Optional[str] = None  # one row per object of this collection instead of per event
     step_size: int = 200_000  # rows read at a time
