@@ -19,7 +19,7 @@ class RootFormat(Format):
 
     def _open(self, path: Path) -> Any:
         try:
-            return uproot.open(path)
+            return uproot.open(path, array_cache=None)  # chunks are read once: no cache to grow
         except Exception as exc:  # uproot raises many kinds for a file that is not ROOT
             raise open_error(path, self.name, exc) from exc
 
