@@ -310,17 +310,20 @@ def check_known_keys(cfg: DictConfig, prefix: str = "") -> None:
     """Refuse a key that no schema declares (``+dataset.weight_column=w``): Hydra's ``+`` adds it
     to a typed group without a word, and it would be written into config.yaml and ignored."""
     for key in list(cfg.keys()):
-        node = cfg._get_node(key)  # the node itself: its value may be an unresolved interpolation
-        if isinstance(node, DictConfig) and not node._is_none() and not node._is_missing():
-            schema = OmegaConf.get_type(node)
-            if dataclasses.is_dataclass(schema):
-                declared = [f.name for f in dataclasses.fields(schema)]
-                for name in node.keys():
-                    if name not in declared:
-                        near = difflib.get_close_matches(str(name), declared, n=1)
-                        hint = f"did you mean {prefix}{key}.{near[0]}? " if near else ""
-                        raise ConfigError(
-                            f"{prefix}{key}.{name} is not a key of {prefix}{key}; {hint}"
-                            f"its keys are {', '.join(declared)}"
-                        )
-                check_known_keys(node, f"{prefix}{key}.")
+        if OmegaConf.is_interpolation(cfg, str(key)) or OmegaConf.is_missing(cfg, str(key)):
+            continue
+        node = cfg[key]
+        if not isinstance(node, DictConfig):
+            continue
+        schema = OmegaConf.get_type(node)
+        if not dataclasses.is_dataclass(schema):
+            continue
+        declared = [f.name for f in dataclasses.fields(schema)]
+        for name in node.keys():
+            if name not in declared:
+                near = difflib.get_close_matches(str(name), declared, n=1)
+                hint = f"did you mean {prefix}{key}.{near[0]}? " if near else ""
+                raise ConfigError(
+                    f"{prefix}{key}.{name} is not a key of {prefix}{key}; {hint}its keys are {', '.join(declared)}"
+                )
+        check_known_keys(node, f"{prefix}{key}.")

@@ -18,12 +18,10 @@ Chunk = Mapping[str, ak.Array]
 
 @dataclass(frozen=True)
 class TableInfo:
-    """One table of a file: its name (None for a format with one table per file), its columns and
-    its number of rows."""
+    """One table of a file: its name (None for a format with one table per file) and its columns."""
 
     name: str | None
     columns: tuple[str, ...]
-    n_rows: int
 
 
 class Format(abc.ABC):
@@ -38,7 +36,7 @@ class Format(abc.ABC):
 
     @abc.abstractmethod
     def describe(self, path: Path, table: str | None) -> TableInfo:
-        """The columns and row count of ``table`` (None: the file's only table)."""
+        """The columns of ``table`` (None: the file's only table)."""
 
     @abc.abstractmethod
     def iterate(

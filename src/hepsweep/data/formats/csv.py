@@ -24,11 +24,10 @@ class CsvFormat(Format):
         self.resolve_table(path, table)
         try:
             header = pd.read_csv(path, nrows=0)
-            n_rows = sum(len(chunk) for chunk in pd.read_csv(path, usecols=[0], chunksize=1_000_000))
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, EOFError,
                 zipfile.BadZipFile, zlib.error) as exc:
             raise open_error(path, self.name, exc) from exc
-        return TableInfo(None, tuple(str(c) for c in header.columns), n_rows)
+        return TableInfo(None, tuple(str(c) for c in header.columns))
 
     def iterate(
         self, path: Path, table: str | None, columns: Sequence[str], step: int, stop: int | None = None

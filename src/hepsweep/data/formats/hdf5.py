@@ -50,9 +50,8 @@ class Hdf5Format(Format):
         with self._open(path) as file:
             node = file[name]
             if isinstance(node, h5py.Dataset):
-                return TableInfo(name, tuple(node.dtype.names or ()), int(len(node)))
-            first = next(iter(node.values()))
-            return TableInfo(name, tuple(node.keys()), int(len(first)))
+                return TableInfo(name, tuple(node.dtype.names or ()))
+            return TableInfo(name, tuple(node.keys()))
 
     def iterate(
         self, path: Path, table: str | None, columns: Sequence[str], step: int, stop: int | None = None

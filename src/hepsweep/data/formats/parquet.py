@@ -27,7 +27,7 @@ class ParquetFormat(Format):
     def describe(self, path: Path, table: str | None) -> TableInfo:
         self.resolve_table(path, table)
         file = self._open(path)
-        return TableInfo(None, tuple(file.schema_arrow.names), int(file.metadata.num_rows))
+        return TableInfo(None, tuple(file.schema_arrow.names))
 
     def iterate(
         self, path: Path, table: str | None, columns: Sequence[str], step: int, stop: int | None = None

@@ -32,7 +32,7 @@ class RootFormat(Format):
         name = self.resolve_table(path, table)
         with self._open(path) as file:
             tree = file[name]
-            return TableInfo(name, tuple(tree.keys()), int(tree.num_entries))
+            return TableInfo(name, tuple(tree.keys()))
 
     def iterate(
         self, path: Path, table: str | None, columns: Sequence[str], step: int, stop: int | None = None
