@@ -17,7 +17,7 @@ from hepsweep.errors import StudyError
 from hepsweep.redaction import mask
 from hepsweep.studies import render
 from hepsweep.sweep.records import StudyRecord
-from hepsweep.sweep.report import format_table, format_view, study_table
+from hepsweep.sweep.report import format_table, format_view, study_table, terminal_width
 from hepsweep.sweep.resume import load_study, locate_study
 from hepsweep.sweep.resume import resume as resume_study
 from hepsweep.sweep.storage import open_storage
@@ -51,7 +51,7 @@ def report(args: list[str]) -> int:
     if options.top is not None:
         table = study_table(study).head(max(options.top, 0))
         print(f"the {len(table)} best trials of study {study.study_name}, best first")
-        print(format_table(table, options.format))
+        print(format_table(table, options.format, terminal_width()))
         return 0
     folder = options.figures or Path(StudyRecord.of(study).study_dir or Path.cwd())
     view = render(study, folder, options.view)
@@ -64,7 +64,7 @@ def report(args: list[str]) -> int:
         options.output.write_text(text + ("" if text.endswith("\n") else "\n"))
         print(f"wrote {options.output}")
     else:
-        print(format_view(view) if fmt == "text" else format_table(view.table, fmt))
+        print(format_view(view, terminal_width()) if fmt == "text" else format_table(view.table, fmt))
     for figure in view.figures:
         print(f"figure: {figure}")
     _log_to_parent_run(study, view.figures)
