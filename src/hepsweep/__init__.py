@@ -48,6 +48,10 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, emit: Callable[[s
         >>> hepsweep.run(cfg).metrics["test_auc"]  # doctest: +SKIP
         0.83
     """
+    from hepsweep.train.warm import import_tensorflow, quiet_libraries
+
+    quiet_libraries()
+    import_tensorflow()  # before anything else imports it, so that its native start-up lines stay quiet
     # heavy: TensorFlow (training) and MLflow (tracking)
     from hepsweep.tracking.single_run import single_run_tracker
     from hepsweep.train.training import require_composed
@@ -80,5 +84,7 @@ def compose(overrides: list[str] | None = None) -> DictConfig:
     "train.epochs=3"]``), composed without running anything; a bad override raises
     :class:`hepsweep.errors.ConfigError` with one line naming the fix."""
     from hepsweep.app import compose_config  # heavy: Hydra
+    from hepsweep.train.warm import quiet_libraries
 
+    quiet_libraries()
     return compose_config(list(overrides or []))

@@ -25,7 +25,7 @@ from hepsweep.errors import ConfigError, HepsweepError
 from hepsweep.hydra_errors import explain_hydra_error, unknown_key
 from hepsweep.job import TrialJob
 from hepsweep.redaction import mask_logs, scrub_hydra_files
-from hepsweep.train.warm import import_tensorflow
+from hepsweep.train.warm import import_tensorflow, quiet_libraries
 
 log = logging.getLogger("hepsweep")
 
@@ -33,13 +33,6 @@ CONFIG_NAME = "config"
 # Hydra's own flags that take no value, and those that take one.
 _FLAGS = {"-m", "--multirun", "--info", "-i", "--shell-completion", "-sc", "--resolve", "--help", "-h", "--hydra-help", "--version"}
 _FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--experimental-rerun"}
-
-
-def quiet_tensorflow() -> None:
-    """Silence TensorFlow's start-up chatter and retracing notes unless the user asked for them."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if os.environ["TF_CPP_MIN_LOG_LEVEL"] == "3":
-        logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 def split_command_line(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -138,10 +131,7 @@ def task(cfg: DictConfig) -> Any:
 
 def main(argv: list[str]) -> None:
     """Run the Hydra app with ``argv`` (everything after ``hepsweep``)."""
-    quiet_tensorflow()
-    # MLflow sets its own loggers' level when it is imported, from this variable
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    quiet_libraries()
     flags, overrides = split_command_line(argv)
     if not any(f in flags for f in ("--help", "-h", "--hydra-help", "--version", "--info", "-i", "--shell-completion", "-sc")):
         _validate_overrides(overrides)
