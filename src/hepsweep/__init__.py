@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from hepsweep.errors import HepsweepError
+from hepsweep.quiet import quiet_libraries
 
 if TYPE_CHECKING:  # the public functions import their heavy modules when called
     import optuna
@@ -48,10 +49,10 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, emit: Callable[[s
         >>> hepsweep.run(cfg).metrics["test_auc"]  # doctest: +SKIP
         0.83
     """
-    from hepsweep.train.warm import import_tensorflow, quiet_libraries
+    from hepsweep.train.warm import import_tensorflow  # heavy: TensorFlow, imported quietly before the rest
 
     quiet_libraries()
-    import_tensorflow()  # before anything else imports it, so that its native start-up lines stay quiet
+    import_tensorflow()
     # heavy: TensorFlow (training) and MLflow (tracking)
     from hepsweep.tracking.single_run import single_run_tracker
     from hepsweep.train.training import require_composed
@@ -84,7 +85,6 @@ def compose(overrides: list[str] | None = None) -> DictConfig:
     "train.epochs=3"]``), composed without running anything; a bad override raises
     :class:`hepsweep.errors.ConfigError` with one line naming the fix."""
     from hepsweep.app import compose_config  # heavy: Hydra
-    from hepsweep.train.warm import quiet_libraries
 
     quiet_libraries()
     return compose_config(list(overrides or []))

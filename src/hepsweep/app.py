@@ -25,7 +25,8 @@ from hepsweep.errors import ConfigError, HepsweepError
 from hepsweep.hydra_errors import explain_hydra_error, unknown_key
 from hepsweep.job import TrialJob
 from hepsweep.redaction import mask_logs, scrub_hydra_files
-from hepsweep.train.warm import import_tensorflow, quiet_libraries
+from hepsweep.quiet import quiet_libraries
+from hepsweep.train.warm import import_tensorflow
 
 log = logging.getLogger("hepsweep")
 
