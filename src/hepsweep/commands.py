@@ -95,6 +95,8 @@ def ui(args: list[str]) -> int:
     root = default_output_root()
     uri = options.tracking_uri
     if uri is None:
+        if not (root / "mlflow.db").exists() and options.study:
+            root = _output_root_of(options.study) or root
         db = root / "mlflow.db"
         if not db.exists():
             raise StudyError(f"no MLflow store at {db}; run a study first, set HEPSWEEP_OUTPUT, or pass --tracking-uri")
@@ -102,17 +104,31 @@ def ui(args: list[str]) -> int:
     address = f"http://{options.host}:{options.port}"
     if options.study:
         address += store.runs_view_path(store.experiment_id(uri, options.study))
-    print(f"MLflow UI for {mask(uri)} at {address} (Ctrl-C stops it)", flush=True)
+    log_path = root / "mlflow-ui.log"
+    print(f"MLflow UI for {mask(uri)} at {address} (Ctrl-C stops it; server log: {log_path})", flush=True)
     _warn_if_open("ui", options.host, options.port, "every run (MLflow's server has no login)")
     command = [
         sys.executable, "-m", "mlflow", "server",
         "--backend-store-uri", uri,
         "--host", options.host,
         "--port", str(options.port),
+        "--workers", "1",  # one person's browser: one worker, not four on a small machine
+        "--uvicorn-opts", "--log-level warning",
     ]
     if uri.startswith("sqlite:///"):
         command += ["--default-artifact-root", (root / "mlartifacts").as_uri()]
-    return serve_until_stopped(command)
+    # the server's own lines (registry, security middleware, job executor) go to its log, not the console
+    return serve_until_stopped(command, log_path)
+
+
+def _output_root_of(study_name: str) -> Path | None:
+    """The output folder of a study found through the study index (as ``report`` finds it from
+    any folder): the folder of its SQLite storage, where hepsweep keeps ``mlflow.db`` beside it."""
+    try:
+        _, url = locate_study(study_name)
+    except StudyError:
+        return None
+    return Path(url[len("sqlite:///"):]).parent if url.startswith("sqlite:///") else None
 
 
 def _warn_if_open(verb: str, host: str, port: int, what: str) -> None:
@@ -146,23 +162,31 @@ def dashboard(args: list[str]) -> int:
     return serve_until_stopped([program, url, "--host", options.host, "--port", str(options.port)])
 
 
-def serve_until_stopped(command: list[str]) -> int:
+def serve_until_stopped(command: list[str], log_path: Path | None = None) -> int:
     """Run a server in its own process group until it exits, or until this process gets
     SIGINT or SIGTERM: then stop the whole group (the server and its workers), so that the
-    port is free again."""
-    server = subprocess.Popen(command, start_new_session=True)
+    port is free again. With ``log_path`` the server's output goes there, and its last lines
+    are shown if it ends on its own with an error."""
+    log = open(log_path, "w") if log_path is not None else None
+    server = subprocess.Popen(command, start_new_session=True, stdout=log, stderr=subprocess.STDOUT if log else None)
 
     def stop(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, stop)
     try:
-        return server.wait()
+        code = server.wait()
+        if code and log_path is not None:
+            tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
+            print("\n".join(mask(line) for line in tail), file=sys.stderr)
+        return code
     except KeyboardInterrupt:
         _stop_group(server)
         return 0
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if log is not None:
+            log.close()
 
 
 def _stop_group(process: subprocess.Popen[bytes]) -> None:

@@ -22,7 +22,6 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "ui"  # scr
 def test_ui_opens_on_the_study_ranked_with_pruned_trials_marked(tmp_path: Path) -> None:
     """What the user sees first, without a click: the study's trials best first, the objective
     and test figures as columns, pruned trials named and stated so; then the study's HTML plots."""
-    import os
     import sys
 
     if CHROMIUM is None:
@@ -46,42 +45,40 @@ def test_ui_opens_on_the_study_ranked_with_pruned_trials_marked(tmp_path: Path) 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
     command = [sys.executable, "-m", "hepsweep", "ui", "--port", "{port}", "--study", "in_the_ui"]
-    os.environ["HEPSWEEP_OUTPUT"] = str(tmp_path / "outputs")
-    try:
-        with mlflow_server(tmp_path, command) as url:
-            log = next(tmp_path.glob("server-*.log")).read_text()
-            address = log.split(" at ", 1)[1].split(" ", 1)[0]  # the address `hepsweep ui` prints
-            assert address.startswith(url) and "viewStateShareKey=hepsweep" in address
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(
-                    executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-                )
-                page = browser.new_page(viewport={"width": 1600, "height": 900})
-                page.goto(address)
-                names = page.locator(".ag-pinned-left-cols-container [role=row]")  # one per run
-                page.wait_for_selector(".ag-pinned-left-cols-container [role=row] >> text=in_the_ui", timeout=60_000)
-                rows = [text.split("\n") for text in names.all_inner_texts()]
-                run_names = [next(part for part in row if part.startswith(("trial-", "in_the_ui"))) for row in rows]
-                assert run_names[0] == "trial-0 best"  # ranked by the objective, the best first
-                assert sorted(run_names[1:4]) == ["trial-1 pruned", "trial-2 pruned", "trial-3 pruned"]
-                assert run_names[4] == "in_the_ui"  # the study's own run has no objective: last
-                columns = page.locator(".ag-header-cell[col-id]").evaluate_all(
-                    "cells => cells.map(cell => cell.getAttribute('col-id'))"
-                )
-                assert {"metrics.`val_auc`", "metrics.`test_accuracy`", "metrics.`test_auc`",
-                        "metrics.`train_time_s`", "tags.`hepsweep.state`", "params.`optimizer.lr`"} <= set(columns)
-                states = page.locator('[role=gridcell][col-id="tags.`hepsweep.state`"]').all_inner_texts()
-                assert states[:4] == ["COMPLETE", "PRUNED", "PRUNED", "PRUNED"]
-                page.screenshot(path=str(ARTIFACTS / "runs_table.png"))
+    elsewhere = tmp_path / "elsewhere"  # from any folder, as report and resume: the study index finds the store
+    elsewhere.mkdir()
+    with mlflow_server(elsewhere, command) as url:
+        log = next(elsewhere.glob("server-*.log")).read_text()
+        address = log.split(" at ", 1)[1].split(" ", 1)[0]  # the address `hepsweep ui` prints
+        assert address.startswith(url) and "viewStateShareKey=hepsweep" in address
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+            )
+            page = browser.new_page(viewport={"width": 1600, "height": 900})
+            page.goto(address)
+            names = page.locator(".ag-pinned-left-cols-container [role=row]")  # one per run
+            page.wait_for_selector(".ag-pinned-left-cols-container [role=row] >> text=in_the_ui", timeout=60_000)
+            rows = [text.split("\n") for text in names.all_inner_texts()]
+            run_names = [next(part for part in row if part.startswith(("trial-", "in_the_ui"))) for row in rows]
+            assert run_names[0] == "trial-0 best"  # ranked by the objective, the best first
+            assert sorted(run_names[1:4]) == ["trial-1 pruned", "trial-2 pruned", "trial-3 pruned"]
+            assert run_names[4] == "in_the_ui"  # the study's own run has no objective: last
+            columns = page.locator(".ag-header-cell[col-id]").evaluate_all(
+                "cells => cells.map(cell => cell.getAttribute('col-id'))"
+            )
+            assert {"metrics.`val_auc`", "metrics.`test_accuracy`", "metrics.`test_auc`",
+                    "metrics.`train_time_s`", "tags.`hepsweep.state`", "params.`optimizer.lr`"} <= set(columns)
+            states = page.locator('[role=gridcell][col-id="tags.`hepsweep.state`"]').all_inner_texts()
+            assert states[:4] == ["COMPLETE", "PRUNED", "PRUNED", "PRUNED"]
+            page.screenshot(path=str(ARTIFACTS / "runs_table.png"))
 
-                page.goto(f"{url}/#/experiments/{experiment}/runs/{parent.info.run_id}/artifacts/study_plots.html")
-                plots = page.frame_locator("iframe").first
-                plots.get_by_text("Optimization history").first.wait_for(timeout=60_000)
-                plots.locator(".plotly-graph-div").first.wait_for(timeout=60_000)  # drawn by plotly.js
-                page.screenshot(path=str(ARTIFACTS / "study_plots.png"))
-                browser.close()
-    finally:
-        del os.environ["HEPSWEEP_OUTPUT"]
+            page.goto(f"{url}/#/experiments/{experiment}/runs/{parent.info.run_id}/artifacts/study_plots.html")
+            plots = page.frame_locator("iframe").first
+            plots.get_by_text("Optimization history").first.wait_for(timeout=60_000)
+            plots.locator(".plotly-graph-div").first.wait_for(timeout=60_000)  # drawn by plotly.js
+            page.screenshot(path=str(ARTIFACTS / "study_plots.png"))
+            browser.close()
 
 
 def test_ui_stops_its_server_on_sigterm_and_warns_about_open_hosts(tmp_path: Path) -> None:

@@ -65,7 +65,7 @@ class ResultsWriter(StudyObserver):
         except Exception as exc:  # presentation must never cost the study
             log.warning("study report failed: %s", exc)
         print(text, flush=True)
-        self.emit(f"results: {results}")
+        self.emit(f"results: {results.resolve()}")
 
 
 def _quietly(function: Callable[[], None]) -> Callable[[], None]:
