@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import logging
 import os
 import sys
-from typing import Any
+from typing import Any, Iterator
 
 import hydra
 import optuna
@@ -105,7 +106,10 @@ def _closest_key(exc: BaseException, overrides: list[str]) -> str | None:
 
 def task(cfg: DictConfig) -> Any:
     """The Hydra task: one training run; inside a sweep, linked to its Optuna trial and MLflow run."""
-    import_tensorflow()  # first, so that its native start-up lines stay off the terminal
+    from hepsweep.train.preflight import check_config  # heavy: the data readers, for the job only
+
+    check_config(cfg)  # what the config alone gets wrong, before TensorFlow's start-up
+    import_tensorflow()  # then, so that its native start-up lines stay off the terminal
     from hepsweep.train.training import run  # heavy: TensorFlow, imported by the job that trains
 
     hydra_cfg = HydraConfig.get()
@@ -140,4 +144,32 @@ def main(argv: list[str]) -> None:
     sys.argv = ["hepsweep", *argv]
     # Let errors reach hepsweep's command line, which prints them as one line.
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")
-    hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=CONFIG_NAME)(task)()
+    with _without_job_error_echo():
+        hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=CONFIG_NAME)(task)()
+
+
+class _EchoFilter:
+    """``sys.stderr`` less Hydra's "Error executing job with overrides: [...]", which it writes
+    before re-raising a failed single run's error: hepsweep's command line prints that error
+    itself, in one line (a bug keeps its traceback). Everything else passes through."""
+
+    PREFIX = "Error executing job with overrides"
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        return len(text) if text.startswith(self.PREFIX) else self.stream.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+@contextlib.contextmanager
+def _without_job_error_echo() -> Iterator[None]:
+    original = sys.stderr
+    sys.stderr = _EchoFilter(original)
+    try:
+        yield
+    finally:
+        sys.stderr = original

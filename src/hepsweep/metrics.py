@@ -235,7 +235,7 @@ def metric(name: str) -> Metric:
 
 def names() -> list[str]:
     """Every fixed metric name (working points as their pattern)."""
-    return [m.name for m in TABLE]
+    return [m.name for m in TABLE if m.name != WORKING_POINT_SLOT]
 
 
 def is_metric(name: str) -> bool:

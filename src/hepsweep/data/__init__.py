@@ -27,7 +27,7 @@ FAMILIES: dict[str, DatasetFamily] = {
     family.name: family for family in (Hepmass(), NtdPits(), Belle2Pixels(), CmsEvents(), Ntuple())
 }
 
-__all__ = ["Arrays", "DatasetFamily", "FAMILIES", "SplitData", "family_of", "load_dataset", "raw_arrays"]
+__all__ = ["Arrays", "DatasetFamily", "FAMILIES", "SplitData", "check_dataset", "family_of", "load_dataset", "raw_arrays"]
 
 
 def family_of(cfg: DictConfig) -> DatasetFamily:
@@ -70,6 +70,17 @@ def raw_arrays(cfg: DictConfig, path: str | None = None) -> Arrays:
     return events
 
 
+def check_dataset(cfg: DictConfig) -> None:
+    """What the dataset config gets wrong on its own, before any file is read: its classes, its
+    signal class, its split, its weight policy, and what the family checks (expressions)."""
+    family = family_of(cfg)
+    family.class_names(cfg)
+    family.signal_class(cfg)
+    split_fractions(cfg.split)
+    check_policy(str(cfg.negative_weights))
+    family.check_config(cfg)
+
+
 def _check_labels(arrays: Arrays, n_classes: int, what: str) -> None:
     if not len(arrays):
         return
@@ -92,6 +103,7 @@ def load_dataset(cfg: DictConfig) -> SplitData:
     With ``dataset.test_path`` the test split is that file, untouched, and ``dataset.path`` is
     cut into training and validation in the ratio of ``split.train`` to ``split.val``.
     """
+    check_dataset(cfg)
     family = family_of(cfg)
     class_names = family.class_names(cfg)
     fractions = split_fractions(cfg.split)

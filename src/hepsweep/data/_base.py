@@ -91,6 +91,9 @@ class DatasetFamily(abc.ABC):
             keys.pop(unused, None)
         return keys
 
+    def check_config(self, cfg: DictConfig) -> None:
+        """Refuse what the family's own keys get wrong, before any file is read (default: nothing)."""
+
     def check_format(self, path: Path) -> None:
         if not any(path.name.endswith(ext) for ext in self.file_formats):
             raise DataError(

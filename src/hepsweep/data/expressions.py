@@ -83,7 +83,7 @@ class Expression:
             tree = ast.parse(source, mode="eval")
         except SyntaxError as exc:
             raise ConfigError(
-                f"{key}={source!r} does not parse ({exc.msg} at character {exc.offset}); "
+                f"{key}={source!r} does not parse ({exc.msg}); "
                 "write it like (nJet >= 4) & (MET_pt > 30)"
             ) from None
         names: set[str] = set()

@@ -72,8 +72,6 @@ class _Plan:
 
     @classmethod
     def of(cls, cfg: DictConfig, table: TableInfo) -> "_Plan":
-        if not cfg.features:
-            raise ConfigError("dataset.features is empty; list the branches (or expressions) to train on, e.g. [MET_pt, Jet_pt]")
         features = tuple(
             _Feature(str(f), None if str(f) in table.columns else Expression.parse(f, "dataset.features"))
             for f in cfg.features
@@ -148,6 +146,23 @@ class Ntuple(DatasetFamily):
             return names.index(cfg.signal_class)
         return names.index("signal") if "signal" in names else 0
 
+    def check_config(self, cfg: DictConfig) -> None:
+        if not cfg.features:
+            raise ConfigError("dataset.features is empty; list the branches (or expressions) to train on, e.g. [MET_pt, Jet_pt]")
+        for key in ("selection", "weight", "label"):
+            if cfg.get(key) is not None:
+                Expression.parse(cfg.get(key), f"dataset.{key}")
+        objects = cfg.objects or {}
+        if not hasattr(objects, "items") or not all(isinstance(v, int) and v >= 1 for v in objects.values()):
+            raise ConfigError(
+                f"dataset.objects={objects} must map collection names to whole numbers of leading objects, e.g. {{Jet: 4}}"
+            )
+        if cfg.per_object is not None and objects:
+            raise ConfigError("dataset.per_object and dataset.objects exclude each other: one row per object, or "
+                              "the leading objects of each event")
+        if int(cfg.step_size) < 1:
+            raise ConfigError(f"dataset.step_size={cfg.step_size} must be at least 1, e.g. 200000")
+
     def cache_key(self, cfg: DictConfig) -> dict[str, Any]:
         key = super().cache_key(cfg)
         for unused in ("seed", "n_events"):  # the events are the files', not drawn
@@ -203,8 +218,6 @@ class Ntuple(DatasetFamily):
         tables = [(f, format_of(f).describe(f, cfg.tree)) for f in files]
         remaining = None if cfg.max_events is None else int(cfg.max_events)
         step = int(cfg.step_size)
-        if step < 1:
-            raise ConfigError(f"dataset.step_size={step} must be at least 1, e.g. 200000")
         for path, table in tables:
             plan = _Plan.of(cfg, table)
             self._check_columns(plan, path, table, tables, key)
@@ -241,9 +254,6 @@ class _Rows:
         self.objects = {str(k): int(v) for k, v in (cfg.objects or {}).items()}
         self.per_object = None if cfg.per_object is None else str(cfg.per_object)
         self.pad_value = float(cfg.pad_value)
-        for name, count in self.objects.items():
-            if count < 1:
-                raise ConfigError(f"dataset.objects.{name}={count} must be at least 1 (the leading objects kept)")
 
     def make(self, columns: dict[str, Any], label: int | None) -> Arrays:
         plan = self.plan

@@ -43,6 +43,7 @@ from hepsweep.train.callbacks import (
 from hepsweep.train.device import configure_device
 from hepsweep.train.evaluate import evaluate
 from hepsweep.train.objective import Objective
+from hepsweep.train.preflight import check_config
 from hepsweep.train.optimizers import check_learning_rate, make_optimizer
 from hepsweep.train.reuse import COMPILED_MODELS, architecture_key
 from hepsweep.tracking.background import defer, finish_background_work
@@ -77,19 +78,6 @@ class RunResult:
     @property
     def value(self) -> float | list[float]:
         return self.objective.value(self.summary.metrics)
-
-
-def _check_train(cfg: DictConfig) -> None:
-    if cfg.train.epochs < 1:
-        raise ConfigError(f"train.epochs={cfg.train.epochs} must be at least 1")
-    if cfg.train.batch_size < 1:
-        raise ConfigError(f"train.batch_size={cfg.train.batch_size} must be at least 1")
-    if cfg.train.early_stopping_patience < 0:
-        raise ConfigError("train.early_stopping_patience cannot be negative; 0 switches it off")
-    if cfg.tracking.utilisation_interval_s <= 0:
-        raise ConfigError(
-            f"tracking.utilisation_interval_s={cfg.tracking.utilisation_interval_s} must be positive; e.g. 1.0"
-        )
 
 
 def _hyperparameters(cfg: DictConfig) -> dict[str, Any]:
@@ -145,9 +133,8 @@ def run(
     folder = Path(output_dir) if output_dir is not None else default_output_dir(cfg)
     folder.mkdir(parents=True, exist_ok=True)
     tracker = tracker or NullTracker()
+    check_config(cfg)
     objective = Objective.parse(cfg.objective)
-    _check_train(cfg)
-    figures_of_merit(cfg.metrics.signal_efficiencies, also=objective.names)  # the working points, checked now
     config_text = mask(OmegaConf.to_yaml(cfg, resolve=True))
     (folder / "config.yaml").write_text(config_text)
     summary = RunSummary(
