@@ -105,6 +105,7 @@ def ui(args: list[str]) -> int:
     if options.study:
         address += store.runs_view_path(store.experiment_id(uri, options.study))
     log_path = root / "mlflow-ui.log"
+    root.mkdir(parents=True, exist_ok=True)
     print(f"MLflow UI for {mask(uri)} at {address} (Ctrl-C stops it; server log: {log_path})", flush=True)
     _warn_if_open("ui", options.host, options.port, "every run (MLflow's server has no login)")
     command = [
