@@ -31,6 +31,7 @@ class Shown(str, Enum):
 
     REPORT = "report"  # a column of ``hepsweep report`` (recorded on the trial)
     VIEW = "view"  # a column of the study's runs view in MLflow's UI
+    LINE = "line"  # the run's one-line summary (console, summary.txt)
 
 
 @dataclass(frozen=True)
@@ -165,21 +166,22 @@ def _balanced(scored: Scored) -> float | None:
 # The table
 
 MAX, MIN = "maximize", "minimize"
-_REPORT, _VIEW = Shown.REPORT, Shown.VIEW
+_REPORT, _VIEW, _LINE = Shown.REPORT, Shown.VIEW, Shown.LINE
 
 WORKING_POINT = re.compile(r"test_bkg_rejection_at_(\d{1,2})pct_sig")
 WORKING_POINT_SLOT = "test_bkg_rejection_at_{pct}pct_sig"  # where working points stand in the table
 
 TABLE: tuple[Metric, ...] = (
-    Metric("val_auc", MAX, "val_auc", "ROC AUC on the validation split (weighted), after the epoch kept"),
-    Metric("val_accuracy", MAX, "val_accuracy", "accuracy on the validation split (weighted)"),
+    Metric("val_auc", MAX, "val_auc", "ROC AUC on the validation split (weighted), after the epoch kept",
+           frozenset({_LINE})),
+    Metric("val_accuracy", MAX, "val_accuracy", "accuracy on the validation split (weighted)", frozenset({_LINE})),
     Metric("val_loss", MIN, "val_loss", "cross-entropy on the validation split (weighted)"),
     Metric("test_accuracy", MAX, "val_accuracy", "accuracy on the untouched test split (weighted)",
-           frozenset({_REPORT, _VIEW}), lambda s: accuracy(s.labels, s.probabilities, s.weights)),
+           frozenset({_REPORT, _VIEW, _LINE}), lambda s: accuracy(s.labels, s.probabilities, s.weights)),
     Metric("test_auc", MAX, "val_auc", "ROC AUC on the test split (weighted; macro one-vs-rest for several classes)",
-           frozenset({_REPORT, _VIEW}), lambda s: roc_auc(s.labels, s.probabilities, s.weights)),
+           frozenset({_REPORT, _VIEW, _LINE}), lambda s: roc_auc(s.labels, s.probabilities, s.weights)),
     Metric("test_loss", MIN, "val_loss", "cross-entropy on the test split (weighted)",
-           frozenset(), lambda s: log_loss(s.labels, s.probabilities, s.weights)),
+           frozenset({_LINE}), lambda s: log_loss(s.labels, s.probabilities, s.weights)),
     Metric("test_balanced_efficiency", MAX, "val_accuracy",
            "mean of signal efficiency and background rejection of the argmax decision (signal class only)",
            frozenset({_REPORT}), _balanced),
@@ -189,8 +191,8 @@ TABLE: tuple[Metric, ...] = (
            "the largest eps_S/sqrt(eps_B) over cuts on the signal probability", frozenset({_REPORT}),
            max_significance_improvement),
     Metric("inference_us_per_event", MIN, "val_loss", "microseconds per test event of the model's forward pass"),
-    Metric("train_time_s", MIN, "val_loss", "seconds spent in fit", frozenset({_REPORT, _VIEW})),
-    Metric("time_per_epoch_s", MIN, "val_loss", "mean seconds per epoch", frozenset({_REPORT})),
+    Metric("train_time_s", MIN, "val_loss", "seconds spent in fit", frozenset({_REPORT, _VIEW, _LINE})),
+    Metric("time_per_epoch_s", MIN, "val_loss", "mean seconds per epoch", frozenset({_REPORT, _LINE})),
     Metric("n_params", MIN, "val_loss", "trainable and other parameters of the model"),
     Metric("epochs_run", MIN, "val_loss", "epochs trained (fewer when pruned or stopped early)", frozenset({_REPORT})),
     Metric("samples_per_s", MAX, "val_loss", "training events per second", frozenset({_REPORT})),

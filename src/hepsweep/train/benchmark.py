@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hepsweep.metrics import Shown, shown_in
+
 SUMMARY_JSON = "summary.json"
 SUMMARY_TXT = "summary.txt"
 CHECKPOINT = "checkpoint/model.keras"
@@ -51,13 +53,7 @@ class RunSummary:
 
         shown = {
             "status": self.status,
-            "test_accuracy": self.metrics.get("test_accuracy"),
-            "test_auc": self.metrics.get("test_auc"),
-            "test_loss": self.metrics.get("test_loss"),
-            "val_accuracy": self.metrics.get("val_accuracy"),
-            "val_auc": self.metrics.get("val_auc"),
-            "train_time_s": self.metrics.get("train_time_s"),
-            "time_per_epoch_s": self.metrics.get("time_per_epoch_s"),
+            **{name: self.metrics[name] for name in shown_in(Shown.LINE, self.metrics)},
             "epochs": self.epochs_run,
             "early_stopped": self.early_stopped,
             "pruned": self.pruned,
