@@ -291,3 +291,13 @@ def test_npz_weights_are_read_not_dropped(tmp_path: Path, compose) -> None:
     data = load_dataset(cfg.dataset)
     assert data.train.w is not None and data.train_weights is not None
     assert data.train_weights[data.train.y == 1].sum() == pytest.approx(data.train_weights[data.train.y == 0].sum(), rel=1e-5)
+
+
+def test_columns_of_different_collections_do_not_combine(tmp_path: Path) -> None:
+    columns = {**events(), "Muon": ak.zip({"pt": ak.Array([[5.0], [], [7.0, 8.0], []])})}
+    sig = write_root(tmp_path / "sig.root", columns)
+    bkg = write_root(tmp_path / "bkg.root", columns)
+    message = refused(tmp_path, classes(sig, bkg), "dataset.objects={Jet: 2, Muon: 1}", features=["Jet_pt + Muon_pt"])
+    assert "cannot be computed" in message and "same collection" in message
+    message = refused(tmp_path, classes(sig, bkg), "dataset.per_object=Jet", features=["Jet_pt", "Muon_pt"])
+    assert "Muon_pt is not one value per event nor one per Jet" in message

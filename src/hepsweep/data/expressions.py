@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping
 import awkward as ak
 import numpy as np
 
-from hepsweep.errors import ConfigError
+from hepsweep.errors import ConfigError, DataError, HepsweepError
 
 
 def _reduce(function: Callable[..., Any]) -> Callable[[Any], Any]:
@@ -92,8 +92,19 @@ class Expression:
         return cls(source, key, tree, frozenset(names))
 
     def evaluate(self, columns: Mapping[str, Any]) -> Any:
-        """The expression's values over ``columns`` (flat and jagged awkward arrays, or numbers)."""
-        return _Evaluator(columns, self).visit(self.tree.body)
+        """The expression's values over ``columns`` (flat and jagged awkward arrays, or numbers).
+        NaN and infinities are left for the caller to report (which column, how many rows)."""
+        try:
+            with np.errstate(all="ignore"):
+                return _Evaluator(columns, self).visit(self.tree.body)
+        except HepsweepError:
+            raise
+        except (ValueError, TypeError, ArithmeticError) as exc:  # awkward's broadcasting, numpy's types
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DataError(
+                f"{self.key}={self.text!r} cannot be computed ({reason}); combine columns of the same shape: "
+                "one value per event, or entries of the same collection"
+            ) from None
 
 
 def _check_node(node: ast.AST, source: str, key: str, names: set[str]) -> None:

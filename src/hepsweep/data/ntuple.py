@@ -295,11 +295,10 @@ class _Rows:
                     f"dataset.per_object={self.per_object} but no feature is a {self.per_object} collection; "
                     f"list some, e.g. {self.per_object}_pt"
                 )
-            blocks = [np.asarray(ak.to_numpy(ak.flatten(ak.broadcast_arrays(b, reference)[0], axis=1)), dtype=np.float64)[:, None]
-                      for b in blocks]
+            blocks = [self._per_object(b, reference, text) for b, text in zip(blocks, names)]
             if weights is not None:
-                weights = ak.flatten(ak.broadcast_arrays(weights, reference)[0], axis=1)
-            labels = ak.flatten(ak.broadcast_arrays(labels, reference)[0], axis=1)
+                weights = self._per_object(weights, reference, "dataset.weight")[:, 0]
+            labels = self._per_object(labels, reference, "dataset.label")[:, 0]
         elif _is_jagged(labels) or _is_jagged(weights):
             what = "dataset.label" if _is_jagged(labels) else "dataset.weight"
             raise ConfigError(f"{what} gives a value per object; use dataset.per_object=COLLECTION for one row per object, "
@@ -314,6 +313,18 @@ class _Rows:
                 f"{int((~np.isfinite(w)).sum())} rows; fix the weights or select those rows away"
             )
         return Arrays(x.astype(np.float32), y, w, names)
+
+    def _per_object(self, values: Any, reference: ak.Array, what: str) -> np.ndarray:
+        """``values`` as one column with a row per object of ``reference``'s collection (event
+        values repeated for each of the event's objects)."""
+        try:
+            flat = ak.flatten(ak.broadcast_arrays(values, reference)[0], axis=1)
+        except ValueError:  # awkward cannot line up two different collections
+            raise ConfigError(
+                f"{what} is not one value per event nor one per {self.per_object} (another collection?); "
+                f"with dataset.per_object={self.per_object}, use {self.per_object}_* columns and event columns"
+            ) from None
+        return np.asarray(ak.to_numpy(flat), dtype=np.float64)[:, None]
 
     def _count(self, feature: _Feature) -> int:
         for name in sorted(feature.names()):
