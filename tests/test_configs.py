@@ -3,6 +3,7 @@ the configs ship inside the wheel so a plain ``pip install .`` finds them from a
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from hepsweep._resources import config_dir, sweeps_dir
 from hepsweep.app import compose_config
@@ -22,8 +24,10 @@ def test_every_option_of_every_group_composes(group: str) -> None:
     options = sorted(p.stem for p in (config_dir() / group).glob("*.yaml"))
     assert options
     for option in options:
-        cfg = compose_config([f"{group}={option}"])
-        assert cfg[group] is not None
+        node = compose_config([f"{group}={option}"])[group]
+        schema = OmegaConf.get_type(node)  # typed by its schema: a misspelt key is refused
+        assert dataclasses.is_dataclass(schema), f"{group}={option} has no schema"
+        assert set(node.keys()) == {f.name for f in dataclasses.fields(schema)}, f"{group}={option}"
 
 
 def test_every_sweep_composes_with_the_hepsweep_sweeper() -> None:

@@ -216,8 +216,10 @@ def test_a_custom_search_space_is_resolved_through_hydra_instantiate(tmp_path: P
 
     with pytest.raises((ConfigError, InstantiationException), match="blocklisted"):
         custom_search_space("os.system", OmegaConf.create({}), lambda cfg: None)
-    extend = custom_search_space("hepsweep.sweep.search_space.parse_search_space", OmegaConf.create({}), lambda cfg: None)
-    assert callable(extend)
+    extend = custom_search_space("tests.compat.space.suggest_width", OmegaConf.create({"low": 2, "high": 4}), lambda cfg: None)
+    trial = optuna.create_study().ask()
+    extend(trial)  # the user's function suggests on the trial with the user's config
+    assert 2 <= trial.params["width"] <= 4
 
 
 @pytest.mark.parametrize("max_failure_rate", [0.5, 1.0])
