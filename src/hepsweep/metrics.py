@@ -21,7 +21,6 @@ from enum import Enum
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
-from sklearn.metrics import roc_curve
 
 from hepsweep.errors import ConfigError
 
@@ -64,6 +63,8 @@ class Metric:
 
 def weighted_roc(is_signal: np.ndarray, score: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """(background efficiency, signal efficiency) at every distinct cut on ``score``."""
+    from sklearn.metrics import roc_curve  # heavy: scikit-learn, for the figures only (the table stays light)
+
     false_positive, true_positive, _ = roc_curve(is_signal, score, sample_weight=weights, drop_intermediate=False)
     return false_positive, true_positive
 
