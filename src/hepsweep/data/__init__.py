@@ -27,7 +27,10 @@ FAMILIES: dict[str, DatasetFamily] = {
     family.name: family for family in (Hepmass(), NtdPits(), Belle2Pixels(), CmsEvents(), Ntuple())
 }
 
-__all__ = ["Arrays", "DatasetFamily", "FAMILIES", "SplitData", "check_dataset", "family_of", "load_dataset", "raw_arrays"]
+__all__ = [
+    "Arrays", "DatasetFamily", "FAMILIES", "SplitData", "check_dataset", "family_of", "load_dataset", "raw_arrays",
+    "source_identity",
+]
 
 
 def family_of(cfg: DictConfig) -> DatasetFamily:
@@ -37,6 +40,16 @@ def family_of(cfg: DictConfig) -> DatasetFamily:
         raise ConfigError(
             f"dataset.name={cfg.name!r} is unknown; use one of {sorted(FAMILIES)}"
         ) from None
+
+
+def source_identity(cfg: DictConfig) -> list[dict[str, object]]:
+    """The identity (path, size, modification time) of every file behind ``cfg``'s events
+    (``dataset.path``, ``dataset.test_path``, an ntuple's class files); empty for a generator."""
+    family = family_of(cfg)
+    files = family.input_files(cfg, cfg.path)
+    if cfg.test_path:
+        files += family.input_files(cfg, cfg.test_path)
+    return [_file_identity(f) for f in files]
 
 
 def _file_identity(path: Path) -> dict[str, object]:

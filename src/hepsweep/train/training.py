@@ -20,7 +20,7 @@ import numpy as np
 import optuna
 from omegaconf import DictConfig, OmegaConf
 
-from hepsweep.data import load_dataset
+from hepsweep.data import load_dataset, source_identity
 from hepsweep.data.pipeline import make_dataset
 from hepsweep.config import check_known_keys
 from hepsweep.errors import ConfigError, TrainingError
@@ -166,11 +166,9 @@ def run(
 
 def _dataset(cfg: DictConfig) -> Any:
     """The split and scaled events of ``cfg``; the last ones stay in memory for the next trial
-    of the same process (keyed by the resolved dataset config and the files' size and time)."""
+    of the same process (keyed by the resolved dataset config and its files' size and time)."""
     container = OmegaConf.to_container(cfg, resolve=True)
-    files = [Path(str(p)).expanduser() for p in (cfg.path, cfg.test_path) if p]
-    identity = [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.exists()]
-    key = json.dumps([container, identity], sort_keys=True, default=str)
+    key = json.dumps([container, source_identity(cfg)], sort_keys=True, default=str)
     if key not in _DATASETS:
         _DATASETS.clear()  # one dataset at a time: a study sweeps models, not datasets
         _BATCHES.clear()
