@@ -1,4 +1,5 @@
-"""The verbs of the ``hepsweep`` command besides the Hydra app: report, ui, dashboard, resume, drone."""
+"""The verbs of the ``hepsweep`` command besides the Hydra app: report, ui, dashboard, resume,
+drone, export, register."""
 
 from __future__ import annotations
 
@@ -195,7 +196,21 @@ def drone(args: list[str]) -> int:
     return drone_main(args)
 
 
-VERBS = {"report": report, "ui": ui, "dashboard": dashboard, "resume": resume, "drone": drone}
+def export(args: list[str]) -> int:
+    """Export a study's best model with its preprocessing (see hepsweep.export)."""
+    from hepsweep.export.command import export as export_main  # heavy: TensorFlow, for this verb only
+
+    return export_main(args)
+
+
+def register(args: list[str]) -> int:
+    """Register a study's best model in the MLflow Model Registry (see hepsweep.sweep.registry)."""
+    from hepsweep.export.command import register as register_main  # heavy: TensorFlow and MLflow, for this verb only
+
+    return register_main(args)
+
+
+VERBS = {"report": report, "ui": ui, "dashboard": dashboard, "resume": resume, "drone": drone, "export": export, "register": register}
 
 
 def run_verb(verb: str, args: list[str]) -> int:

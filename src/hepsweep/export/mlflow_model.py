@@ -1,0 +1,98 @@
+"""A trained run as an MLflow *logged model* on its MLflow run: the model that takes raw events
+(:func:`~hepsweep.export.serving.serving_model`) in MLflow's Keras flavour, with a signature
+and an input example, so that ``mlflow.pyfunc.load_model(uri).predict(df)`` takes a pandas
+DataFrame of raw feature columns (a float32 array for images) and answers one probability per
+class. MLflow 3's Model Registry registers logged models only; see ``hepsweep.sweep.registry``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import keras
+import numpy as np
+import pandas as pd
+
+from hepsweep.export.serving import TrainedRun, serving_model
+from hepsweep.tracking import store
+
+ARTIFACT_NAME = "model"
+EXAMPLE_EVENTS = 5
+
+
+@dataclass
+class LoggedModel:
+    """A logged model: its id, its ``models:/<id>`` URI and where its files are."""
+
+    model_id: str
+    uri: str
+    artifact_location: str
+    seconds: float  # what logging it cost
+
+
+def signature_and_example(run: TrainedRun, raw: np.ndarray) -> tuple[Any, Any]:
+    """The raw events as one tensor (MLflow's Keras flavour takes tensors only) and a few raw
+    events: a DataFrame with the feature columns' names for feature vectors, else an array."""
+    from mlflow.models import ModelSignature  # heavy: MLflow
+    from mlflow.types import Schema, TensorSpec  # heavy: MLflow
+
+    names = run.preprocessing.features
+    outputs = Schema([TensorSpec(np.dtype(np.float64), (-1, len(run.class_names)))])
+    inputs = Schema([TensorSpec(np.dtype(np.float64), (-1, *run.input_shape))])
+    example_events = np.asarray(raw[:EXAMPLE_EVENTS], np.float64)
+    example: Any = pd.DataFrame(example_events, columns=names) if names else example_events
+    return ModelSignature(inputs=inputs, outputs=outputs), example
+
+
+@contextlib.contextmanager
+def _on_run(tracking_uri: str, run_id: str) -> Iterator[None]:
+    """MLflow's fluent API pointed at ``run_id`` of ``tracking_uri``; the run keeps its status."""
+    import mlflow  # heavy: MLflow
+
+    client = store.client(tracking_uri)
+    status = client.get_run(run_id).info.status
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(tracking_uri)
+    try:
+        with mlflow.start_run(run_id=run_id):
+            yield
+    finally:
+        client.update_run(run_id, status=status)  # start_run/end_run would leave it FINISHED
+        mlflow.set_tracking_uri(previous)
+
+
+def log_model(run: TrainedRun, raw: np.ndarray, tracking_uri: str, run_id: str, tags: dict[str, str] | None = None) -> LoggedModel:
+    """Log ``run`` (with its preprocessing) as a logged model of MLflow run ``run_id``;
+    ``raw`` holds a few raw events for the input example."""
+    import mlflow.tensorflow  # heavy: MLflow's TensorFlow flavour (its Keras one cannot save an input example)
+    import tensorflow as tf  # heavy: its version, for the model's requirements
+
+    started = time.perf_counter()
+    signature, example = signature_and_example(run, raw)
+    model = serving_model(run.network, run.preprocessing)
+    with _on_run(tracking_uri, run_id):
+        info = mlflow.tensorflow.log_model(
+            model,
+            name=ARTIFACT_NAME,
+            signature=signature,
+            input_example=example,
+            # named outright: inferring them loads the model again in a subprocess (seconds)
+            pip_requirements=[f"keras=={keras.__version__}", f"tensorflow=={tf.__version__}", "pandas"],
+            tags=tags,
+            metadata={"features": run.preprocessing.features, "class_names": run.class_names,
+                      "signal_class": run.preprocessing.signal_class},
+        )
+    return LoggedModel(str(info.model_id), f"models:/{info.model_id}", str(info.artifact_path), time.perf_counter() - started)
+
+
+def logged_models(tracking_uri: str, run_id: str) -> list[Any]:
+    """MLflow's logged models of run ``run_id`` that hepsweep logged, newest first."""
+    client = store.client(tracking_uri)
+    experiment = client.get_run(run_id).info.experiment_id
+    found = client.search_logged_models(
+        experiment_ids=[experiment], filter_string=f"source_run_id = '{run_id}' AND name = '{ARTIFACT_NAME}'"
+    )
+    return sorted(found, key=lambda m: m.creation_timestamp, reverse=True)
