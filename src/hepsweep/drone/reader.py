@@ -46,6 +46,17 @@ def load_drone(path: str | Path) -> dict[str, Any]:
     return json.loads(Path(path).read_text())
 
 
+def with_arrays(drone: dict[str, Any]) -> dict[str, Any]:
+    """The drone with its weights, biases and scaling as NumPy arrays, read once instead of at every call."""
+    layers = [{**layer, "weights": np.asarray(layer["weights"], np.float64), "biases": np.asarray(layer["biases"], np.float64)}
+              for layer in drone["layers"]]
+    scaling = dict(drone["inputs"].get("scaling") or {})
+    for key in ("mean", "std"):
+        if scaling.get(key) is not None:
+            scaling[key] = np.asarray(scaling[key], np.float64)
+    return {**drone, "inputs": {**drone["inputs"], "scaling": scaling}, "layers": layers}
+
+
 def evaluate_drone(drone: dict[str, Any], x: np.ndarray, raw_inputs: bool = False) -> np.ndarray:
     """The drone's (first) output for each event of ``x`` (N, ...), as a 1-D array.
 

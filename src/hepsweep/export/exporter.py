@@ -20,7 +20,7 @@ import keras
 import numpy as np
 
 from hepsweep.data import load_dataset
-from hepsweep.drone.reader import drone_outputs
+from hepsweep.drone.reader import drone_outputs, with_arrays
 from hepsweep.export.dense_json import drone_json
 from hepsweep.export.latency import latency_table
 from hepsweep.export.onnx_format import onnx_predictor, write_onnx
@@ -85,7 +85,7 @@ def _predictor(fmt: str, path: Path, serving: Any) -> Callable[[np.ndarray], np.
     if fmt == "keras":
         reloaded = keras.models.load_model(path, compile=False)  # safe mode, as a user loads it
         return lambda x: np.asarray(reloaded(x, training=False))
-    document = json.loads(path.read_text())
+    document = with_arrays(json.loads(path.read_text()))
     return lambda x: class_probabilities(drone_outputs(document, x, raw_inputs=True))
 
 
@@ -173,7 +173,7 @@ def _runtimes(fmt: str, run: TrainedRun, serving: Any, predict: Callable[[np.nda
         runtimes["drone"] = predict
     else:
         try:
-            document = drone_json(run.network, run.preprocessing, {})
+            document = with_arrays(drone_json(run.network, run.preprocessing, {}))
         except ExportError:
             return runtimes
         runtimes["drone"] = lambda x: drone_outputs(document, x, raw_inputs=True)

@@ -5,6 +5,9 @@ Keras names the graph's output after TensorFlow's ``Identity`` op; hepsweep rena
 the model's ``metadata_props``, which ONNX Runtime reads back with
 ``session.get_modelmeta().custom_metadata_map``. A graph that holds an op ONNX does not define
 (tf2onnx leaves such ops in place with a logged error) is refused, naming the Keras layer.
+
+One op is taught to tf2onnx here (:func:`_teach_tf2onnx`, the only place that touches its
+handler registry): ``Erfc``, which TensorFlow's exact GELU uses and ONNX lacks, as ``1 - Erf``.
 """
 
 from __future__ import annotations
@@ -32,9 +35,35 @@ def _require() -> tuple[Any, Any]:
     return onnx, onnxruntime
 
 
+_TAUGHT: list[str] = []
+
+
+def _teach_tf2onnx() -> None:
+    """Register a tf2onnx converter for TensorFlow's ``Erfc`` (GELU's): ``1 - Erf(x)``."""
+    if _TAUGHT:
+        return
+    from tf2onnx import utils  # optional: the export extra
+    from tf2onnx.handler import tf_op  # optional: the export extra
+
+    @tf_op("Erfc")
+    class Erfc:  # noqa: F841  (registered by the decorator)
+        @classmethod
+        def version_9(cls, ctx: Any, node: Any, **kwargs: Any) -> None:
+            node.type = "Erf"
+            dtype = utils.map_onnx_to_numpy_type(ctx.get_dtype(node.output[0]))
+            one = ctx.make_const(utils.make_name(f"{node.name}_one"), np.array(1, dtype))
+            complement = ctx.insert_new_node_on_output(
+                "Sub", node.output[0], name=utils.make_name(f"{node.name}_complement"), inputs=[one.output[0], node.output[0]]
+            )
+            ctx.copy_shape(node.output[0], complement.output[0])
+
+    _TAUGHT.append("Erfc")
+
+
 def write_onnx(model: Any, path: Path, metadata: Mapping[str, str]) -> None:
     """Convert the Keras ``model`` (called once) to ``path``, output named ``probabilities``."""
     onnx, _ = _require()
+    _teach_tf2onnx()
     for name in ("tf2onnx", "keras"):
         logging.getLogger(name).setLevel(logging.CRITICAL)  # its per-op chatter; failures are checked below
     with tempfile.TemporaryDirectory() as scratch:

@@ -1,0 +1,147 @@
+"""Export: each format written, read back the way its users read it, and compared with Keras on
+raw test events; the metadata; and every refusal in one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from hepsweep.data import load_dataset
+from hepsweep.drone.reader import drone_outputs
+from hepsweep.export import exporter
+from hepsweep.export.exporter import Origin, export_run
+from hepsweep.export.onnx_format import onnx_predictor, write_onnx
+from hepsweep.export.serving import ExportError, Preprocessing, load_run, serving_model
+from hepsweep.train import run
+from hepsweep.train.evaluate import class_probabilities
+from hepsweep.train.training import as_model_input
+
+onnxruntime = pytest.importorskip("onnxruntime")
+
+MODELS = {
+    "mlp-hepmass": ("dataset=hepmass", "model=mlp", "model.units=16", "model.batch_norm=true"),
+    "mlp-cms-3-classes": ("dataset=cms_events", "model=mlp", "model.units=16", "model.activation=gelu"),
+    "cnn-ntd-pits": ("dataset=ntd_pits", "model=cnn", "model.filters=4"),
+    "resnet-cms-images-3-classes": ("dataset=cms_images", "dataset.image_size=32", "model=resnet", "model.filters=4"),
+}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One small trained run folder per model family (trained once for the module)."""
+    from hepsweep.app import compose_config
+    from omegaconf import open_dict
+
+    folders = {}
+    for name, overrides in MODELS.items():
+        cfg = compose_config(["tracking=off", "train.epochs=1", "train.tensorboard=false", "train.progress=false",
+                              "train.plots=false", "device=cpu", *overrides])
+        root = tmp_path_factory.mktemp(name)
+        with open_dict(cfg):
+            cfg.output_root = str(root / "outputs")
+            cfg.dataset.n_events = 500
+        folders[name] = run(cfg, output_dir=root / "run", emit=lambda _: None).output_dir
+    return folders
+
+
+def raw_test_events(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The run's test events in raw units and the checkpoint's probabilities on them, scaled by hand."""
+    trained_run = load_run(folder)
+    data = load_dataset(trained_run.config.dataset)
+    raw = trained_run.preprocessing.unscale(np.asarray(data.test.x))
+    if trained_run.preprocessing.kind == "standardize":  # the scaling every user would have had to write
+        scaled = (raw - np.asarray(trained_run.preprocessing.mean, np.float32)) / np.asarray(trained_run.preprocessing.std, np.float32)
+    else:
+        scaled = as_model_input(np.asarray(data.test.x))
+    return raw, class_probabilities(trained_run.network.predict(scaled, verbose=0))
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_onnx_and_keras_exports_take_raw_events_and_agree_with_keras(trained: dict[str, Path], tmp_path: Path, name: str) -> None:
+    folder = trained[name]
+    raw, expected = raw_test_events(folder)
+    n_classes = expected.shape[1]
+
+    result = export_run(load_run(folder), "onnx", tmp_path / "onnx", Origin("t", "study-a", 3, "val_auc", 0.75), events=None, timing=False)
+    assert result.max_abs_diff <= 1e-5 and result.n_events == len(raw)
+    predict, meta = onnx_predictor(tmp_path / "onnx" / "model.onnx")
+    got = predict(raw)
+    assert got.shape == (len(raw), n_classes)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-5)
+    session = onnxruntime.InferenceSession(str(tmp_path / "onnx" / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert [o.name for o in session.get_outputs()] == ["probabilities"] and session.get_inputs()[0].name == "events"
+    assert meta["study"] == "study-a" and json.loads(meta["trial"]) == 3 and meta["objective"] == "val_auc"
+    assert json.loads(meta["objective_value"]) == 0.75 and meta["hepsweep_version"]
+    assert len(json.loads(meta["class_names"])) == n_classes
+    features = json.loads(meta["features"])
+    assert features is None if raw.ndim > 2 else len(features) == raw.shape[1]
+
+    export_run(load_run(folder), "keras", tmp_path / "keras", Origin("t"), events=None, timing=False)
+    reloaded = keras.models.load_model(tmp_path / "keras" / "model.keras")  # safe mode
+    np.testing.assert_allclose(reloaded.predict(raw, verbose=0), expected, atol=1e-5)
+    assert json.loads((tmp_path / "keras" / "metadata.json").read_text())["class_names"] == meta["class_names"]
+    summary = json.loads((tmp_path / "keras" / exporter.SUMMARY).read_text())
+    assert summary["format"] == "keras" and summary["checked_events"] == len(raw)
+
+
+@pytest.mark.parametrize("name", ["mlp-hepmass", "mlp-cms-3-classes"])
+def test_a_dense_network_exports_as_drone_json_that_numpy_reads(trained: dict[str, Path], tmp_path: Path, name: str) -> None:
+    raw, expected = raw_test_events(trained[name])
+    result = export_run(load_run(trained[name]), "drone", tmp_path, Origin("t"), events=None, timing=True)
+    document = json.loads((tmp_path / "drone.json").read_text())
+    outputs = drone_outputs(document, raw, raw_inputs=True)
+    np.testing.assert_allclose(class_probabilities(outputs), expected, atol=1e-5)
+    assert document["outputs"]["n"] == (1 if expected.shape[1] == 2 else expected.shape[1])
+    assert document["inputs"]["features"] == load_run(trained[name]).preprocessing.features
+    assert set(result.latency) == {"keras", "drone"} and all(set(row) == {1, 1024} for row in result.latency.values())
+
+
+def test_batch_normalisation_is_folded_into_the_drone_layers(trained: dict[str, Path], tmp_path: Path) -> None:
+    network = load_run(trained["mlp-hepmass"]).network
+    assert any(type(layer).__name__ == "BatchNormalization" for layer in network.layers)
+    export_run(load_run(trained["mlp-hepmass"]), "drone", tmp_path, Origin("t"), events=50, timing=False)
+    document = json.loads((tmp_path / "drone.json").read_text())
+    dense = [layer for layer in network.layers if type(layer).__name__ == "Dense"]
+    assert len(document["layers"]) == len(dense)
+
+
+def test_the_drone_format_refuses_a_convolution_by_name(trained: dict[str, Path], tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match=r"layer 'conv2d\w*' \(Conv2D\).*--format onnx"):
+        export_run(load_run(trained["cnn-ntd-pits"]), "drone", tmp_path / "out", Origin("t"), events=50, timing=False)
+    assert not (tmp_path / "out" / "drone.json").exists()
+
+
+def test_a_disagreeing_export_is_not_written(trained: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(exporter, "TOLERANCE", -1.0)  # any difference at all is now too large
+    with pytest.raises(ExportError, match="disagrees with Keras by up to .*nothing was written"):
+        export_run(load_run(trained["mlp-hepmass"]), "onnx", tmp_path, Origin("t"), events=50, timing=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_onnx_refuses_a_layer_onnx_cannot_express_and_names_it(tmp_path: Path) -> None:
+    inputs = keras.Input((3,), name="inputs")
+    hidden = keras.layers.Activation("celu", name="odd_activation")(keras.layers.Dense(4)(inputs))
+    network = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(hidden), name="odd")
+    model = serving_model(network, Preprocessing("standardize", mean=[0.0] * 3, std=[1.0] * 3))
+    with pytest.raises(ExportError, match=r"cannot handle layer 'odd_activation' \(Activation\).*Expm1"):
+        write_onnx(model, tmp_path / "model.onnx", {})
+    assert not (tmp_path / "model.onnx").exists()
+
+
+def test_unknown_format_and_unwritable_folder_are_refused(trained: dict[str, Path], tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match="unknown export format 'tflite'; use one of onnx, keras, drone"):
+        export_run(load_run(trained["mlp-hepmass"]), "tflite", tmp_path, Origin("t"))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(ExportError, match="cannot write the export folder .*a-file/out"):
+        export_run(load_run(trained["mlp-hepmass"]), "onnx", blocker / "out", Origin("t"))
+
+
+def test_a_folder_without_checkpoint_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match="holds no checkpoint/model.keras; .*train.checkpoint=true"):
+        load_run(tmp_path)
