@@ -25,11 +25,10 @@ EXAMPLE_EVENTS = 5
 
 @dataclass
 class LoggedModel:
-    """A logged model: its id, its ``models:/<id>`` URI and where its files are."""
+    """A logged model: its id and its ``models:/<id>`` URI."""
 
     model_id: str
     uri: str
-    artifact_location: str
     seconds: float  # what logging it cost
 
 
@@ -73,19 +72,26 @@ def log_model(run: TrainedRun, raw: np.ndarray, tracking_uri: str, run_id: str, 
     started = time.perf_counter()
     signature, example = signature_and_example(run, raw)
     model = serving_model(run.network, run.preprocessing)
-    with _on_run(tracking_uri, run_id):
-        info = mlflow.tensorflow.log_model(
-            model,
-            name=ARTIFACT_NAME,
-            signature=signature,
-            input_example=example,
-            # named outright: inferring them loads the model again in a subprocess (seconds)
-            pip_requirements=[f"keras=={keras.__version__}", f"tensorflow=={tf.__version__}", "pandas"],
-            tags=tags,
-            metadata={"features": run.preprocessing.features, "class_names": run.class_names,
-                      "signal_class": run.preprocessing.signal_class},
-        )
-    return LoggedModel(str(info.model_id), f"models:/{info.model_id}", str(info.artifact_path), time.perf_counter() - started)
+    quiet = keras.config.is_interactive_logging_enabled()
+    if quiet:  # MLflow predicts on the input example: no progress bar on the sweep's console
+        keras.config.disable_interactive_logging()
+    try:
+        with _on_run(tracking_uri, run_id):
+            info = mlflow.tensorflow.log_model(
+                model,
+                name=ARTIFACT_NAME,
+                signature=signature,
+                input_example=example,
+                # named outright: inferring them loads the model again in a subprocess (seconds)
+                pip_requirements=[f"keras=={keras.__version__}", f"tensorflow=={tf.__version__}", "pandas"],
+                tags=tags,
+                metadata={"features": run.preprocessing.features, "class_names": run.class_names,
+                          "signal_class": run.preprocessing.signal_class},
+            )
+    finally:
+        if quiet:
+            keras.config.enable_interactive_logging()
+    return LoggedModel(str(info.model_id), f"models:/{info.model_id}", time.perf_counter() - started)
 
 
 def logged_models(tracking_uri: str, run_id: str) -> list[Any]:
