@@ -22,7 +22,7 @@ import numpy as np
 
 from hepsweep.export.serving import OUTPUT_NAME, ExportError
 
-INSTALL_HINT = "pip install 'hepsweep[export]' (onnx, tf2onnx, onnxruntime)"
+INSTALL_HINT = "pip install onnx tf2onnx onnxruntime (hepsweep's own dependencies: reinstall hepsweep)"
 
 
 def _require() -> tuple[Any, Any]:
