@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import optuna
@@ -27,6 +28,7 @@ from hepsweep.sweep.records import TrialRecord
 from hepsweep.sweep.study_tracking import study_tracking_uri
 from hepsweep.sweep.winner import pick_trial, trial_folder, trial_origin
 from hepsweep.tracking import store
+from hepsweep.train.benchmark import CHECKPOINT
 
 CHAMPION = "champion"
 LOG_MODELS = ("best", "all", "none")
@@ -129,6 +131,11 @@ def _new_version(client: Any, name: str, logged: Any, run_id: str | None, tags: 
     return str(made.version)
 
 
+def _has_checkpoint(trial: FrozenTrial) -> bool:
+    folder = TrialRecord.of(trial).output_dir
+    return bool(folder) and (Path(str(folder)) / CHECKPOINT).is_file()
+
+
 class ModelRegistryObserver(StudyObserver):
     """During a sweep: logs trials' models (``log_models``: best, all or none) and registers the
     new best as ``register_as`` each time the best trial changes."""
@@ -142,6 +149,8 @@ class ModelRegistryObserver(StudyObserver):
         if trial.state != TrialState.COMPLETE or len(study.directions) > 1:
             return
         best = study.best_trial.number == trial.number
+        if not (self.register_as or _has_checkpoint(trial)):
+            return  # a run without a checkpoint (train.checkpoint=false, another app's task): nothing to log
         try:
             if self.register_as and best:
                 version = register_best(study, self.register_as, trial.number, self.uri)
