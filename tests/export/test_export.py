@@ -145,3 +145,23 @@ def test_unknown_format_and_unwritable_folder_are_refused(trained: dict[str, Pat
 def test_a_folder_without_checkpoint_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ExportError, match="holds no checkpoint/model.keras; .*train.checkpoint=true"):
         load_run(tmp_path)
+
+
+def test_a_network_trained_in_mixed_precision_exports_in_float32(tmp_path: Path) -> None:
+    from hepsweep.export.serving import float32_network
+
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        inputs = keras.Input((4,), name="inputs")
+        hidden = keras.layers.Dense(8, activation="relu")(inputs)
+        mixed = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid", dtype="float32")(hidden))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    network = float32_network(mixed)
+    assert [layer.dtype_policy.name for layer in network.layers] == ["float32"] * 3
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
+    np.testing.assert_allclose(network.predict(x, verbose=0), mixed.predict(x, verbose=0), atol=2e-3)  # float16 arithmetic
+    model = serving_model(network, Preprocessing("identity"))
+    write_onnx(model, tmp_path / "model.onnx", {})
+    predict, _ = onnx_predictor(tmp_path / "model.onnx")
+    np.testing.assert_allclose(predict(x)[:, 1], network.predict(x, verbose=0)[:, 0], atol=1e-6)

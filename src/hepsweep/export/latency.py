@@ -12,13 +12,13 @@ BATCHES = (1, 1024)
 
 
 def per_event_seconds(predict: Callable[[np.ndarray], Any], x: np.ndarray, batch: int, budget_s: float = 1.0) -> float:
-    """Median wall time of one call on ``batch`` events, divided by ``batch``: at least 5 calls
-    (after one warm-up call), more while ``budget_s`` lasts, at most 200."""
+    """Median wall time of one call on ``batch`` events, divided by ``batch``:
+    at least 3 calls (after one warm-up call), more while ``budget_s`` lasts, at most 200."""
     events = np.resize(x, (batch, *x.shape[1:])).astype(x.dtype)  # repeats x when it is short
     predict(events)
     times: list[float] = []
     started = time.perf_counter()
-    while len(times) < 5 or (len(times) < 200 and time.perf_counter() - started < budget_s):
+    while len(times) < 3 or (len(times) < 200 and time.perf_counter() - started < budget_s):
         start = time.perf_counter()
         predict(events)
         times.append(time.perf_counter() - start)

@@ -106,7 +106,7 @@ def load_run(folder: str | Path) -> TrainedRun:
     if not (folder / PREPROCESSING).is_file():
         raise ExportError(f"'{folder}' holds no {PREPROCESSING}; retrain the run with this hepsweep")
     preprocessing = Preprocessing.from_dict(json.loads((folder / PREPROCESSING).read_text()))
-    network = keras.models.load_model(checkpoint, compile=False)  # safe mode: no code from the file runs
+    network = float32_network(keras.models.load_model(checkpoint, compile=False))  # safe mode: no code from the file runs
     config = OmegaConf.load(folder / "config.yaml")
     assert isinstance(config, DictConfig)
     return TrainedRun(folder, network, preprocessing, config)
@@ -115,6 +115,28 @@ def load_run(folder: str | Path) -> TrainedRun:
 def n_classes(network: Any) -> int:
     units = int(network.output_shape[-1])
     return 2 if units == 1 else units
+
+
+def float32_network(network: Any) -> Any:
+    """``network`` computing in float32: a model trained in mixed precision is rebuilt from its
+    config with float32 layers and given the same weights (ONNX export needs float32, and
+    production wants the full precision the weights hold)."""
+    if all(layer.dtype_policy.name == "float32" for layer in network.layers):
+        return network
+    config = _float32_config(network.get_config())
+    rebuilt = network.__class__.from_config(config)
+    rebuilt.set_weights(network.get_weights())
+    return rebuilt
+
+
+def _float32_config(value: Any) -> Any:
+    if isinstance(value, dict):
+        if value.get("class_name") in ("DTypePolicy", "FloatDTypePolicy") and isinstance(value.get("config"), dict):
+            return {**value, "config": {**value["config"], "name": "float32"}}
+        return {k: _float32_config(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_float32_config(v) for v in value]
+    return value
 
 
 def serving_model(network: Any, preprocessing: Preprocessing) -> Any:
