@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import sys
@@ -15,13 +16,13 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from hepsweep._resources import config_dir
-from hepsweep.config import register_configs
+from hepsweep.config import check_known_keys, register_configs
 from hepsweep.errors import ConfigError, HepsweepError
-from hepsweep.hydra_errors import explain_hydra_error
+from hepsweep.hydra_errors import explain_hydra_error, unknown_key
 from hepsweep.job import TrialJob
 from hepsweep.redaction import mask_logs, scrub_hydra_files
 from hepsweep.train.warm import import_tensorflow
@@ -75,11 +76,37 @@ def compose_config(overrides: list[str]) -> DictConfig:
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-            return compose(config_name=CONFIG_NAME, overrides=overrides)
+            cfg = compose(config_name=CONFIG_NAME, overrides=overrides)
+        check_known_keys(cfg)
+        return cfg
     except (HydraException, OmegaConfBaseException) as exc:
-        raise ConfigError(explain_hydra_error(exc)) from None
+        message, near = explain_hydra_error(exc), _closest_key(exc, overrides)
+        if near is not None:
+            message = message.replace("check its spelling", f"did you mean {near}?")
+        raise ConfigError(message) from None
     finally:
         GlobalHydra.instance().clear()
+
+
+def _closest_key(exc: BaseException, overrides: list[str]) -> str | None:
+    """The key the config does have that a misspelt one was meant to be (``model.units`` for
+    ``model.unitz``), or None."""
+    bad = unknown_key(exc)
+    if bad is None or "." not in bad:
+        return None
+    parent, _, leaf = bad.rpartition(".")
+    others = [o for o in overrides if not o.lstrip("+~").startswith(bad)]
+    try:
+        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+            node = OmegaConf.select(compose(config_name=CONFIG_NAME, overrides=others), parent)
+    except Exception:  # the other overrides do not compose either: no suggestion
+        return None
+    finally:
+        GlobalHydra.instance().clear()
+    if not isinstance(node, DictConfig):
+        return None
+    near = difflib.get_close_matches(leaf, [str(k) for k in node.keys()], n=1)
+    return f"{parent}.{near[0]}" if near else None
 
 
 def task(cfg: DictConfig) -> Any:

@@ -15,7 +15,7 @@ from hepsweep.errors import HepsweepError
 from hepsweep.hydra_errors import explain_hydra_error
 from hepsweep.redaction import mask
 
-VERBS = ("report", "ui", "dashboard", "resume", "drone", "export", "register")  # hepsweep.commands.VERBS, named without importing it
+VERBS = ("report", "ui", "dashboard", "resume", "drone", "example-ntuples", "export", "register")  # hepsweep.commands.VERBS, named without importing it
 
 
 def entry() -> None:

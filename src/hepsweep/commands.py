@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from hepsweep.config import default_output_root
+from hepsweep.data.ntuple_example import write_example_ntuples
 from hepsweep.errors import StudyError
 from hepsweep.redaction import mask
 from hepsweep.studies import render
 from hepsweep.sweep.records import StudyRecord
-from hepsweep.sweep.report import format_table, format_view, study_table
+from hepsweep.sweep.report import format_table, format_view, study_table, terminal_width
 from hepsweep.sweep.resume import load_study, locate_study
 from hepsweep.sweep.resume import resume as resume_study
 from hepsweep.sweep.storage import open_storage
@@ -51,7 +52,7 @@ def report(args: list[str]) -> int:
     if options.top is not None:
         table = study_table(study).head(max(options.top, 0))
         print(f"the {len(table)} best trials of study {study.study_name}, best first")
-        print(format_table(table, options.format))
+        print(format_table(table, options.format, terminal_width()))
         return 0
     folder = options.figures or Path(StudyRecord.of(study).study_dir or Path.cwd())
     view = render(study, folder, options.view)
@@ -64,7 +65,7 @@ def report(args: list[str]) -> int:
         options.output.write_text(text + ("" if text.endswith("\n") else "\n"))
         print(f"wrote {options.output}")
     else:
-        print(format_view(view) if fmt == "text" else format_table(view.table, fmt))
+        print(format_view(view, terminal_width()) if fmt == "text" else format_table(view.table, fmt))
     for figure in view.figures:
         print(f"figure: {figure}")
     _log_to_parent_run(study, view.figures)
@@ -196,6 +197,19 @@ def drone(args: list[str]) -> int:
     return drone_main(args)
 
 
+def example_ntuples(args: list[str]) -> int:
+    """Write example ntuples (signal, ttbar and W+jets as ROOT files with jagged jets and
+    weights) that ``hepsweep -m sweep=ntuple_example`` sweeps on."""
+    parser = argparse.ArgumentParser(prog="hepsweep example-ntuples", description=example_ntuples.__doc__)
+    parser.add_argument("folder", nargs="?", type=Path, default=Path("example_ntuples"),
+                        help="where to write them (default: ./example_ntuples, where the example sweep reads)")
+    parser.add_argument("--events", type=int, default=20_000, help="events per process (default 20000)")
+    options = parser.parse_args(args)
+    for path in write_example_ntuples(options.folder, options.events):
+        print(f"wrote {path.resolve()}")
+    return 0
+
+
 def export(args: list[str]) -> int:
     """Export a study's best model with its preprocessing (see hepsweep.export)."""
     from hepsweep.export.command import export as export_main  # heavy: TensorFlow, for this verb only
@@ -210,7 +224,16 @@ def register(args: list[str]) -> int:
     return register_main(args)
 
 
-VERBS = {"report": report, "ui": ui, "dashboard": dashboard, "resume": resume, "drone": drone, "export": export, "register": register}
+VERBS = {
+    "report": report,
+    "ui": ui,
+    "dashboard": dashboard,
+    "resume": resume,
+    "drone": drone,
+    "example-ntuples": example_ntuples,
+    "export": export,
+    "register": register,
+}
 
 
 def run_verb(verb: str, args: list[str]) -> int:

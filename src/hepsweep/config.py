@@ -5,14 +5,16 @@ of the wrong type is refused while the config is composed, before any data is to
 """
 
 
+import dataclasses
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+import difflib
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, DictConfig, OmegaConf
 
 from hepsweep.errors import ConfigError
 
@@ -47,6 +49,10 @@ class DatasetConfig:
     seed: int = 1234
     split: SplitConfig = field(default_factory=SplitConfig)
     cache_dir: Optional[str] = None
+    # events with weights (an .npz `w`, an ntuple's dataset.weight): each class normalised to the
+    # same total in training; negative weights: keep | drop (weight 0 in training) | abs
+    balance_classes: bool = True
+    negative_weights: str = "keep"
 
 
 @dataclass
@@ -86,6 +92,36 @@ class CmsEventsConfig(DatasetConfig):
     image_size: int = 224
     radius_scale: float = 10.5
     n_events: int = 6000
+
+
+@dataclass
+class NtupleConfig(DatasetConfig):
+    """A physicist's own ntuples: ROOT (TTree, RNTuple), HDF5, Parquet or CSV files, one file
+    set per class, with features, a selection, per-event weights and jagged collections."""
+
+    name: str = "ntuple"
+    # class name -> files or globs, e.g. {signal: [ttH_*.root], background: [ttbar.root]}
+    classes: Any = None  # typed Any: a dict given on the command line replaces it whole
+    # or: one file set in `path` and the class of each row from this expression
+    label: Optional[str] = None
+    label_classes: List[str] = field(default_factory=lambda: ["background", "signal"])
+    signal_class: Optional[str] = None  # default: the class named signal, else the first
+    tree: Optional[str] = None  # TTree / RNTuple / HDF5 dataset; optional when the file has one
+    features: List[str] = field(default_factory=list)  # branch names or expressions
+    selection: Optional[str] = None  # a per-event cut, e.g. (nJet >= 4) & (MET_pt > 20)
+    weight: Optional[str] = None  # a branch or an expression, e.g. genWeight * xsec_weight
+    objects: Any = None  # {Jet: 4}: the leading 4 of every Jet_* feature (a dict of whole numbers)
+    pad_value: float = 0.0
+    per_object: Optional[str] = None  # one row per object of this collection instead of per event
+    step_size: int = 200_000  # rows read at a time
+
+
+@dataclass
+class MetricsConfig:
+    """Which figures of merit every run measures besides the fixed ones (hepsweep.metrics)."""
+
+    # each gives test_bkg_rejection_at_<N>pct_sig, usable as the objective
+    signal_efficiencies: List[float] = field(default_factory=lambda: [0.5])
 
 
 @dataclass
@@ -227,6 +263,7 @@ class HepsweepConfig:
     device: DeviceConfig = field(default_factory=DeviceConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     objective: Any = "val_auc"
     output_root: str = "outputs"
     # how `hepsweep report` and the study's parent run present the study:
@@ -239,6 +276,7 @@ DATASET_SCHEMAS: Dict[str, type] = {
     "ntd_pits": NtdPitsConfig,
     "belle2_pixels": Belle2PixelsConfig,
     "cms_events": CmsEventsConfig,
+    "ntuple": NtupleConfig,
 }
 MODEL_SCHEMAS: Dict[str, type] = {"mlp": MLPConfig, "cnn": CNNConfig, "resnet": ResNetConfig}
 OPTIMIZER_SCHEMAS: Dict[str, type] = {"adam": AdamConfig, "sgd": SGDConfig, "rmsprop": RMSpropConfig}
@@ -271,3 +309,26 @@ def check_plain_name(name: Any, key: str) -> None:
             f"{key}={text!r} is not a plain name; use letters, digits and _ . - + = @ "
             "(at most 128, not starting with '.', no '/' or '..')"
         )
+
+
+def check_known_keys(cfg: DictConfig, prefix: str = "") -> None:
+    """Refuse a key that no schema declares (``+dataset.weight_column=w``): Hydra's ``+`` adds it
+    to a typed group without a word, and it would be written into config.yaml and ignored."""
+    for key in list(cfg.keys()):
+        if OmegaConf.is_interpolation(cfg, str(key)) or OmegaConf.is_missing(cfg, str(key)):
+            continue
+        node = cfg[key]
+        if not isinstance(node, DictConfig):
+            continue
+        schema = OmegaConf.get_type(node)
+        if not dataclasses.is_dataclass(schema):
+            continue
+        declared = [f.name for f in dataclasses.fields(schema)]
+        for name in node.keys():
+            if name not in declared:
+                near = difflib.get_close_matches(str(name), declared, n=1)
+                hint = f"did you mean {prefix}{key}.{near[0]}? " if near else ""
+                raise ConfigError(
+                    f"{prefix}{key}.{name} is not a key of {prefix}{key}; {hint}its keys are {', '.join(declared)}"
+                )
+        check_known_keys(node, f"{prefix}{key}.")

@@ -7,6 +7,17 @@ import re
 from hydra.errors import MissingConfigException, OverrideParseException
 
 
+def unknown_key(exc: BaseException) -> str | None:
+    """The key an override named that the config does not have, when that is the error."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    if not ("not in" in first and "Key '" in text or "Could not override" in first):
+        return None
+    name = re.search(r"Could not override '([^']+)'", text)
+    key = re.search(r"full_key: (\S+)", text)
+    return name.group(1) if name else (key.group(1) if key else "?")
+
+
 def explain_hydra_error(exc: BaseException) -> str:
     """One line (problem and fix) from the multi-line errors Hydra and OmegaConf raise."""
     text = str(exc).strip()
@@ -20,9 +31,8 @@ def explain_hydra_error(exc: BaseException) -> str:
         return f"cannot parse the override ({text.splitlines()[0]}); write overrides as key=value"
     key = re.search(r"full_key: (\S+)", text)
     first = text.splitlines()[0] if text else type(exc).__name__
-    if "not in" in first and "Key '" in text or "Could not override" in first:
-        name = re.search(r"Could not override '([^']+)'", text)
-        bad = name.group(1) if name else (key.group(1) if key else "?")
+    bad = unknown_key(exc)
+    if bad is not None:
         return f"'{bad}' is not a config key; check its spelling (hepsweep --cfg job lists every key)"
     if key:
         detail = first.replace("\n", " ")

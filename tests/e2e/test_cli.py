@@ -51,7 +51,7 @@ def test_unknown_group_option(tmp_path: Path) -> None:
 
 
 def test_unknown_key_and_wrong_type(tmp_path: Path) -> None:
-    assert_one_line_error(run_hepsweep("model.unitz=3", cwd=tmp_path), "'model.unitz' is not a config key")
+    assert_one_line_error(run_hepsweep("model.unitz=3", cwd=tmp_path), "'model.unitz' is not a config key; did you mean model.units?")
     assert_one_line_error(run_hepsweep("model.units=many", cwd=tmp_path), "model.units", "many")
 
 

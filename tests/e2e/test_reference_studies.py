@@ -144,3 +144,21 @@ def test_help_names_every_ready_study(tmp_path: Path) -> None:
     for path in sorted(SWEEPS.glob("*.yaml")):
         assert path.stem in result.stdout, path.stem
         smoke_size(path.stem)  # and every one documents its smoke size
+
+
+def test_ntuple_example_sweeps_on_root_files_with_weights(tmp_path: Path) -> None:
+    written = run_hepsweep("example-ntuples", "--events", "600", cwd=tmp_path)
+    assert written.returncode == 0, written.stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / "example_ntuples").iterdir()) == ["signal.root", "ttbar.root", "wjets.root"]
+    study, stdout = sweep(tmp_path, "ntuple_example")
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert len(study.trials) == 3 and complete
+    for name in ("test_bkg_rejection_at_30pct_sig", "test_bkg_rejection_at_50pct_sig", "test_bkg_rejection_at_70pct_sig"):
+        assert name in stdout  # a column of the study's table
+        assert all(t.user_attrs[name] >= 1.0 for t in complete)
+    client = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
+    run_id = complete[0].user_attrs["mlflow_run_id"]
+    metrics = client.get_run(run_id).data.metrics
+    assert {"test_auc", "test_bkg_rejection_at_50pct_sig", "test_max_significance_improvement"} <= set(metrics)
+    summary = json.loads((Path(complete[0].user_attrs["output_dir"]) / "summary.json").read_text())
+    assert summary["metrics"]["test_auc"] == pytest.approx(metrics["test_auc"])

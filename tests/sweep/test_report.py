@@ -76,3 +76,22 @@ def test_a_study_is_found_from_any_folder_through_the_index(tmp_path: Path, monk
     assert "secret" not in study_index.index_path().read_text()
     with pytest.raises(StudyError, match="whose password hepsweep does not keep; pass --storage"):
         load_study("ranked")
+
+
+def test_the_terminal_table_leaves_out_empty_columns_and_fits_its_width(tmp_path: Path) -> None:
+    study = optuna.create_study(study_name="wide", storage=f"sqlite:///{tmp_path / 'optuna.db'}", direction="maximize")
+    study.set_user_attr("hepsweep.objective", ["val_auc"])
+    for units in (8, 16):
+        study.add_trial(create_trial(
+            params={"model.units": units}, distributions=SPACE, value=units / 100,
+            user_attrs={"test_auc": 0.9, "samples_per_s": 1234.5, "gpu_present": False},
+        ))
+    table = study_table(study)
+    full = format_table(table)
+    assert "gpu_util_percent_mean" not in full  # 'absent' in every row says nothing
+    assert "samples_per_s" in full and "model.units" in full
+    narrow = format_table(table, width=45)
+    assert all(len(line) <= 45 for line in narrow.splitlines()[:-1])
+    assert "units" in narrow.splitlines()[0] and "model.units" not in narrow.splitlines()[0]
+    assert narrow.splitlines()[-1].startswith("(") and "samples_per_s" in narrow.splitlines()[-1]
+    assert "test_auc" in narrow.splitlines()[0]  # the telling figures stay longest

@@ -70,21 +70,6 @@ def test_cms_signal_figures_are_reported(compose, tmp_path: Path) -> None:
     assert result.metrics["test_bkg_rejection_at_50pct_sig"] > 2.0  # better than a coin at eps_S = 0.5
 
 
-def test_background_rejection_is_one_over_the_background_efficiency_at_the_working_point() -> None:
-    from hepsweep.train.evaluate import background_rejection, balanced_efficiency, class_probabilities
-
-    # signal scores 0.6..0.9, background 0.0..0.7: a cut keeping half the signal (> 0.75)
-    # keeps no background; keeping all signal (> 0.55) keeps 2 of 8 background events
-    signal = np.array([0.6, 0.7, 0.8, 0.9])
-    background = np.array([0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.65, 0.7])
-    labels = np.r_[np.ones(4, int), np.zeros(8, int)]
-    probabilities = class_probabilities(np.r_[signal, background])
-    assert background_rejection(labels, probabilities, signal=1) == 8.0  # capped at n_background
-    assert background_rejection(labels, probabilities, signal=1, signal_efficiency=1.0) == pytest.approx(4.0)
-    predicted = probabilities.argmax(axis=1)  # cut at 0.5: 4/4 signal kept, 2/8 background kept
-    assert balanced_efficiency(labels, predicted, signal=1) == pytest.approx(0.5 * (1.0 + 6 / 8))
-
-
 def test_early_stopping_fires_and_is_recorded(compose, tmp_path: Path) -> None:
     cfg = compose(
         "dataset.n_events=600", "train.epochs=40", "train.early_stopping_patience=1", "optimizer.lr=0.05", "objective=val_loss"

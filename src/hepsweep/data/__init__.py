@@ -18,11 +18,13 @@ from hepsweep.data.belle2 import Belle2Pixels
 from hepsweep.data.cms import CmsEvents
 from hepsweep.data.hepmass import Hepmass
 from hepsweep.data.ntd_pits import NtdPits
+from hepsweep.data.ntuple import Ntuple
 from hepsweep.data.preprocessing import Scaler, split_fractions, split_indices
+from hepsweep.data.weights import check_class_totals, check_policy, training_weights
 from hepsweep.errors import ConfigError, DataError
 
 FAMILIES: dict[str, DatasetFamily] = {
-    family.name: family for family in (Hepmass(), NtdPits(), Belle2Pixels(), CmsEvents())
+    family.name: family for family in (Hepmass(), NtdPits(), Belle2Pixels(), CmsEvents(), Ntuple())
 }
 
 __all__ = ["Arrays", "DatasetFamily", "FAMILIES", "SplitData", "family_of", "load_dataset", "raw_arrays"]
@@ -43,26 +45,29 @@ def _file_identity(path: Path) -> dict[str, object]:
 
 
 def raw_arrays(cfg: DictConfig, path: str | None = None) -> Arrays:
-    """The unsplit, unscaled events of ``cfg`` (or of the file ``path``), through the cache."""
+    """The unsplit, unscaled events of ``cfg`` (or of the file set ``path``), through the cache.
+
+    The cache key covers every dataset key that shapes the events and the identity (path, size,
+    modification time) of every file read, so a changed feature, selection or file reads again.
+    """
     family = family_of(cfg)
     root = Path(cfg.cache_dir) if cfg.cache_dir else cache.default_cache_dir()
+    files = family.input_files(cfg, path)
     key = family.cache_key(cfg)
-    if path is not None:
-        file = Path(path).expanduser()
-        if file.exists():
-            family.check_format(file)
-            key = {**key, "path": _file_identity(file)}
-        else:
-            raise DataError(f"data file '{file}' does not exist; check dataset.path (or dataset.test_path)")
+    if files:
+        key = {**key, "files": [_file_identity(f) for f in files]}
     entry = cache.cache_entry(root, key)
     cached = cache.load(entry)
     if cached is not None:
         return cached
-    if path is not None:
-        chunks = family.read(Path(path).expanduser(), cfg)
+    if files:
+        chunks = family.read_files(files, cfg, path)
     else:
         chunks = iter([family.generate(cfg, np.random.default_rng(int(cfg.seed)))])
-    return cache.store(entry, chunks, source=key)
+    events = cache.store(entry, chunks, source=key)
+    if events.columns is None:
+        events.columns = family.feature_names(cfg)
+    return events
 
 
 def _check_labels(arrays: Arrays, n_classes: int, what: str) -> None:
@@ -95,14 +100,18 @@ def load_dataset(cfg: DictConfig) -> SplitData:
             "dataset.split.test=0 leaves no test events; give an untouched test file with "
             "dataset.test_path=... or a positive dataset.split.test"
         )
+    check_policy(str(cfg.negative_weights))
     events = raw_arrays(cfg, cfg.path)
-    _check_labels(events, len(class_names), "dataset.path" if cfg.path else "the generator")
+    source = "dataset.path" if cfg.path else ("dataset.classes" if cfg.get("classes") else "the generator")
+    _check_labels(events, len(class_names), source)
+    if events.w is not None:
+        check_class_totals(events.y, np.asarray(events.w), class_names, source)
     if cfg.test_path:
         test = raw_arrays(cfg, cfg.test_path)
         _check_labels(test, len(class_names), "dataset.test_path")
         share = fractions[0] / (fractions[0] + fractions[1])
         train_idx, val_idx, _ = split_indices(len(events), (share, 1 - share, 0.0), int(cfg.seed))
-        test_arrays = Arrays(np.asarray(test.x), np.asarray(test.y))
+        test_arrays = test.take(np.arange(len(test)))
     else:
         train_idx, val_idx, test_idx = split_indices(len(events), fractions, int(cfg.seed))
         test_arrays = events.take(np.sort(test_idx))
@@ -119,9 +128,12 @@ def load_dataset(cfg: DictConfig) -> SplitData:
         )
     scaler = Scaler().fit(train.x)
     signal_class = family.signal_class(cfg)
-    feature_names = family.feature_names(cfg)
+    feature_names = events.columns
     return SplitData(
         train=scaler.apply(train),
+        train_weights=training_weights(
+            train.y, train.w, len(class_names), bool(cfg.balance_classes), str(cfg.negative_weights)
+        ),
         val=scaler.apply(events.take(np.sort(val_idx))),
         test=scaler.apply(test_arrays),
         class_names=class_names,

@@ -23,6 +23,7 @@ class SplitData:
     val: Arrays
     test: Arrays
     class_names: list[str]
+    train_weights: np.ndarray | None = None  # the training loss's sample_weight (data.weights)
     signal_class: int | None = None
     preprocessing: dict[str, Any] = field(default_factory=dict)
     feature_names: list[str] | None = None  # one per input column of feature-vector data
@@ -58,6 +59,22 @@ class DatasetFamily(abc.ABC):
         """Read a real file in chunks; the default reads ``.npz`` files holding ``x`` and ``y``."""
         yield read_npz(path, max_events=cfg.max_events)
 
+    def input_files(self, cfg: DictConfig, path: str | None) -> list[Path]:
+        """The files behind the events of ``path`` (``dataset.path`` or ``dataset.test_path``);
+        none when the built-in generator makes them."""
+        if path is None:
+            return []
+        file = Path(path).expanduser()
+        if not file.exists():
+            raise DataError(f"data file '{file}' does not exist; check dataset.path (or dataset.test_path)")
+        self.check_format(file)
+        return [file]
+
+    def read_files(self, files: list[Path], cfg: DictConfig, path: str | None = None) -> Iterator[Arrays]:
+        """The events of ``files`` (from :meth:`input_files`), chunk by chunk."""
+        for file in files:
+            yield from self.read(file, cfg)
+
     def feature_names(self, cfg: DictConfig) -> list[str] | None:
         """Names of the input columns of feature-vector data, in order; None for images."""
         return None
@@ -70,7 +87,7 @@ class DatasetFamily(abc.ABC):
         """The config values that change the raw (unsplit, unscaled) arrays."""
         keys = OmegaConf.to_container(cfg, resolve=True)
         assert isinstance(keys, dict)
-        for unused in ("split", "cache_dir", "test_path"):
+        for unused in ("split", "cache_dir", "test_path", "balance_classes", "negative_weights"):
             keys.pop(unused, None)
         return keys
 

@@ -147,10 +147,11 @@ class Belle2Pixels(DatasetFamily):
         keep = np.isin(arrays.y, wanted)
         relabel = np.full(len(SPECIES), -1, dtype=np.int64)
         relabel[wanted] = np.arange(len(wanted))
-        yield self._represent(Arrays(x[keep].astype(np.float32), relabel[arrays.y[keep]]), cfg)
+        weights = None if arrays.w is None else arrays.w[keep]
+        yield self._represent(Arrays(x[keep].astype(np.float32), relabel[arrays.y[keep]], weights), cfg)
 
     def _represent(self, clusters: Arrays, cfg: DictConfig) -> Arrays:
         self._classes(cfg)
         if cfg.representation == "features" and clusters.x.ndim == 4:
-            return Arrays(cluster_features(clusters.x[..., 0]), clusters.y)
+            return Arrays(cluster_features(clusters.x[..., 0]), clusters.y, clusters.w)
         return clusters

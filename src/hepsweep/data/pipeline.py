@@ -18,15 +18,18 @@ def make_dataset(
     batch_size: int,
     shuffle: bool = False,
     seed: int = 0,
+    sample_weight: np.ndarray | None = None,
 ) -> tf.data.Dataset:
-    """Batches of (inputs, targets): float32 inputs, (N,1) 0/1 targets for two classes, else one-hot."""
+    """Batches of (inputs, targets), or (inputs, targets, weights) with ``sample_weight``:
+    float32 inputs, (N,1) 0/1 targets for two classes, else one-hot."""
     x = tf.convert_to_tensor(np.asarray(arrays.x))
     y = tf.convert_to_tensor(np.asarray(arrays.y))
+    w = None if sample_weight is None else tf.convert_to_tensor(np.asarray(sample_weight, dtype=np.float32))
     indices = tf.data.Dataset.range(len(arrays))
     if shuffle:
         indices = indices.shuffle(len(arrays), seed=seed, reshuffle_each_iteration=True)
 
-    def batch_of(index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def batch_of(index: tf.Tensor) -> tuple[tf.Tensor, ...]:
         inputs, labels = tf.gather(x, index), tf.gather(y, index)
         if inputs.dtype == tf.uint8:
             inputs = tf.cast(inputs, tf.float32) / 255.0
@@ -36,6 +39,8 @@ def make_dataset(
             target = tf.cast(tf.expand_dims(labels, -1), tf.float32)
         else:
             target = tf.one_hot(labels, n_classes, dtype=tf.float32)
+        if w is not None:
+            return inputs, target, tf.gather(w, index)
         return inputs, target
 
     batches = indices.batch(batch_size).map(batch_of, num_parallel_calls=tf.data.AUTOTUNE)

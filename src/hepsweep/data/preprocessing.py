@@ -71,7 +71,7 @@ class Scaler:
         return (np.asarray(x, dtype=np.float32) / self.divisor).astype(np.float32)
 
     def apply(self, arrays: Arrays) -> Arrays:
-        return Arrays(self.transform(arrays.x), arrays.y)
+        return Arrays(self.transform(arrays.x), arrays.y, arrays.w, arrays.columns)
 
     def to_dict(self) -> dict[str, Any]:
         state: dict[str, Any] = {"kind": self.kind, "divisor": self.divisor}

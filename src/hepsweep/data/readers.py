@@ -102,7 +102,8 @@ def read_label_first_csv(
 
 
 def read_npz(path: Path, max_events: int | None = None) -> Arrays:
-    """Read an ``.npz`` holding ``x`` (N, ...) and integer labels ``y`` (N,)."""
+    """Read an ``.npz`` holding ``x`` (N, ...), integer labels ``y`` (N,) and, optionally,
+    per-event weights ``w`` (N,)."""
     require_file(path)
     try:
         with np.load(path, allow_pickle=False) as archive:
@@ -113,15 +114,19 @@ def read_npz(path: Path, max_events: int | None = None) -> Arrays:
                     "np.savez(path, x=events, y=labels)"
                 )
             x, y = archive["x"], archive["y"]
+            w = archive["w"] if "w" in archive.files else None
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
         raise DataError(f"cannot read '{path.name}' as .npz ({exc}); write it with np.savez") from exc
     if max_events is not None:
         x, y = x[:max_events], y[:max_events]
+        w = None if w is None else w[:max_events]
     if not np.issubdtype(y.dtype, np.number):
         raise DataError(f"'{path.name}' has non-numeric labels y; store class ids 0..K-1")
+    if w is not None and (w.ndim != 1 or not np.issubdtype(w.dtype, np.number)):
+        raise DataError(f"'{path.name}' has weights w of shape {w.shape}; store one number per event")
     if x.ndim == 3:  # greyscale images (N, H, W) get their channel axis
         x = x[..., None]
-    return Arrays(x, y.astype(np.int64))
+    return Arrays(x, y.astype(np.int64), None if w is None else w.astype(np.float64))
 
 
 def read_label_first_text(path: Path, n_values: int, max_events: int | None = None) -> Arrays:

@@ -15,22 +15,7 @@ from typing import Any, Mapping, TypeVar
 
 from optuna.trial import FrozenTrial
 
-# the figures a hepsweep training job records on its trial, in report order; the same names as
-# the run's MLflow metrics and the columns of ``hepsweep report``
-TRIAL_METRICS = (
-    "test_accuracy",
-    "test_auc",
-    "test_balanced_efficiency",
-    "test_bkg_rejection_at_50pct_sig",
-    "train_time_s",
-    "time_per_epoch_s",
-    "epochs_run",
-    "samples_per_s",
-    "cpu_percent_mean",
-    "gpu_util_percent_mean",
-    "early_stopped",
-)
-
+from hepsweep.metrics import Shown, shown_in
 
 class _Name(str, Enum):
     """A named string constant that reads as its plain value (in text, JSON and MLflow tags)."""
@@ -130,13 +115,13 @@ class TrialRecord(_Record):
 
     @staticmethod
     def figures(trial: FrozenTrial) -> dict[str, Any]:
-        """The trial's recorded :data:`TRIAL_METRICS` (those present), in report order."""
-        return {k: trial.user_attrs[k] for k in TRIAL_METRICS if k in trial.user_attrs}
+        """The trial's recorded figures (the metrics shown in reports, those present), in report order."""
+        return {k: trial.user_attrs[k] for k in shown_in(Shown.REPORT, trial.user_attrs)}
 
     @staticmethod
     def write_figures(trial: Any, figures: Mapping[str, Any]) -> None:
-        """Record the :data:`TRIAL_METRICS` among ``figures`` (NaN and None left out)."""
-        for key in TRIAL_METRICS:
+        """Record the figures shown in reports among ``figures`` (NaN and None left out)."""
+        for key in shown_in(Shown.REPORT, figures):
             value = figures.get(key)
             if value is not None and not (isinstance(value, float) and value != value):
                 trial.set_user_attr(key, value)

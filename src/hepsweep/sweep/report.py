@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +16,8 @@ import pandas as pd
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-from hepsweep.sweep.records import TRIAL_METRICS, StudyRecord, TrialRecord, pruned_after_epoch
+from hepsweep.metrics import Shown, shown_in
+from hepsweep.sweep.records import StudyRecord, TrialRecord, pruned_after_epoch
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +25,7 @@ ABSENT = "absent"  # what the text tables say for a GPU figure of a run that had
 
 
 class Column:
-    """The columns of :func:`study_table` besides parameters, objectives and ``TRIAL_METRICS``."""
+    """The columns of :func:`study_table` besides parameters, objectives and the recorded figures."""
 
     TRIAL = "trial"
     STATE = "state"
@@ -46,7 +49,8 @@ def study_table(study: optuna.Study, objective_names: Sequence[str] | None = Non
     trials = study.get_trials(deepcopy=False)
     params = [c for c in frame.columns if c.startswith("params_")]
     keys = TrialRecord.keys()  # the attributes' names in the store: the columns are user_attrs_<key>
-    kept = {f"user_attrs_{k}": k for k in (*TRIAL_METRICS, Column.FAIL_REASON) if f"user_attrs_{k}" in frame.columns}
+    recorded = shown_in(Shown.REPORT, [c.removeprefix("user_attrs_") for c in frame.columns])
+    kept = {f"user_attrs_{k}": k for k in (*recorded, Column.FAIL_REASON) if f"user_attrs_{k}" in frame.columns}
     frame = frame.rename(columns={"number": Column.TRIAL, **{v: n for v, n in zip(values, names)}, **kept})
     frame = frame.rename(columns={c: c.removeprefix("params_") for c in params})
     gpu_column = f"user_attrs_{keys['gpu_present']}"
@@ -61,7 +65,7 @@ def study_table(study: optuna.Study, objective_names: Sequence[str] | None = Non
     if pruned:
         frame[Column.PRUNED_AFTER_EPOCH] = frame[Column.TRIAL].map(pruned)
     frame.insert(2, Column.BEST, frame[Column.TRIAL].isin(_best_numbers(study)))
-    tail = [c for c in (*TRIAL_METRICS, Column.PRUNED_AFTER_EPOCH, Column.FAIL_REASON) if c in frame.columns]
+    tail = [c for c in (*recorded, Column.PRUNED_AFTER_EPOCH, Column.FAIL_REASON) if c in frame.columns]
     order = [c for c in frame.columns if c not in tail] + tail
     # best first, as the study ranks them (its first objective); trials without a value last
     ascending = study.directions[0] == optuna.study.StudyDirection.MINIMIZE
@@ -79,8 +83,10 @@ def _best_numbers(study: optuna.Study) -> set[int]:
     return {t.number for t in study.best_trials}
 
 
-def format_table(frame: pd.DataFrame, fmt: str = "text") -> str:
-    """``text`` (aligned columns), ``markdown`` or ``csv``."""
+def format_table(frame: pd.DataFrame, fmt: str = "text", width: int | None = None) -> str:
+    """``text`` (aligned columns), ``markdown`` or ``csv``. The text table leaves out the columns
+    that say nothing (no value in any row, or a GPU figure ``absent`` in every row); with
+    ``width`` (a terminal's), it also leaves out the last figures until it fits, and says so."""
     if frame.empty:
         return "(no trials)"
     if fmt == "csv":  # numbers only in numeric columns: a missing GPU is an empty cell
@@ -88,6 +94,10 @@ def format_table(frame: pd.DataFrame, fmt: str = "text") -> str:
     shown = frame.copy()
     for column in shown.columns:
         shown[column] = shown[column].map(_cell)
+    if fmt == "text":
+        empty = [c for c in shown.columns if shown[c].isin(["-", ABSENT]).all()]
+        shown = shown.drop(columns=empty)
+        return _fit(shown, width)
     if fmt == "markdown":
         header = "| " + " | ".join(map(str, shown.columns)) + " |"
         rule = "|" + "|".join("---" for _ in shown.columns) + "|"
@@ -112,12 +122,49 @@ def trials_view(study: optuna.Study, folder: Path) -> StudyView:
     return StudyView(study_table(study), title=f"study {study.study_name}")
 
 
-def format_view(view: StudyView) -> str:
-    """A study view as text: its title, its table, its headlines."""
+def format_view(view: StudyView, width: int | None = None) -> str:
+    """A study view as text: its title, its table (fitted to ``width``), its headlines."""
     parts = [view.title] if view.title else []
-    parts.append(format_table(view.table))
+    parts.append(format_table(view.table, width=width))
     parts += view.headlines
     return "\n".join(parts)
+
+
+# what a terminal table gives up first when it is too wide: speed and utilisation, then the
+# secondary figures; the objective, the parameters, test AUC and working points stay longest
+_DROP_FIRST = (
+    "samples_per_s", "cpu_percent_mean", "gpu_util_percent_mean", "time_per_epoch_s", "early_stopped",
+    "epochs_run", "test_balanced_efficiency", "test_max_significance_improvement", "train_time_s",
+    "test_accuracy", "pruned_after_epoch",
+)
+
+
+def _fit(shown: pd.DataFrame, width: int | None) -> str:
+    """The aligned text of ``shown``; within ``width``, parameters are headed by their last name
+    (``units`` for ``model.units``, when that is unambiguous) and the least telling columns are
+    left out, most telling last, while the table is too wide."""
+    if width is None:
+        return shown.to_string(index=False)
+    last = {c: str(c).rsplit(".", 1)[-1] for c in shown.columns if "." in str(c)}
+    if len(set(last.values())) == len(last) and not set(last.values()) & set(map(str, shown.columns)):
+        shown = shown.rename(columns=last)
+    order = [c for c in _DROP_FIRST if c in shown.columns]
+    order += [c for c in reversed(shown.columns[4:]) if c not in order]
+    dropped: list[str] = []
+    text = shown.to_string(index=False)
+    while len(text.splitlines()[0]) > width and order:
+        column = order.pop(0)
+        dropped.append(str(column))
+        shown = shown.drop(columns=[column])
+        text = shown.to_string(index=False)
+    if dropped:
+        text += f"\n({len(dropped)} more column(s) in `hepsweep report STUDY -o table.csv`: {', '.join(dropped)})"
+    return text
+
+
+def terminal_width() -> int | None:
+    """The terminal's width when the output goes to one; None when it is piped or saved."""
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
 
 
 def _cell(value: Any) -> str:

@@ -10,7 +10,15 @@ from typing import Callable, Sequence
 import optuna
 
 from hepsweep.sweep.observers import StudyEnd, StudyObserver
-from hepsweep.sweep.report import StudyView, format_view, import_plotting, study_artifacts, trials_view, write_optimization_results
+from hepsweep.sweep.report import (
+    StudyView,
+    format_view,
+    import_plotting,
+    study_artifacts,
+    terminal_width,
+    trials_view,
+    write_optimization_results,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +57,10 @@ class ResultsWriter(StudyObserver):
         try:
             end.artifacts.extend(study_artifacts(study, self.study_dir, self.objective_names))
             view = self.render(study, self.study_dir)
-            text = format_view(view)
+            text = format_view(view, terminal_width())  # the terminal's share; the file has every column
             end.artifacts.extend(view.figures)
             report = self.study_dir / REPORT_TXT
-            report.write_text(text + "\n")
+            report.write_text(format_view(view) + "\n")
             end.artifacts.append(report)
         except Exception as exc:  # presentation must never cost the study
             log.warning("study report failed: %s", exc)

@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from hepsweep.config import check_plain_name
 from hepsweep.errors import ConfigError
-from hepsweep.train.objective import OBJECTIVES
+from hepsweep.metrics import is_metric, metric
 
 DIRECTIONS = ("maximize", "minimize")
 
@@ -86,10 +86,10 @@ class SweepSettings:
         """Directions for hepsweep's objectives (``objective=...``): derived when not given,
         else checked against each objective's own; another app's objectives are left alone."""
         names = objective_names
-        if not names or not all(n in OBJECTIVES for n in names):
+        if not names or not all(is_metric(n) for n in names):
             return
         if self.direction is None:
-            self.direction = [OBJECTIVES[n][1] for n in names] if len(names) > 1 else OBJECTIVES[names[0]][1]
+            self.direction = [metric(n).direction for n in names] if len(names) > 1 else metric(names[0]).direction
             return
         if len(names) != len(self.directions):
             raise ConfigError(
@@ -97,10 +97,11 @@ class SweepSettings:
                 "give one direction per objective"
             )
         for name, direction in zip(names, self.directions):
-            if OBJECTIVES[name][1] != direction:
+            expected = metric(name).direction
+            if expected != direction:
                 raise ConfigError(
-                    f"objective={name} should be {OBJECTIVES[name][1]}d but hydra.sweeper.direction says "
-                    f"{direction}; set hydra.sweeper.direction={OBJECTIVES[name][1]}"
+                    f"objective={name} should be {expected}d but hydra.sweeper.direction says "
+                    f"{direction}; set hydra.sweeper.direction={expected}"
                 )
 
     @classmethod

@@ -22,6 +22,7 @@ from hepsweep.redaction import MASK, mask, restore
 from hepsweep.sweep.observers import StudyEnd, StudyObserver
 from hepsweep.sweep.samplers import describe
 from hepsweep.sweep.search_space import SearchSpace
+from hepsweep.metrics import Shown, shown_in
 from hepsweep.sweep.settings import SweepSettings
 from hepsweep.sweep.records import NEVER_LAUNCHED, RunRole, RunTag, StudyRecord, TrialRecord, outcome_tags, pruned_after_epoch
 from hepsweep.tracking import store
@@ -34,7 +35,7 @@ RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED", "STA
 NOTE_TAG = "mlflow.note.content"  # the run's description in MLflow's UI
 RETRY_AFTER_S = 30.0
 # the figures the study's runs table shows beside the objective
-VIEW_METRICS = ["test_accuracy", "test_auc", "train_time_s", "cpu_percent_mean", "gpu_util_percent_mean"]
+VIEW_METRICS = shown_in(Shown.VIEW)
 _FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
 
 

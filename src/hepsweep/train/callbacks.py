@@ -97,21 +97,22 @@ class DivergenceGuard(keras.callbacks.TerminateOnNaN):
 
 
 class ValidationScores(keras.callbacks.Callback):
-    """After every epoch, score the validation split exactly (accuracy, ROC AUC, log loss) and put
-    the figures in the epoch's logs as ``val_accuracy``, ``val_auc``, ``val_loss``.
+    """After every epoch, score the validation split exactly (accuracy, ROC AUC, log loss, each
+    weighted by the events' physical weights when there are any) and put the figures in the
+    epoch's logs as ``val_accuracy``, ``val_auc``, ``val_loss``.
 
     Keras' own validation reports an approximate AUC (a fixed grid of thresholds); this callback
     gives pruning, early stopping, the epoch line, MLflow and the trial's final value one and the
     same figure. It must come first in the callback list, so that the others see its figures.
     """
 
-    def __init__(self, predict: Callable[[], Any], labels: Any, n_classes: int) -> None:
+    def __init__(self, predict: Callable[[], Any], labels: Any, n_classes: int, weights: Any = None) -> None:
         super().__init__()
-        self.predict, self.labels, self.n_classes = predict, labels, n_classes
+        self.predict, self.labels, self.n_classes, self.weights = predict, labels, n_classes, weights
         self.history: list[dict[str, float]] = []
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        figures = {f"val_{k}": v for k, v in scores(self.predict(), self.labels, self.n_classes).items()}
+        figures = {f"val_{k}": v for k, v in scores(self.predict(), self.labels, self.n_classes, self.weights).items()}
         self.history.append(figures)
         if logs is not None:
             logs.update(figures)

@@ -22,7 +22,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from hepsweep.data import load_dataset
 from hepsweep.data.pipeline import make_dataset
+from hepsweep.config import check_known_keys
 from hepsweep.errors import ConfigError, TrainingError
+from hepsweep.metrics import figures_of_merit
 from hepsweep.models import build_model, validate_model
 from hepsweep.plots import plot_confusion, plot_roc
 from hepsweep.redaction import mask
@@ -139,11 +141,13 @@ def run(
         hepsweep.errors.HepsweepError: bad config, bad data, or a NaN loss.
     """
     require_composed(cfg)
+    check_known_keys(cfg)
     folder = Path(output_dir) if output_dir is not None else default_output_dir(cfg)
     folder.mkdir(parents=True, exist_ok=True)
     tracker = tracker or NullTracker()
     objective = Objective.parse(cfg.objective)
     _check_train(cfg)
+    figures_of_merit(cfg.metrics.signal_efficiencies, also=objective.names)  # the working points, checked now
     config_text = mask(OmegaConf.to_yaml(cfg, resolve=True))
     (folder / "config.yaml").write_text(config_text)
     summary = RunSummary(
@@ -188,10 +192,13 @@ def _dataset(cfg: DictConfig) -> Any:
 
 
 def _training_batches(data: Any, batch: int, shuffle: bool, seed: int) -> Any:
-    """The ``tf.data`` pipeline of the training split, reused by later trials of the process."""
+    """The ``tf.data`` pipeline of the training split (with the training weights when the events
+    carry weights), reused by later trials of the process."""
     key = (id(data), batch, shuffle, seed)
     if key not in _BATCHES:
-        _BATCHES[key] = make_dataset(data.train, data.n_classes, batch, shuffle=shuffle, seed=seed)
+        _BATCHES[key] = make_dataset(
+            data.train, data.n_classes, batch, shuffle=shuffle, seed=seed, sample_weight=data.train_weights
+        )
     return _BATCHES[key]
 
 
@@ -248,7 +255,8 @@ def _train_and_evaluate(
     epochs = int(cfg.train.epochs)
     train_ds = _training_batches(data, batch, bool(cfg.train.shuffle), int(cfg.train.seed))
     val_x = as_model_input(data.val.x)
-    validation = ValidationScores(lambda: model_outputs(model, val_x), np.asarray(data.val.y), data.n_classes)
+    val_weights = None if data.val.w is None else np.asarray(data.val.w)
+    validation = ValidationScores(lambda: model_outputs(model, val_x), np.asarray(data.val.y), data.n_classes, val_weights)
 
     timer, divergence = EpochTimer(), DivergenceGuard()
     history_csv = EpochHistory(str(folder / benchmark.HISTORY))
@@ -333,17 +341,16 @@ def _train_and_evaluate(
         emit(f"pruned after epoch {pruning.pruned_at_epoch + 1} ({objective.monitor} not promising)")
         raise optuna.TrialPruned(f"pruned after epoch {pruning.pruned_at_epoch + 1}")
 
-    test = evaluate(lambda x: model_outputs(model, x), as_model_input(data.test.x), data.test.y, data.n_classes, data.signal_class)
-    summary.metrics.update(
-        test_accuracy=test.accuracy,
-        test_auc=test.auc,
-        test_loss=test.loss,
-        inference_us_per_event=test.inference_us_per_event,
+    test = evaluate(
+        lambda x: model_outputs(model, x),
+        as_model_input(data.test.x),
+        np.asarray(data.test.y),
+        data.n_classes,
+        figures_of_merit(cfg.metrics.signal_efficiencies, also=objective.names),
+        data.signal_class,
+        None if data.test.w is None else np.asarray(data.test.w),
     )
-    if test.balanced_efficiency is not None:
-        summary.metrics["test_balanced_efficiency"] = test.balanced_efficiency
-    if test.background_rejection is not None:
-        summary.metrics["test_bkg_rejection_at_50pct_sig"] = test.background_rejection
+    summary.metrics.update(test.figures)
     _write_outputs(folder, cfg, model, data, test, summary)
     finish("complete", lambda: _write_plots(folder, cfg, data, test, summary))
     emit(summary.one_line())
@@ -399,5 +406,14 @@ def _write_plots(folder: Path, cfg: DictConfig, data: Any, test: Any, summary: R
     if not cfg.train.plots:
         return
     title = f"{cfg.model.name} on {cfg.dataset.name}"
-    plot_roc(test.labels, test.probabilities, data.class_names, folder / "roc.png", title=f"ROC: {title}")
+    plot_roc(
+        test.labels,
+        test.probabilities,
+        data.class_names,
+        folder / "roc.png",
+        title=f"ROC: {title}",
+        weights=test.weights,
+        signal_class=data.signal_class,
+        working_points=list(cfg.metrics.signal_efficiencies),
+    )
     plot_confusion(test.confusion, data.class_names, folder / "confusion_matrix.png", title=title)
