@@ -165,3 +165,34 @@ def test_a_network_trained_in_mixed_precision_exports_in_float32(tmp_path: Path)
     write_onnx(model, tmp_path / "model.onnx", {})
     predict, _ = onnx_predictor(tmp_path / "model.onnx")
     np.testing.assert_allclose(predict(x)[:, 1], network.predict(x, verbose=0)[:, 0], atol=1e-6)
+
+
+def test_a_weighted_ntuple_model_exports_with_its_named_columns(tmp_path: Path) -> None:
+    """Your own ntuples: expression features, padded jets, per-event weights in training."""
+    pytest.importorskip("uproot")
+    from omegaconf import open_dict
+
+    from hepsweep.app import compose_config
+    from hepsweep.data.ntuple_example import write_example_ntuples
+
+    files = write_example_ntuples(tmp_path / "ntuples", 400)
+    cfg = compose_config(["tracking=off", "train.epochs=1", "train.tensorboard=false", "train.progress=false",
+                          "train.plots=false", "device=cpu", "dataset=ntuple", "model=mlp", "model.units=8"])
+    with open_dict(cfg):
+        cfg.output_root = str(tmp_path / "outputs")
+        cfg.dataset.classes = {"signal": [str(files[0])], "background": [str(f) for f in files[1:]]}
+        cfg.dataset.tree = "Events"
+        cfg.dataset.features = ["MET_pt", "nJet", "sum(Jet_pt)", "Jet_pt", "Jet_btag"]
+        cfg.dataset.objects = {"Jet": 3}
+        cfg.dataset.weight = "weight"
+        cfg.dataset.balance_classes = True
+    folder = run(cfg, output_dir=tmp_path / "run", emit=lambda _: None).output_dir
+    trained = load_run(folder)
+    assert "sum(Jet_pt)" in trained.preprocessing.features and "Jet_pt_2" in trained.preprocessing.features
+    raw, expected = raw_test_events(folder)
+    for fmt in ("onnx", "drone"):
+        result = export_run(trained, fmt, tmp_path / fmt, Origin("ntuple"), events=None, timing=False)
+        assert result.max_abs_diff <= 1e-5
+    predict, meta = onnx_predictor(tmp_path / "onnx" / "model.onnx")
+    np.testing.assert_allclose(predict(raw), expected, atol=1e-5)
+    assert json.loads(meta["features"]) == trained.preprocessing.features

@@ -173,3 +173,17 @@ def test_register_on_the_command_line_and_no_empty_registered_model_on_failure(
     code, out, err = hepsweep(capsys, "register", "winners", "hep-classifier", "--storage", study.storage, "--trial", "1")
     assert code == 0, err
     assert "as hep-classifier version 1 (alias champion)" in out and "models:/hep-classifier@champion" in out
+
+
+@pytest.mark.parametrize(("setting", "logged"), [("all", [0, 1]), ("best", [0]), ("none", [])])
+def test_log_models_decides_which_trials_log_a_model(folder: Path, tmp_path: Path, setting: str, logged: list[int]) -> None:
+    from hepsweep.export.mlflow_model import logged_models
+
+    study = Study(tmp_path)
+    observer = ModelRegistryObserver(study.uri, setting, None, emit=lambda _: None)
+    for value in (0.8, 0.6):
+        number = study.trial(value, folder)
+        observer.trial_finished(study.study, study.study.trials[number])
+    runs = [TrialRecord.of(t).run_id for t in study.study.trials]
+    assert [n for n, run_id in enumerate(runs) if logged_models(study.uri, run_id)] == logged
+    assert store.client(study.uri).search_registered_models() == []
