@@ -15,7 +15,8 @@ from hepsweep.drone.reader import drone_outputs
 from hepsweep.export import exporter
 from hepsweep.export.exporter import Origin, export_run
 from hepsweep.export.onnx_format import onnx_predictor, write_onnx
-from hepsweep.export.serving import ExportError, Preprocessing, load_run, serving_model
+from hepsweep.errors import ExportError
+from hepsweep.export.serving import Preprocessing, load_run, serving_model
 from hepsweep.train import run
 from hepsweep.train.evaluate import class_probabilities
 from hepsweep.train.training import as_model_input

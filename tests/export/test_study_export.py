@@ -94,9 +94,9 @@ def test_export_takes_the_best_complete_trial_and_logs_latency_on_its_run(folder
     ("states", "args", "message"),
     [
         ([], [], "study 'winners' has no complete trial to export (no trials)"),
-        (["pruned", "failed"], [], "has no complete trial to export (1 pruned, 1 fail)"),
+        (["pruned", "failed"], [], "has no complete trial to export (1 pruned, 1 failed)"),
         (["complete", "pruned"], ["--trial", "1"], "trial 1 of study 'winners' was pruned after epoch 1"),
-        (["complete", "failed"], ["--trial", "1"], "trial 1 of study 'winners' is fail (NaN loss in epoch 1)"),
+        (["complete", "failed"], ["--trial", "1"], "trial 1 of study 'winners' failed (NaN loss in epoch 1) and holds no finished model"),
         (["complete"], ["--trial", "7"], "study 'winners' has no trial 7"),
         (["complete"], ["--format", "tflite"], "unknown export format 'tflite'; use one of onnx, keras, drone"),
     ],

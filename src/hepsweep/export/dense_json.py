@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from hepsweep.drone.reader import ACTIVATIONS
-from hepsweep.export.serving import ExportError, Preprocessing
+from hepsweep.errors import ExportError
+from hepsweep.export.serving import Preprocessing
 
 FORMAT = "hepsweep-drone/1"
 _PASS_THROUGH = ("InputLayer", "Flatten", "Dropout")

@@ -25,7 +25,8 @@ from hepsweep.export.dense_json import drone_json
 from hepsweep.export.latency import latency_table
 from hepsweep.export.onnx_format import onnx_predictor, write_onnx
 from hepsweep.export.origin import Origin
-from hepsweep.export.serving import ExportError, TrainedRun, serving_model
+from hepsweep.errors import ExportError
+from hepsweep.export.serving import TrainedRun, serving_model
 from hepsweep.train.evaluate import class_probabilities
 from hepsweep.train.training import as_model_input, model_outputs
 

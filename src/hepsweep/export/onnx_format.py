@@ -20,7 +20,8 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from hepsweep.export.serving import OUTPUT_NAME, ExportError
+from hepsweep.errors import ExportError
+from hepsweep.export.serving import OUTPUT_NAME
 
 INSTALL_HINT = "pip install onnx tf2onnx onnxruntime (hepsweep's own dependencies: reinstall hepsweep)"
 

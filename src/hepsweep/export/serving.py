@@ -18,17 +18,12 @@ import keras
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from hepsweep.errors import HepsweepError
+from hepsweep.errors import ExportError
 from hepsweep.train.benchmark import CHECKPOINT
 
 PREPROCESSING = "preprocessing.json"
 INPUT_NAME = "events"
 OUTPUT_NAME = "probabilities"
-
-
-class ExportError(HepsweepError):
-    """A model cannot be exported as asked (no checkpoint, a layer a format cannot hold, a
-    converted model that disagrees with Keras)."""
 
 
 @dataclass

@@ -17,6 +17,15 @@ from hepsweep.sweep.records import StudyRecord, TrialRecord, pruned_after_epoch
 from hepsweep.train.benchmark import CHECKPOINT
 
 
+_STATE_WORDS = {
+    TrialState.COMPLETE: "complete",
+    TrialState.PRUNED: "pruned",
+    TrialState.FAIL: "failed",
+    TrialState.RUNNING: "running",
+    TrialState.WAITING: "waiting",
+}
+
+
 def pick_trial(study: optuna.Study, number: int | None = None) -> FrozenTrial:
     """Trial ``number`` of ``study`` when given, else its best complete trial; it must be
     complete and have left a checkpoint."""
@@ -25,7 +34,7 @@ def pick_trial(study: optuna.Study, number: int | None = None) -> FrozenTrial:
     if number is None:
         complete = [t for t in trials if t.state == TrialState.COMPLETE]
         if not complete:
-            states = ", ".join(f"{sum(t.state == s for t in trials)} {s.name.lower()}" for s in TrialState if any(t.state == s for t in trials))
+            states = ", ".join(f"{sum(t.state == s for t in trials)} {_STATE_WORDS[s]}" for s in TrialState if any(t.state == s for t in trials))
             raise StudyError(
                 f"study '{name}' has no complete trial to export ({states or 'no trials'}); "
                 f"run more trials with hepsweep resume {name} --n-trials N"
@@ -46,7 +55,7 @@ def pick_trial(study: optuna.Study, number: int | None = None) -> FrozenTrial:
     if trial.state != TrialState.COMPLETE:
         reason = TrialRecord.of(trial).fail_reason
         raise StudyError(
-            f"trial {trial.number} of study '{name}' is {trial.state.name.lower()}"
+            f"trial {trial.number} of study '{name}' {'failed' if trial.state == TrialState.FAIL else 'is ' + _STATE_WORDS[trial.state]}"
             f"{f' ({reason})' if reason else ''} and holds no finished model; export a complete trial "
             f"(hepsweep report {name} --top 5 lists the best)"
         )
