@@ -197,3 +197,20 @@ def test_a_weighted_ntuple_model_exports_with_its_named_columns(tmp_path: Path) 
     predict, meta = onnx_predictor(tmp_path / "onnx" / "model.onnx")
     np.testing.assert_allclose(predict(raw), expected, atol=1e-5)
     assert json.loads(meta["features"]) == trained.preprocessing.features
+
+
+def test_the_check_reads_the_test_events_chunk_by_chunk(trained: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    trained_run = load_run(trained["cnn-ntd-pits"])
+    scaled = exporter.test_events(trained_run, None)
+    model = serving_model(trained_run.network, trained_run.preprocessing)
+    calls: list[int] = []
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        calls.append(len(x))
+        return np.asarray(model.predict_on_batch(x))
+
+    whole = exporter.max_difference(trained_run, scaled, predict)
+    monkeypatch.setattr(exporter, "CHUNK_BYTES", 40 * 40 * 4 * 16)  # 16 images of 40x40
+    chunked = exporter.max_difference(trained_run, scaled, predict)
+    assert calls[0] == len(scaled) and calls[1:] == [16] * (len(scaled) // 16) + ([len(scaled) % 16] if len(scaled) % 16 else [])
+    assert chunked == pytest.approx(whole, abs=1e-6) and chunked <= 1e-5
