@@ -214,3 +214,11 @@ def test_the_check_reads_the_test_events_chunk_by_chunk(trained: dict[str, Path]
     chunked = exporter.max_difference(trained_run, scaled, predict)
     assert calls[0] == len(scaled) and calls[1:] == [16] * (len(scaled) // 16) + ([len(scaled) % 16] if len(scaled) % 16 else [])
     assert chunked == pytest.approx(whole, abs=1e-6) and chunked <= 1e-5
+
+
+def test_column_names_survive_the_data_cache(compose) -> None:
+    """A run whose events come from the cache still names its input columns in preprocessing.json."""
+    cfg = compose("dataset=hepmass", "dataset.n_events=300")
+    first, second = load_dataset(cfg.dataset), load_dataset(cfg.dataset)  # the second read hits the cache
+    assert first.feature_names == second.feature_names == [f"f{i}" for i in range(27)] + ["mass"]
+    assert second.preprocessing["features"] == second.feature_names
