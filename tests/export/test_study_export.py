@@ -187,3 +187,11 @@ def test_log_models_decides_which_trials_log_a_model(folder: Path, tmp_path: Pat
     runs = [TrialRecord.of(t).run_id for t in study.study.trials]
     assert [n for n, run_id in enumerate(runs) if logged_models(study.uri, run_id)] == logged
     assert store.client(study.uri).search_registered_models() == []
+
+
+def test_a_name_mlflow_refuses_is_one_line_and_leaves_nothing(folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    study = Study(tmp_path)
+    study.trial(0.9, folder)
+    code, _, err = hepsweep(capsys, "register", "winners", "bad/name", "--storage", study.storage)
+    assert code == 2 and err.startswith("hepsweep: error: MLflow could not register") and err.count("\n") == 1, err
+    assert store.client(study.uri).search_registered_models() == []

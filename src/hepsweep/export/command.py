@@ -8,6 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from hepsweep.errors import ExportError, HepsweepError, StudyError
 from hepsweep.export.exporter import FORMATS, check_format, export_run
 from hepsweep.export.latency import format_latency, latency_metrics
 from hepsweep.export.origin import Origin
@@ -44,6 +45,8 @@ def export(args: list[str]) -> int:
     parser.add_argument("--no-latency", action="store_true", help="skip timing the runtimes")
     options = parser.parse_args(args)
     fmt = check_format(options.format)
+    if options.events < 0:
+        raise ExportError(f"--events {options.events} cannot be negative; give a number of test events, or 0 for all")
     folder, origin, uri = _source(options.study, options.storage, options.trial)
     output = options.output or Path(f"export-{origin.label}-{fmt}")
     result = export_run(load_run(folder), fmt, output, origin, options.events or None, not options.no_latency)
@@ -76,7 +79,13 @@ def register(args: list[str]) -> int:
     parser.add_argument("--trial", type=int, metavar="N", help="register trial N (default: the study's best complete trial)")
     options = parser.parse_args(args)
     study = load_study(options.study, options.storage)
-    version = register_best(study, options.name, options.trial)
+    try:
+        version = register_best(study, options.name, options.trial)
+    except HepsweepError:
+        raise
+    except Exception as exc:  # MLflow's refusal (a name it does not take, a store that does not answer)
+        line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise StudyError(f"MLflow could not register the chosen trial of study '{study.study_name}' as {options.name!r}: {mask(line)}") from None
     print(f"registered trial {version.trial} of study {study.study_name} as {options.name} version {version.version} (alias champion): "
           f"mlflow.pyfunc.load_model('models:/{options.name}@champion')")
     return 0
