@@ -32,7 +32,7 @@ def main() -> None:
     from omegaconf import open_dict
 
     from hepsweep.app import compose_config
-    from hepsweep.export.exporter import check_events, export_run
+    from hepsweep.export.exporter import export_run, stored_test_events
     from hepsweep.export.latency import BATCHES
     from hepsweep.export.mlflow_model import log_model
     from hepsweep.export.origin import Origin
@@ -54,7 +54,7 @@ def main() -> None:
             folder = run(cfg, output_dir=root / label.replace(" ", "_"), emit=lambda _: None).output_dir
             trained = load_run(folder)
             result = export_run(trained, "onnx", root / "export" / folder.name, Origin(label), emit=lambda _: None)
-            raw, _ = check_events(trained, 10)
+            raw = trained.preprocessing.unscale(stored_test_events(trained, 10))
             logged = log_model(trained, raw, uri, store.create_run(uri, "bench", label))
             rows.append((label, int(trained.network.count_params()), result, logged.seconds))
 

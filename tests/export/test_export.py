@@ -201,7 +201,7 @@ def test_a_weighted_ntuple_model_exports_with_its_named_columns(tmp_path: Path) 
 
 def test_the_check_reads_the_test_events_chunk_by_chunk(trained: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     trained_run = load_run(trained["cnn-ntd-pits"])
-    scaled = exporter.test_events(trained_run, None)
+    scaled = exporter.stored_test_events(trained_run, None)
     model = serving_model(trained_run.network, trained_run.preprocessing)
     calls: list[int] = []
 

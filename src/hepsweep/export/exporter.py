@@ -73,7 +73,7 @@ def model_metadata(run: TrainedRun, origin: Origin) -> dict[str, str]:
 CHUNK_BYTES = 64 * 2**20  # raw events compared at a time: images stay within memory
 
 
-def test_events(run: TrainedRun, limit: int | None) -> np.ndarray:
+def stored_test_events(run: TrainedRun, limit: int | None) -> np.ndarray:
     """The study's test events as stored (scaled), the first ``limit`` of them."""
     data = load_dataset(run.config.dataset)
     return np.asarray(data.test.x[:limit] if limit else data.test.x)
@@ -81,7 +81,7 @@ def test_events(run: TrainedRun, limit: int | None) -> np.ndarray:
 
 def check_events(run: TrainedRun, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
     """The study's test events in raw units and the run's Keras probabilities for them."""
-    scaled = test_events(run, limit)
+    scaled = stored_test_events(run, limit)
     return run.preprocessing.unscale(scaled), class_probabilities(model_outputs(run.network, as_model_input(scaled)))
 
 
@@ -152,7 +152,7 @@ def export_run(
     writable_folder(folder)
     serving = serving_model(run.network, run.preprocessing)
     meta = model_metadata(run, origin)
-    scaled = test_events(run, events)
+    scaled = stored_test_events(run, events)
     with tempfile.TemporaryDirectory(dir=folder, prefix=".export-") as scratch:
         staged = Path(scratch) / FILES[fmt]
         _write(fmt, run, serving, staged, meta)

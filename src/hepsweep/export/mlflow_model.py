@@ -8,6 +8,7 @@ class. MLflow 3's Model Registry registers logged models only; see ``hepsweep.sw
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -75,6 +76,9 @@ def log_model(run: TrainedRun, raw: np.ndarray, tracking_uri: str, run_id: str, 
     quiet = keras.config.is_interactive_logging_enabled()
     if quiet:  # MLflow predicts on the input example: no progress bar on the sweep's console
         keras.config.disable_interactive_logging()
+    tf_log = logging.getLogger("tensorflow")
+    level = tf_log.level
+    tf_log.setLevel(logging.ERROR)  # nor TensorFlow's retracing notes: each logged model is a new model
     try:
         with _on_run(tracking_uri, run_id):
             info = mlflow.tensorflow.log_model(
@@ -89,6 +93,7 @@ def log_model(run: TrainedRun, raw: np.ndarray, tracking_uri: str, run_id: str, 
                           "signal_class": run.preprocessing.signal_class},
             )
     finally:
+        tf_log.setLevel(level)
         if quiet:
             keras.config.enable_interactive_logging()
     return LoggedModel(str(info.model_id), f"models:/{info.model_id}", time.perf_counter() - started)

@@ -54,7 +54,7 @@ class RegisteredVersion:
 def trial_model(study: optuna.Study, trial: FrozenTrial, tracking_uri: str) -> Any:
     """The trial's logged model (the newest), logged now from its run folder when it has none."""
     from hepsweep.export import mlflow_model  # heavy: TensorFlow and MLflow
-    from hepsweep.export.exporter import check_events  # heavy: TensorFlow
+    from hepsweep.export.exporter import stored_test_events  # heavy: TensorFlow
     from hepsweep.export.serving import load_run  # heavy: TensorFlow
 
     run_id = TrialRecord.of(trial).run_id
@@ -64,7 +64,7 @@ def trial_model(study: optuna.Study, trial: FrozenTrial, tracking_uri: str) -> A
     if existing:
         return existing[0]
     run = load_run(trial_folder(study, trial))
-    raw, _ = check_events(run, mlflow_model.EXAMPLE_EVENTS)
+    raw = run.preprocessing.unscale(stored_test_events(run, mlflow_model.EXAMPLE_EVENTS))
     logged = mlflow_model.log_model(run, raw, tracking_uri, run_id, tags={VersionTag.STUDY: study.study_name, VersionTag.TRIAL: str(trial.number)})
     return store.client(tracking_uri).get_logged_model(logged.model_id)
 
