@@ -198,6 +198,19 @@ def test_a_weighted_ntuple_model_exports_with_its_named_columns(tmp_path: Path) 
     np.testing.assert_allclose(predict(raw), expected, atol=1e-5)
     assert json.loads(meta["features"]) == trained.preprocessing.features
 
+    import mlflow
+    import pandas as pd
+
+    from hepsweep.export.mlflow_model import log_model
+    from hepsweep.tracking import store
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    logged = log_model(trained, raw, uri, store.create_run(uri, "ntuple", "run"))
+    frame = pd.DataFrame(raw.astype(np.float64), columns=trained.preprocessing.features)
+    mlflow.set_tracking_uri(uri)
+    model = mlflow.pyfunc.load_model(logged.uri)
+    np.testing.assert_allclose(np.asarray(model.predict(frame[frame.columns[::-1]])), expected, atol=1e-5)
+
 
 def test_the_check_reads_the_test_events_chunk_by_chunk(trained: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     trained_run = load_run(trained["cnn-ntd-pits"])
@@ -222,3 +235,11 @@ def test_column_names_survive_the_data_cache(compose) -> None:
     first, second = load_dataset(cfg.dataset), load_dataset(cfg.dataset)  # the second read hits the cache
     assert first.feature_names == second.feature_names == [f"f{i}" for i in range(27)] + ["mass"]
     assert second.preprocessing["features"] == second.feature_names
+
+
+def test_the_mlflow_model_takes_columns_by_name_unless_keras_cannot_name_them() -> None:
+    from hepsweep.export.mlflow_model import by_name
+
+    assert by_name(["MET_pt", "sum(Jet_pt)", "Jet_pt_0"])
+    assert not by_name(["MET_pt", "HT/MET_pt"])  # Keras refuses '/' in a name: columns by position
+    assert not by_name(None) and not by_name(["a", "a"])

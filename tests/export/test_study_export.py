@@ -130,8 +130,13 @@ def test_a_logged_model_predicts_on_a_dataframe_of_raw_features(folder: Path, tm
     model = mlflow.pyfunc.load_model(f"models:/hep-classifier@{CHAMPION}")
     got = np.asarray(model.predict(frame))
     np.testing.assert_allclose(got, expected, atol=1e-5)
-    assert version.version == "1" and model.metadata.metadata["features"] == run.preprocessing.features
-    assert model.metadata.get_input_schema() is not None and model.metadata.saved_input_example_info is not None
+    features = run.preprocessing.features
+    assert version.version == "1" and model.metadata.metadata["features"] == features and len(features) == 28
+    np.testing.assert_allclose(np.asarray(model.predict(frame[features[::-1]])), expected, atol=1e-5)  # read by name
+    with pytest.raises(Exception, match="mass"):
+        model.predict(frame.drop(columns=["mass"]))
+    assert model.metadata.get_input_schema().input_names() == features
+    assert model.metadata.saved_input_example_info is not None
 
 
 def test_the_champion_moves_with_the_best_and_a_trial_is_registered_once(folder: Path, tmp_path: Path) -> None:

@@ -1,8 +1,8 @@
 """A trained run as an MLflow *logged model* on its MLflow run: the model that takes raw events
-(:func:`~hepsweep.export.serving.serving_model`) in MLflow's Keras flavour, with a signature
-and an input example, so that ``mlflow.pyfunc.load_model(uri).predict(df)`` takes a pandas
-DataFrame of raw feature columns (a float32 array for images) and answers one probability per
-class. MLflow 3's Model Registry registers logged models only; see ``hepsweep.sweep.registry``.
+(:func:`~hepsweep.export.serving.serving_model`) in MLflow's TensorFlow flavour, with a
+signature and an input example, so that ``mlflow.pyfunc.load_model(uri).predict(df)`` takes a
+pandas DataFrame of raw feature columns, by name (an array of raw pixels for images), and
+answers one probability per class. MLflow 3's Model Registry registers logged models only; see ``hepsweep.sweep.registry``.
 """
 
 from __future__ import annotations
@@ -33,15 +33,38 @@ class LoggedModel:
     seconds: float  # what logging it cost
 
 
+def by_name(names: list[str] | None) -> bool:
+    """Whether the MLflow model can take its columns by name: Keras names every input, and
+    refuses names with ``/`` (a feature expression such as ``a/b``)."""
+    return bool(names) and len(set(names)) == len(names) and not any("/" in n for n in names)  # type: ignore[union-attr]
+
+
+def mlflow_ready(run: TrainedRun) -> Any:
+    """The model MLflow logs: for named feature columns, one input per column, so that a
+    DataFrame is read by column name (any order; a missing column is refused); else the
+    serving model, which reads a tensor (images, or columns by position)."""
+    serving = serving_model(run.network, run.preprocessing)
+    names = run.preprocessing.features
+    if not by_name(names):
+        return serving
+    assert names is not None
+    columns = [keras.Input(shape=(1,), dtype="float32", name=name) for name in names]
+    return keras.Model(columns, serving(keras.layers.Concatenate(name="columns")(columns)), name=serving.name)
+
+
 def signature_and_example(run: TrainedRun, raw: np.ndarray) -> tuple[Any, Any]:
-    """The raw events as one tensor (MLflow's Keras flavour takes tensors only) and a few raw
-    events: a DataFrame with the feature columns' names for feature vectors, else an array."""
+    """MLflow's Keras and TensorFlow flavours take tensors only: one (-1, 1) tensor per named
+    column, else one tensor of events; and a few raw events (a DataFrame for feature vectors)."""
     from mlflow.models import ModelSignature  # heavy: MLflow
     from mlflow.types import Schema, TensorSpec  # heavy: MLflow
 
     names = run.preprocessing.features
     outputs = Schema([TensorSpec(np.dtype(np.float64), (-1, len(run.class_names)))])
-    inputs = Schema([TensorSpec(np.dtype(np.float64), (-1, *run.input_shape))])
+    if by_name(names):
+        assert names is not None
+        inputs = Schema([TensorSpec(np.dtype(np.float64), (-1, 1), name) for name in names])
+    else:
+        inputs = Schema([TensorSpec(np.dtype(np.float64), (-1, *run.input_shape))])
     example_events = np.asarray(raw[:EXAMPLE_EVENTS], np.float64)
     example: Any = pd.DataFrame(example_events, columns=names) if names else example_events
     return ModelSignature(inputs=inputs, outputs=outputs), example
@@ -72,7 +95,7 @@ def log_model(run: TrainedRun, raw: np.ndarray, tracking_uri: str, run_id: str, 
 
     started = time.perf_counter()
     signature, example = signature_and_example(run, raw)
-    model = serving_model(run.network, run.preprocessing)
+    model = mlflow_ready(run)
     quiet = keras.config.is_interactive_logging_enabled()
     if quiet:  # MLflow predicts on the input example: no progress bar on the sweep's console
         keras.config.disable_interactive_logging()
