@@ -243,3 +243,17 @@ def test_the_mlflow_model_takes_columns_by_name_unless_keras_cannot_name_them() 
     assert by_name(["MET_pt", "sum(Jet_pt)", "Jet_pt_0"])
     assert not by_name(["MET_pt", "HT/MET_pt"])  # Keras refuses '/' in a name: columns by position
     assert not by_name(None) and not by_name(["a", "a"])
+
+
+def test_a_run_written_before_a_dataset_key_existed_still_exports(trained: dict[str, Path], tmp_path: Path) -> None:
+    import shutil
+
+    from omegaconf import OmegaConf
+
+    old = tmp_path / "old-run"
+    shutil.copytree(trained["mlp-hepmass"], old)
+    config = OmegaConf.load(old / "config.yaml")
+    del config.dataset["negative_weights"]  # a key newer than the run
+    OmegaConf.save(config, old / "config.yaml")
+    result = export_run(load_run(old), "onnx", tmp_path / "out", Origin("old"), events=50, timing=False)
+    assert result.max_abs_diff <= 1e-5

@@ -13,13 +13,13 @@ from hepsweep.export.exporter import FORMATS, check_format, export_run
 from hepsweep.export.latency import format_latency, latency_metrics
 from hepsweep.export.origin import Origin
 from hepsweep.export.serving import load_run
-from hepsweep.train.benchmark import CHECKPOINT
 from hepsweep.redaction import mask
 from hepsweep.sweep.registry import register_best
 from hepsweep.sweep.resume import load_study
 from hepsweep.sweep.study_tracking import study_tracking_uri
 from hepsweep.sweep.winner import pick_trial, trial_folder, trial_origin
 from hepsweep.tracking import store
+from hepsweep.train.benchmark import CHECKPOINT
 
 
 def _source(name: str, storage: str | None, trial: int | None) -> tuple[Path, Origin, str | None]:

@@ -18,6 +18,7 @@ import keras
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from hepsweep.config import DATASET_SCHEMAS
 from hepsweep.errors import ExportError
 from hepsweep.train.benchmark import CHECKPOINT
 
@@ -104,7 +105,21 @@ def load_run(folder: str | Path) -> TrainedRun:
     network = float32_network(keras.models.load_model(checkpoint, compile=False))  # safe mode: no code from the file runs
     config = OmegaConf.load(folder / "config.yaml")
     assert isinstance(config, DictConfig)
-    return TrainedRun(folder, network, preprocessing, config)
+    return TrainedRun(folder, network, preprocessing, _current_dataset_keys(config))
+
+
+def _current_dataset_keys(config: DictConfig) -> DictConfig:
+    """The run's config with dataset keys added since it was written set to their defaults, so
+    that a run of an older hepsweep still reads its test events."""
+    schema = DATASET_SCHEMAS.get(str(config.get("dataset", {}).get("name")))
+    if schema is None:
+        return config
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(schema), config.dataset)
+    except Exception:  # a key this hepsweep no longer has: keep the run's own
+        return config
+    config.dataset = OmegaConf.create(OmegaConf.to_container(merged))
+    return config
 
 
 def n_classes(network: Any) -> int:
