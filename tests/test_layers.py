@@ -7,7 +7,7 @@ The layers, top to bottom (docs/architecture.md draws them):
 
 5 Face   the command line, the Hydra app and sweeper plugin, the job side, the study views
 4 Sweep  the study runner, its policy and observers, search space, storage, records, reports
-3 Train  one training run, its callbacks, evaluation, plots, the NNDrone network
+3 Train  one training run, its callbacks, evaluation, plots, the NNDrone network, the export
 2 Data / Models
 1 Base   tracking (MLflow, utilisation), errors, config schemas, redaction, resources
 """
@@ -23,11 +23,11 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 FACE = ("hepsweep", "hepsweep.__main__", "hepsweep.cli", "hepsweep.commands", "hepsweep.app", "hepsweep.job",
-        "hepsweep.studies", "hepsweep.drone.command", "hydra_plugins")
+        "hepsweep.studies", "hepsweep.drone.command", "hepsweep.export.command", "hydra_plugins")
 LAYERS = [
     (5, FACE),
     (4, ("hepsweep.sweep",)),
-    (3, ("hepsweep.train", "hepsweep.drone", "hepsweep.plots")),
+    (3, ("hepsweep.train", "hepsweep.drone", "hepsweep.export", "hepsweep.plots")),
     (2, ("hepsweep.data", "hepsweep.models")),
     (1, ("hepsweep.tracking", "hepsweep.errors", "hepsweep.hydra_errors", "hepsweep.config", "hepsweep.redaction", "hepsweep.locks", "hepsweep.metrics", "hepsweep.quiet",
          "hepsweep._resources")),

@@ -1,4 +1,5 @@
-"""``hepsweep`` on the command line: a verb (report, ui, dashboard, resume, drone), else the Hydra app."""
+"""``hepsweep`` on the command line: a verb (report, ui, dashboard, resume, drone, export,
+register), else the Hydra app."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from hepsweep.errors import HepsweepError
 from hepsweep.hydra_errors import explain_hydra_error
 from hepsweep.redaction import mask
 
-VERBS = ("report", "ui", "dashboard", "resume", "drone", "example-ntuples")  # hepsweep.commands.VERBS, named without importing it
+VERBS = ("report", "ui", "dashboard", "resume", "drone", "example-ntuples", "export", "register")  # hepsweep.commands.VERBS, named without importing it
 
 
 def entry() -> None:

@@ -1,4 +1,5 @@
-"""The verbs of the ``hepsweep`` command besides the Hydra app: report, ui, dashboard, resume, drone."""
+"""The verbs of the ``hepsweep`` command besides the Hydra app: report, ui, dashboard, resume,
+drone, export, register."""
 
 from __future__ import annotations
 
@@ -234,6 +235,20 @@ def example_ntuples(args: list[str]) -> int:
     return 0
 
 
+def export(args: list[str]) -> int:
+    """Export a study's best model with its preprocessing (see hepsweep.export)."""
+    from hepsweep.export.command import export as export_main  # heavy: TensorFlow, for this verb only
+
+    return export_main(args)
+
+
+def register(args: list[str]) -> int:
+    """Register a study's best model in the MLflow Model Registry (see hepsweep.sweep.registry)."""
+    from hepsweep.export.command import register as register_main  # heavy: TensorFlow and MLflow, for this verb only
+
+    return register_main(args)
+
+
 VERBS = {
     "report": report,
     "ui": ui,
@@ -241,6 +256,8 @@ VERBS = {
     "resume": resume,
     "drone": drone,
     "example-ntuples": example_ntuples,
+    "export": export,
+    "register": register,
 }
 
 

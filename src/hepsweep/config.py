@@ -246,6 +246,11 @@ class TrackingConfig:
     experiment: Optional[str] = None
     log_artifacts: bool = True
     utilisation_interval_s: float = 1.0
+    # in a sweep, which trials log an MLflow model (raw events in, probabilities out): best (each
+    # trial that becomes the study's best, ~0.5 s each), all (every complete trial) or none
+    log_models: str = "best"
+    # register the study's best trial in the Model Registry under this name (alias champion)
+    register_as: Optional[str] = None
 
 
 @dataclass

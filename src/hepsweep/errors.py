@@ -33,3 +33,8 @@ class StudyError(HepsweepError):
 
 class SearchSpaceError(StudyError):
     """A search-space expression in ``hydra.sweeper.params`` cannot be parsed."""
+
+
+class ExportError(HepsweepError):
+    """A model cannot be exported as asked (no checkpoint, a layer a format cannot hold, a
+    converted model that disagrees with Keras)."""

@@ -70,15 +70,14 @@ def raw_arrays(cfg: DictConfig, path: str | None = None) -> Arrays:
     if files:
         key = {**key, "files": [_file_identity(f) for f in files]}
     entry = cache.cache_entry(root, key)
-    cached = cache.load(entry)
-    if cached is not None:
-        return cached
-    if files:
-        chunks = family.read_files(files, cfg, path)
-    else:
-        chunks = iter([family.generate(cfg, np.random.default_rng(int(cfg.seed)))])
-    events = cache.store(entry, chunks, source=key)
-    if events.columns is None:
+    events = cache.load(entry)
+    if events is None:
+        if files:
+            chunks = family.read_files(files, cfg, path)
+        else:
+            chunks = iter([family.generate(cfg, np.random.default_rng(int(cfg.seed)))])
+        events = cache.store(entry, chunks, source=key)
+    if events.columns is None:  # a generator's events, fresh or from the cache
         events.columns = family.feature_names(cfg)
     return events
 

@@ -30,6 +30,10 @@ class TrackingSettings:
     # while MLflow does not answer, calls are skipped and tried again after this many seconds;
     # the runs it missed are back-filled from the study's storage
     retry_after_s: float = 30.0
+    # which trials log an MLflow model: best | all | none (the task's tracking.log_models)
+    log_models: str = "best"
+    # the Model Registry name of the study's best trial (the task's tracking.register_as)
+    register_as: Optional[str] = None
 
 
 @dataclass

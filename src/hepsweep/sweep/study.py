@@ -39,6 +39,7 @@ from hepsweep.sweep.samplers import describe, make_pruner, plain, study_sampler
 from hepsweep.sweep.search_space import SearchSpace
 from hepsweep.sweep.settings import SweepSettings
 from hepsweep.sweep.storage import default_storage_url, open_storage
+from hepsweep.sweep.registry import ModelRegistryObserver
 from hepsweep.sweep.study_tracking import StudyTracking, TrackingObserver
 from hepsweep.sweep.trial_link import TrialLink
 from hepsweep.tracking.store import default_tracking_uri
@@ -156,6 +157,7 @@ class StudyRunner:
                 ProgressPrinter(self.emit, settings.n_trials, self.objective_names),
                 ResultsWriter(self.study_dir, self.objective_names, self.emit, render),
                 TrackingObserver(self.tracking, settings, space, self.storage_url, self.objective_names, description),
+                *self._model_observers(settings),
                 *observers,
             ]
         )
@@ -165,6 +167,13 @@ class StudyRunner:
         self.study: optuna.Study | None = None
 
     # --- the study ---------------------------------------------------------------------------
+    def _model_observers(self, settings: SweepSettings) -> list[StudyObserver]:
+        """The MLflow models of the study's trials and its Model Registry entry, when tracked."""
+        wanted = settings.tracking.log_models != "none" or settings.tracking.register_as
+        if not (self.tracking.enabled and self.tracking.uri and wanted):
+            return []
+        return [ModelRegistryObserver(self.tracking.uri, settings.tracking.log_models, settings.tracking.register_as, self.emit)]
+
     def _on_stale_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         self.observers.trial_died(study, trial)
         self.emit(self.policy.retry_dead(study, trial))

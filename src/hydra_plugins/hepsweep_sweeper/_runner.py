@@ -128,6 +128,8 @@ class HydraStudyRunner:
             settings.tracking.enabled = False
         settings.tracking.uri = settings.tracking.uri or task.get("uri")
         settings.tracking.experiment = settings.tracking.experiment or task.get("experiment")
+        settings.tracking.log_models = str(task.get("log_models") or settings.tracking.log_models)
+        settings.tracking.register_as = settings.tracking.register_as or task.get("register_as")
 
     def sweep(self, arguments: list[str]) -> optuna.Study:
         settings = self.settings
