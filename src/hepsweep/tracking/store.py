@@ -51,6 +51,15 @@ def client(tracking_uri: str) -> Any:
     return open_database(tracking_uri, lambda: MlflowClient(tracking_uri=tracking_uri))  # creates a fresh store
 
 
+def existing_experiment(tracking_uri: str, name: str) -> tuple[str | None, list[str]]:
+    """The id of experiment ``name`` (None when it does not exist) and the names the store holds."""
+    mlflow_client = client(tracking_uri)
+    existing = mlflow_client.get_experiment_by_name(name)
+    if existing is not None:
+        return str(existing.experiment_id), []
+    return None, sorted(e.name for e in mlflow_client.search_experiments())
+
+
 def experiment_id(tracking_uri: str, name: str) -> str:
     """The id of experiment ``name``, created (with a local artifact folder) if needed."""
     mlflow_client = client(tracking_uri)
