@@ -29,7 +29,7 @@ LAYERS = [
     (4, ("hepsweep.sweep",)),
     (3, ("hepsweep.train", "hepsweep.drone", "hepsweep.plots")),
     (2, ("hepsweep.data", "hepsweep.models")),
-    (1, ("hepsweep.tracking", "hepsweep.errors", "hepsweep.hydra_errors", "hepsweep.config", "hepsweep.redaction", "hepsweep.locks",
+    (1, ("hepsweep.tracking", "hepsweep.errors", "hepsweep.hydra_errors", "hepsweep.config", "hepsweep.config_checks", "hepsweep.redaction", "hepsweep.locks",
          "hepsweep._resources")),
 ]
 

@@ -15,15 +15,18 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from hepsweep._resources import config_dir
 from hepsweep.config import register_configs
+from hepsweep.config_checks import check_values
 from hepsweep.errors import ConfigError, HepsweepError
 from hepsweep.hydra_errors import explain_hydra_error
 from hepsweep.job import TrialJob
 from hepsweep.redaction import mask_logs, scrub_hydra_files
+from hepsweep.sweep.settings import SweepSettings
+from hepsweep.train.objective import Objective
 from hepsweep.train.warm import import_tensorflow
 
 log = logging.getLogger("hepsweep")
@@ -66,16 +69,33 @@ def _validate_overrides(overrides: list[str]) -> None:
             raise ConfigError(explain_hydra_error(exc)) from None
         if not parsed.is_sweep_override():
             plain.append(text)
-    compose_config(plain)
+    check_composed(compose_config(plain, with_hydra=True))
 
 
-def compose_config(overrides: list[str]) -> DictConfig:
-    """Compose hepsweep's config as the command line would, with one-line errors."""
+def check_composed(cfg: DictConfig) -> None:
+    """Refuse, in one line, a value out of its range, an unknown objective and, when the
+    sweeper is hepsweep's, a bad sweeper setting: before Hydra starts a launcher or a trial."""
+    hydra_node = cfg.get("hydra")
+    with open_dict(cfg):
+        cfg.pop("hydra", None)
+    check_values(cfg)
+    Objective.parse(cfg.objective)
+    sweeper = hydra_node.get("sweeper") if hydra_node is not None else None
+    if sweeper is not None and str(sweeper.get("_target_", "")).startswith("hydra_plugins.hepsweep_sweeper."):
+        try:
+            SweepSettings.from_config(sweeper)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"hydra.sweeper: {exc}") from None
+
+
+def compose_config(overrides: list[str], with_hydra: bool = False) -> DictConfig:
+    """Compose hepsweep's config as the command line would, with one-line errors (``with_hydra``:
+    keep the ``hydra`` node, as a job sees it)."""
     register_configs()
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-            return compose(config_name=CONFIG_NAME, overrides=overrides)
+            return compose(config_name=CONFIG_NAME, overrides=overrides, return_hydra_config=with_hydra)
     except (HydraException, OmegaConfBaseException) as exc:
         raise ConfigError(explain_hydra_error(exc)) from None
     finally:

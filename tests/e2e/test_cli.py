@@ -111,10 +111,10 @@ UNWRITABLE = "/proc/hepsweep-cannot-write-here"  # not writable, not even by roo
     [
         ([f"output_root={UNWRITABLE}"], {}, ["cannot write /proc/hepsweep", "output_root="]),
         ([], {"HEPSWEEP_CACHE": UNWRITABLE}, ["cannot write /proc/hepsweep", "HEPSWEEP_CACHE"]),
-        (["dataset.n_events=0"], {}, ["the data holds no events", "dataset.n_events > 0"]),
+        (["dataset.n_events=-10"], {}, ["dataset.n_events=-10 must be at least 1"]),
         ([], {"HEPSWEEP_TRIAL": "!!not-a-link"}, ["HEPSWEEP_TRIAL holds no trial link", "unset it"]),
     ],
-    ids=["output-root", "cache", "no-events", "garbage-trial-link"],
+    ids=["output-root", "cache", "negative-events", "garbage-trial-link"],
 )
 def test_bad_input_ends_in_one_line(tmp_path: Path, args: list[str], env: dict[str, str], fragments: list[str]) -> None:
     assert_one_line_error(run_hepsweep(*TINY, *args, cwd=tmp_path, env=env), *fragments)

@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from hepsweep.data import load_dataset
 from hepsweep.data.pipeline import make_dataset
+from hepsweep.config_checks import check_values
 from hepsweep.errors import ConfigError, TrainingError
 from hepsweep.models import build_model, validate_model
 from hepsweep.plots import plot_confusion, plot_roc
@@ -139,6 +140,7 @@ def run(
         hepsweep.errors.HepsweepError: bad config, bad data, or a NaN loss.
     """
     require_composed(cfg)
+    check_values(cfg)
     folder = Path(output_dir) if output_dir is not None else default_output_dir(cfg)
     folder.mkdir(parents=True, exist_ok=True)
     tracker = tracker or NullTracker()
