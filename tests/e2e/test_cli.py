@@ -120,6 +120,18 @@ def test_bad_input_ends_in_one_line(tmp_path: Path, args: list[str], env: dict[s
     assert_one_line_error(run_hepsweep(*TINY, *args, cwd=tmp_path, env=env), *fragments)
 
 
+def test_a_trial_link_to_a_missing_trial_ends_in_one_line(tmp_path: Path) -> None:
+    import optuna
+
+    from hepsweep.sweep.trial_link import TrialLink
+
+    storage = f"sqlite:///{tmp_path / 'plain.db'}"
+    optuna.create_study(study_name="plain", storage=storage)
+    link = TrialLink(storage=storage, study="plain", trial_id=7).encode()
+    result = run_hepsweep(*TINY, cwd=tmp_path, env={"HEPSWEEP_TRIAL": link})
+    assert_one_line_error(result, "names trial 7 of study 'plain'", "unset it")
+
+
 def test_a_header_only_csv_and_an_unwritable_report_end_in_one_line(tmp_path: Path) -> None:
     header = tmp_path / "header.csv"
     header.write_text("# label,f0,f1,f2,f3,f4,f5,f6,f7,f8,f9,f10,f11,f12,f13,f14,f15,f16,f17,f18,f19,f20,f21,f22,f23,f24,f25,f26,mass\n")

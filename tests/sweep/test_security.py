@@ -225,3 +225,31 @@ def test_study_names_that_are_paths_are_refused(tmp_path: Path, key: str, name: 
 def test_experiment_names_that_are_paths_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="tracking.experiment='../../x' is not a plain name"):
         SweepSettings.from_config({"tracking": {"experiment": "../../x"}})
+
+
+def _link_text(values: dict) -> str:
+    import base64
+    import json
+
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{"trial_id": "abc"}, {"trial_id": True}, {"trial_id": -1}, {"storage": 5}, {"study": {"_target_": "os.system"}}, [1]],
+)
+def test_a_trial_link_of_the_wrong_shape_is_refused(values) -> None:
+    with pytest.raises(ConfigError, match="HEPSWEEP_TRIAL holds no trial link"):
+        TrialLink.decode(_link_text(values))
+
+
+def test_a_trial_link_to_a_trial_the_store_does_not_hold_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    study = runner(tmp_path, PythonLauncher(lambda p, t: float(p["x"])), n_trials=1).run()
+    other = optuna.create_study(study_name="other", storage=url)
+    foreign = other.ask()._trial_id
+    live = study.ask()._trial_id
+    assert open_trial(url, "unit", live)._trial_id == live
+    for study_name, trial_id in (("nosuchstudy", live), ("unit", 9999), ("unit", foreign)):
+        with pytest.raises(StudyError, match=f"names trial {trial_id} of study '{study_name}', which .* does not hold"):
+            open_trial(url, study_name, trial_id)
