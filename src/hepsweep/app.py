@@ -21,7 +21,7 @@ from omegaconf.errors import OmegaConfBaseException
 from hepsweep._resources import config_dir
 from hepsweep.config import register_configs
 from hepsweep.config_checks import check_values
-from hepsweep.errors import ConfigError, HepsweepError
+from hepsweep.errors import ConfigError, HepsweepError, filesystem_error_line
 from hepsweep.hydra_errors import explain_hydra_error
 from hepsweep.job import TrialJob
 from hepsweep.redaction import mask_logs, scrub_hydra_files
@@ -121,6 +121,10 @@ def task(cfg: DictConfig) -> Any:
             )
         except (HepsweepError, optuna.TrialPruned):
             raise
+        except OSError as exc:
+            if filesystem_error_line(exc) is None:
+                log.exception("the run failed")
+            raise  # a folder that cannot be written, a full disk: the one line says it
         except Exception:
             log.exception("the run failed")  # the full traceback goes to the job's log file
             raise

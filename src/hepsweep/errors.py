@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class HepsweepError(Exception):
     """Base class of hepsweep's errors: the message is one line that says what is wrong and how to fix it."""
@@ -33,3 +35,21 @@ class StudyError(HepsweepError):
 
 class SearchSpaceError(StudyError):
     """A search-space expression in ``hydra.sweeper.params`` cannot be parsed."""
+
+
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+_NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT, errno.ENOTDIR, errno.EEXIST)
+
+
+def filesystem_error_line(exc: OSError) -> str | None:
+    """One line for a folder or file hepsweep cannot write (or a full disk); None otherwise."""
+    where = exc.filename
+    if exc.errno in _NO_SPACE:  # a write() into an open file names no file
+        place = f"the filesystem holding {where}" if where is not None else "a filesystem hepsweep writes to"
+        return f"no space left on {place}; free some space or write elsewhere (output_root=..., HEPSWEEP_OUTPUT, HEPSWEEP_CACHE)"
+    if where is None or exc.errno not in _NOT_WRITABLE:
+        return None
+    return (
+        f"cannot write {where} ({exc.strerror}); choose a folder you can write: output_root=... "
+        "(or HEPSWEEP_OUTPUT), HEPSWEEP_CACHE for the data cache, -o for a report"
+    )

@@ -138,6 +138,23 @@ def test_too_many_crashes_stop_the_study_but_keep_finished_trials(tmp_path: Path
     assert len(study.trials) == 3
 
 
+def test_a_study_that_ends_short_of_its_budget_because_trials_failed_is_an_error(tmp_path: Path) -> None:
+    """Two trials, both killed by the cluster's time limit: too few for the failure rate to stop
+    the study early, but it must not end as if it had succeeded."""
+
+    def objective(params, trial):
+        raise RuntimeError("job exceeded its SLURM time limit")
+
+    with pytest.raises(StudyError, match=r"2 of its 2 trials failed, so it ends short of its budget of 2 \(last: RuntimeError: job exceeded"):
+        runner(tmp_path, PythonLauncher(objective), n_trials=2).run()
+    # failures within max_failure_rate (here 1 in 4, below 0.5) end the study as usual
+    calls = iter(range(100))
+    tolerated = runner(
+        tmp_path / "some", PythonLauncher(lambda p, t: 1 / 0 if next(calls) == 1 else float(p["x"])), n_trials=4
+    ).run()
+    assert [t.state for t in tolerated.trials].count(TrialState.FAIL) == 1
+
+
 def test_max_failure_rate_zero_stops_at_the_first_crash(tmp_path: Path) -> None:
     def objective(params, trial):
         raise ValueError("broken job")

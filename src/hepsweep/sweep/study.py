@@ -343,6 +343,7 @@ class StudyRunner:
                 in_flight -= done
         if self._stop is not None and self._abort is None and budget_used(study.get_trials(deepcopy=False)) < s.n_trials:
             self.emit(f"study {s.study_name} stops before its budget of {s.n_trials} trials: {self._stop}")
+        self._abort = self._abort or self.policy.verdict(study, s.n_trials)
         retrained = None
         if s.retrain_best and self._abort is None:
             retrained = retrain_best(study, self.launch, self.tracking, self.study_dir, self.emit)
