@@ -147,8 +147,8 @@ class SweepSettings:
         problem = tracking_uri(self.tracking.uri) if self.tracking.uri is not None else None
         if problem:
             raise ConfigError(f"hydra.sweeper.tracking.uri={self.tracking.uri} {problem}")
-        if self.tracking.retry_after_s <= 0:
-            raise ConfigError(f"hydra.sweeper.tracking.retry_after_s={self.tracking.retry_after_s} must be positive; e.g. 30")
+        if not 0 <= self.tracking.retry_after_s < float("inf"):
+            raise ConfigError(f"hydra.sweeper.tracking.retry_after_s={self.tracking.retry_after_s} cannot be negative; e.g. 30")
         if self.max_retry < 0:
             raise ConfigError(f"hydra.sweeper.max_retry={self.max_retry} cannot be negative; 0 retries no trial")
 
