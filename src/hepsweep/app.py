@@ -136,6 +136,8 @@ def task(cfg: DictConfig) -> Any:
 def main(argv: list[str]) -> None:
     """Run the Hydra app with ``argv`` (everything after ``hepsweep``)."""
     quiet_tensorflow()
+    # a log file that cannot be written (a full disk) must not print a traceback per record
+    logging.raiseExceptions = False
     # MLflow sets its own loggers' level when it is imported, from this variable
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     logging.getLogger("mlflow").setLevel(logging.WARNING)

@@ -53,3 +53,19 @@ def filesystem_error_line(exc: OSError) -> str | None:
         f"cannot write {where} ({exc.strerror}); choose a folder you can write: output_root=... "
         "(or HEPSWEEP_OUTPUT), HEPSWEEP_CACHE for the data cache, -o for a report"
     )
+
+
+def out_of_space(exc: BaseException) -> bool:
+    """Whether ``exc``, or an exception behind it, says a disk or quota is full (an ``OSError``,
+    or a database that could not grow: SQLite's "database or disk is full")."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in _NO_SPACE:
+            return True
+        text = str(current)
+        if "database or disk is full" in text or "No space left on device" in text or "Disk quota exceeded" in text:
+            return True
+        current = current.__cause__ or current.__context__
+    return False

@@ -48,6 +48,8 @@ def client(tracking_uri: str) -> Any:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
     # MLflow prints each ended run's address, credentials included; hepsweep says where runs went
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    # MLflow logs a database error with its traceback and raises it; hepsweep says it in one line
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     return open_database(tracking_uri, lambda: MlflowClient(tracking_uri=tracking_uri))  # creates a fresh store
 
 
