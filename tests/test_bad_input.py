@@ -178,3 +178,44 @@ def test_the_report_views_are_the_ones_the_rules_know() -> None:
     from hepsweep.studies import VIEWS
 
     assert tuple(VIEWS) == REPORT_VIEWS
+
+
+def _one_error(code: int, err: str, *fragments: str) -> None:
+    errors = [line for line in err.splitlines() if line.startswith("hepsweep: error:")]
+    assert code == 2 and len(errors) == 1 and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["-m", "sweep=quickstart", "hydra.sweeper.n_jobs=0"], "hydra.sweeper.n_jobs=0 must be at least 1"),
+        (["-m", "sweep=quickstart", "objective=banana"], "objective='banana' is unknown"),
+        (["-m", "sweep=quickstart", "objective=[val_auc,nope]"], "objective='nope' is unknown"),
+        (["-m", "sweep=quickstart", "tracking.experiment=../../x"], "tracking.experiment=../../x is not a plain name"),
+        (["-m", "sweep=quickstart", "tracking.uri=garbage://x"], "tracking.uri=garbage://x has an unknown scheme"),
+        (["-m", "sweep=quickstart", "hydra.sweeper.tracking.uri=garbage://x"], "hydra.sweeper.tracking.uri=garbage://x has an unknown"),
+        (["-m", "sweep=quickstart", "report=nosuch"], "report=nosuch is unknown"),
+        (["dataset.n_events=-10", "train.epochs=1", "tracking=off"], "dataset.n_events=-10 must be at least 1"),
+        (["report", "quickstart", "--top", "-1"], "--top -1: give the number of best trials"),
+        (["resume", "quickstart", "--n-trials", "0"], "--n-trials 0: give a total budget of at least 1"),
+    ],
+)
+def test_a_sweep_or_a_verb_is_refused_before_its_first_trial(
+    argv: list[str], fragment: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HEPSWEEP_OUTPUT", str(tmp_path / "outputs"))
+    _one_error(main(argv), capsys.readouterr().err, fragment)
+    assert not (tmp_path / "outputs").exists()  # no study, no trial
+
+
+def test_ui_refuses_a_study_its_store_does_not_hold(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    MlflowClient(uri).create_experiment("quickstart")
+    code = main(["ui", "--tracking-uri", uri, "--study", "nosuchstudy", "--port", "1"])
+    _one_error(code, capsys.readouterr().err, "no MLflow experiment 'nosuchstudy'", "it holds: Default, quickstart")
+    assert MlflowClient(uri).get_experiment_by_name("nosuchstudy") is None

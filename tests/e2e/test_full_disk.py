@@ -1,6 +1,6 @@
-"""A full disk, for real where the machine allows it (a small tmpfs, which needs root), and
-through a fake ``OSError(ENOSPC)`` at Hydra's config writing everywhere: one line, exit 2, and
-a study that continues once there is space again."""
+"""A full disk and a read-only cache, for real where the machine allows it (a small tmpfs, which
+needs root), and a full disk through a fake ``OSError(ENOSPC)`` at Hydra's config writing
+everywhere: one line, exit 2, and a study that continues once there is space again."""
 
 from __future__ import annotations
 
@@ -49,16 +49,26 @@ def test_a_full_disk_when_a_run_saves_its_config_ends_in_one_line(
 
 
 @contextlib.contextmanager
-def small_filesystem(folder: Path, size: str) -> Iterator[Path]:
+def small_filesystem(folder: Path, size: str, read_only: bool = False) -> Iterator[Path]:
     """A tmpfs of ``size`` at ``folder``; skips the test where mounting is not allowed."""
     folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True)
+    options = f"size={size}" + (",ro" if read_only else "")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True)
     if mounted.returncode != 0:
         pytest.skip("mounting a small filesystem needs root (mount -t tmpfs)")
     try:
         yield folder
     finally:
         subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_a_read_only_data_cache_ends_in_one_line(tmp_path: Path) -> None:
+    with small_filesystem(tmp_path / "ro", "1m", read_only=True) as cache:
+        result = run_hepsweep("train.epochs=1", "dataset.n_events=500", "tracking=off", cwd=tmp_path, env={"HEPSWEEP_CACHE": str(cache)})
+    errors = [line for line in result.stderr.splitlines() if line.startswith("hepsweep: error:")]
+    assert result.returncode == 2 and len(errors) == 1, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "Read-only file system" in errors[0] and "HEPSWEEP_CACHE" in errors[0]
 
 
 def _fill(folder: Path) -> Path:
