@@ -55,13 +55,12 @@ class FailurePolicy:
 
     def verdict(self, study: optuna.Study, n_trials: int) -> str | None:
         """At the end of a study that was not stopped: why it fell short of its budget, when
-        more than ``max_failure_rate`` of its counted trials failed (however few ran), or when
-        every one did; None when its failures are within what the study tolerates."""
+        more than ``max_failure_rate`` of its counted trials failed, however few ran (too few
+        for :meth:`judge` to stop it early); None when its failures are within what the study
+        tolerates (``max_failure_rate=1.0``: any number, as in hydra-optuna-sweeper)."""
         trials = counted(study.get_trials(deepcopy=False))
         failed = [t for t in trials if t.state == TrialState.FAIL]
-        if not failed or len(trials) - len(failed) >= n_trials:
-            return None
-        if len(failed) < len(trials) and len(failed) / len(trials) <= self.max_failure_rate:
+        if not failed or len(trials) - len(failed) >= n_trials or len(failed) / len(trials) <= self.max_failure_rate:
             return None
         last = TrialRecord.of(failed[-1]).fail_reason or "its process died (no heartbeat)"
         return (
