@@ -213,6 +213,8 @@ def test_attributes_that_hepsweep_did_not_write_are_ignored_with_one_warning(tmp
     resumed = run_hepsweep("resume", "unit", "--storage", storage, cwd=tmp_path)
     assert resumed.returncode == 2 and "holds no command saved by the hepsweep sweeper" in resumed.stderr
     assert "Traceback" not in resumed.stderr
+    drone = run_hepsweep("drone", "unit", "--storage", storage, cwd=tmp_path)  # the best trial's folder reads as absent
+    assert drone.returncode == 2 and "left no checkpoint" in drone.stderr and "Traceback" not in drone.stderr
     assert not marker.exists()
 
 
