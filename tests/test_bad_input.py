@@ -1,4 +1,4 @@
-"""Every key of every config group, given a wrong type, a value out of its range and an empty
+"""Every key of every config group (hepsweep's sweeper and launcher too), given a wrong type, a value out of its range and an empty
 value, ends in one ``hepsweep: error:`` line and exit 2: never a traceback, never a run.
 
 The cases are generated from the composed config itself (each option of each group, each leaf
@@ -19,12 +19,13 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from hepsweep.app import compose_config
 from hepsweep.cli import main
-from hepsweep.config_checks import REPORT_VIEWS, RULES
+from hepsweep.config_checks import LAUNCHER_RULES, REPORT_VIEWS, RULES
 
 REPO = Path(__file__).resolve().parents[1]
 GROUPS = ("dataset", "model", "optimizer", "device", "train", "tracking")
 TOP_LEVEL = ("objective", "output_root", "report")
 SWEEPER = "hydra.sweeper"
+LAUNCHER = "hydra.launcher"  # hepsweep's: hydra/launcher=hepsweep
 # values out of range for keys whose type alone does not say (free text, names, URLs); None:
 # any value of the type is valid here, and the range is judged where the data or the
 # filesystem is known (tests/e2e/test_cli.py: a missing file, an unwritable folder)
@@ -103,7 +104,7 @@ def _cases() -> list[tuple[str, list[str], str]]:
                 for kind, value in _bad_values(cfg, key):
                     cases.append((f"{group}={option}:{key}:{kind}", [f"{group}={option}"], f"{key}={value}"))
     cfg = compose_config([], with_hydra=True)
-    for key in [*TOP_LEVEL, *_leaves(cfg, SWEEPER)]:
+    for key in [*TOP_LEVEL, *_leaves(cfg, SWEEPER), *_leaves(cfg, LAUNCHER)]:
         if key in seen:
             continue
         seen.add(key)
@@ -153,7 +154,7 @@ CASES = _cases()
 def test_the_cases_cover_every_ranged_key() -> None:
     """Each rule of config_checks is met by some case, and the generated cases are many."""
     keys = {override.split("=", 1)[0] for _, _, override in CASES}
-    assert set(RULES) <= keys, set(RULES) - keys
+    assert {*RULES, *LAUNCHER_RULES} <= keys, {*RULES, *LAUNCHER_RULES} - keys
     assert len(CASES) > 200
 
 

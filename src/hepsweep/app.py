@@ -15,12 +15,12 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from hydra.types import RunMode
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from hepsweep._resources import config_dir
 from hepsweep.config import register_configs
-from hepsweep.config_checks import check_values
+from hepsweep.config_checks import LAUNCHER_RULES, check_values
 from hepsweep.errors import ConfigError, HepsweepError, filesystem_error_line
 from hepsweep.hydra_errors import explain_hydra_error
 from hepsweep.job import TrialJob
@@ -76,6 +76,9 @@ def check_composed(cfg: DictConfig) -> None:
     """Refuse, in one line, a value out of its range, an unknown objective and, when the
     sweeper is hepsweep's, a bad sweeper setting: before Hydra starts a launcher or a trial."""
     hydra_node = cfg.get("hydra")
+    launcher = hydra_node.get("launcher") if hydra_node is not None else None
+    if launcher is not None and str(launcher.get("_target_", "")).startswith("hydra_plugins.hepsweep_sweeper."):
+        check_values(OmegaConf.create({"hydra": {"launcher": OmegaConf.to_container(launcher, resolve=True)}}), LAUNCHER_RULES)
     with open_dict(cfg):
         cfg.pop("hydra", None)
     check_values(cfg)

@@ -155,6 +155,12 @@ RULES: dict[str, Rule] = {
     "report": one_of(*REPORT_VIEWS),
 }
 # ``objective`` is checked by hepsweep.train.objective.Objective.parse, which knows the metrics
+# ``hydra/launcher=hepsweep`` (hydra_plugins.hepsweep_sweeper.launcher)
+LAUNCHER_RULES: dict[str, Rule] = {
+    "hydra.launcher.workers": at_least(1),
+    "hydra.launcher.threads": optional(at_least(1)),
+    "hydra.launcher.recycle_mb": positive,
+}
 
 
 def leaves(node: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -168,10 +174,10 @@ def leaves(node: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return found
 
 
-def check_values(cfg: DictConfig) -> None:
+def check_values(cfg: DictConfig, rules: Mapping[str, Rule] = RULES) -> None:
     """Refuse the first value of ``cfg`` (a composed hepsweep config) that is out of its range."""
     values = leaves(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
-    for key, rule in RULES.items():
+    for key, rule in rules.items():
         if key in values:
             problem = rule(values[key])
             if problem:
