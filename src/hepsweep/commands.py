@@ -209,7 +209,7 @@ def resume(args: list[str]) -> int:
         help="overrides the study storage cannot give (data paths, tracking.uri, launcher setup); "
         "they replace saved ones of the same key",
     )
-    options = parser.parse_args(args)
+    options = parser.parse_intermixed_args(args)  # overrides may follow --storage
     if options.n_trials is not None and options.n_trials < 1:
         raise ConfigError(f"--n-trials {options.n_trials}: give a total budget of at least 1")
     study = resume_study(options.study, options.storage, options.n_trials, options.overrides)

@@ -176,7 +176,8 @@ def test_resume_runs_neither_the_saved_folder_nor_the_saved_interpreter(tmp_path
     # a saved sweep that stops at once (no such study file): enough to see what runs
     study.set_user_attr("hepsweep.command", {"argv": ["hepsweep", "-m", "sweep=nosuchsweep"], "cwd": str(trap), "python": str(trap / "python")})
     for folder in (tmp_path, trap):  # the user's own folder, then the one the store names
-        result = run_hepsweep("resume", "unit", "--storage", f"sqlite:///{tmp_path / 'optuna.db'}", cwd=folder)
+        storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+        result = run_hepsweep("resume", "unit", "--storage", storage, "model.units=8", cwd=folder)  # overrides after options
         assert result.returncode == 2 and "sweep=nosuchsweep is not a known option" in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
     assert not marker.exists()
