@@ -74,21 +74,23 @@ def _validate_overrides(overrides: list[str]) -> None:
 
 def check_composed(cfg: DictConfig) -> None:
     """Refuse, in one line, a value out of its range, an unknown objective and, when the
-    sweeper is hepsweep's, a bad sweeper setting: before Hydra starts a launcher or a trial."""
+    sweeper and launcher are hepsweep's, a bad setting of theirs: before Hydra starts a
+    launcher or a trial."""
     hydra_node = cfg.get("hydra")
-    launcher = hydra_node.get("launcher") if hydra_node is not None else None
-    if launcher is not None and str(launcher.get("_target_", "")).startswith("hydra_plugins.hepsweep_sweeper."):
-        check_values(OmegaConf.create({"hydra": {"launcher": OmegaConf.to_container(launcher, resolve=True)}}), LAUNCHER_RULES)
-    with open_dict(cfg):
-        cfg.pop("hydra", None)
-    check_values(cfg)
-    Objective.parse(cfg.objective)
     sweeper = hydra_node.get("sweeper") if hydra_node is not None else None
     if sweeper is not None and str(sweeper.get("_target_", "")).startswith("hydra_plugins.hepsweep_sweeper."):
         try:
             SweepSettings.from_config(sweeper)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"hydra.sweeper: {exc}") from None
+    launcher = hydra_node.get("launcher") if hydra_node is not None else None
+    if launcher is not None and str(launcher.get("_target_", "")).startswith("hydra_plugins.hepsweep_sweeper."):
+        # after the sweeper's: the launcher's workers follow hydra.sweeper.n_jobs
+        check_values(OmegaConf.create({"hydra": {"launcher": OmegaConf.to_container(launcher, resolve=True)}}), LAUNCHER_RULES)
+    with open_dict(cfg):
+        cfg.pop("hydra", None)
+    check_values(cfg)
+    Objective.parse(cfg.objective)
 
 
 def compose_config(overrides: list[str], with_hydra: bool = False) -> DictConfig:
