@@ -29,7 +29,8 @@ LAYERS = [
     (4, ("hepsweep.sweep",)),
     (3, ("hepsweep.train", "hepsweep.drone", "hepsweep.export", "hepsweep.plots")),
     (2, ("hepsweep.data", "hepsweep.models")),
-    (1, ("hepsweep.tracking", "hepsweep.errors", "hepsweep.hydra_errors", "hepsweep.config", "hepsweep.redaction", "hepsweep.locks", "hepsweep.metrics", "hepsweep.quiet",
+    (1, ("hepsweep.tracking", "hepsweep.errors", "hepsweep.hydra_errors", "hepsweep.config", "hepsweep.config_checks",
+         "hepsweep.redaction", "hepsweep.locks", "hepsweep.metrics", "hepsweep.quiet",
          "hepsweep._resources")),
 ]
 

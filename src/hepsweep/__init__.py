@@ -15,7 +15,7 @@ it): each function imports the heavy modules behind it when it is called.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from hepsweep.errors import HepsweepError
 from hepsweep.quiet import quiet_libraries
@@ -63,13 +63,17 @@ def run(cfg: DictConfig, output_dir: str | Path | None = None, emit: Callable[[s
         return train_run(cfg, tracker=tracker, output_dir=output_dir, emit=emit)
 
 
-def resume(study_name: str, storage: str | None = None, n_trials: int | None = None) -> optuna.Study:
-    """Continue the study ``study_name`` from its storage with the command it was started with,
-    running what its budget still misses (``n_trials``: a new total). Without ``storage``, the
-    study is looked up in ``./outputs`` (or ``HEPSWEEP_OUTPUT``), then in the user's study index."""
+def resume(
+    study_name: str, storage: str | None = None, n_trials: int | None = None, overrides: Sequence[str] = ()
+) -> optuna.Study:
+    """Continue the study ``study_name`` in the current folder, running what its budget still
+    misses (``n_trials``: a new total). The saved arguments that name no code and no path are
+    taken from the study's storage; data paths, URLs and launcher setup are given again in
+    ``overrides``. Without ``storage``, the study is looked up in ``./outputs`` (or
+    ``HEPSWEEP_OUTPUT``), then in the user's study index."""
     from hepsweep.sweep.resume import resume as resume_study  # heavy: Optuna
 
-    return resume_study(study_name, storage, n_trials)
+    return resume_study(study_name, storage, n_trials, overrides)
 
 
 def current_trial() -> optuna.Trial | None:

@@ -17,16 +17,19 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from hepsweep._resources import config_dir
 from hepsweep.config import check_known_keys, register_configs
-from hepsweep.errors import ConfigError, HepsweepError
+from hepsweep.config_checks import LAUNCHER_RULES, check_values
+from hepsweep.errors import ConfigError, HepsweepError, filesystem_error_line
 from hepsweep.hydra_errors import explain_hydra_error, unknown_key
 from hepsweep.job import TrialJob
-from hepsweep.redaction import mask_logs, scrub_hydra_files
 from hepsweep.quiet import quiet_libraries
+from hepsweep.redaction import mask_logs, scrub_hydra_files
+from hepsweep.sweep.settings import SweepSettings
+from hepsweep.train.objective import Objective
 from hepsweep.train.warm import import_tensorflow
 
 log = logging.getLogger("hepsweep")
@@ -62,16 +65,38 @@ def _validate_overrides(overrides: list[str]) -> None:
             raise ConfigError(explain_hydra_error(exc)) from None
         if not parsed.is_sweep_override():
             plain.append(text)
-    compose_config(plain)
+    check_composed(compose_config(plain, with_hydra=True))
 
 
-def compose_config(overrides: list[str]) -> DictConfig:
-    """Compose hepsweep's config as the command line would, with one-line errors."""
+def check_composed(cfg: DictConfig) -> None:
+    """Refuse, in one line, a value out of its range, an unknown objective and, when the
+    sweeper and launcher are hepsweep's, a bad setting of theirs: before Hydra starts a
+    launcher or a trial."""
+    hydra_node = cfg.get("hydra")
+    sweeper = hydra_node.get("sweeper") if hydra_node is not None else None
+    if sweeper is not None and str(sweeper.get("_target_", "")).startswith("hydra_plugins.hepsweep_sweeper."):
+        try:
+            SweepSettings.from_config(sweeper)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"hydra.sweeper: {exc}") from None
+    launcher = hydra_node.get("launcher") if hydra_node is not None else None
+    if launcher is not None and str(launcher.get("_target_", "")).startswith("hydra_plugins.hepsweep_sweeper."):
+        # after the sweeper's: the launcher's workers follow hydra.sweeper.n_jobs
+        check_values(OmegaConf.create({"hydra": {"launcher": OmegaConf.to_container(launcher, resolve=True)}}), LAUNCHER_RULES)
+    with open_dict(cfg):
+        cfg.pop("hydra", None)
+    check_values(cfg)
+    Objective.parse(cfg.objective)
+
+
+def compose_config(overrides: list[str], with_hydra: bool = False) -> DictConfig:
+    """Compose hepsweep's config as the command line would, with one-line errors (``with_hydra``:
+    keep the ``hydra`` node, as a job sees it)."""
     register_configs()
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-            cfg = compose(config_name=CONFIG_NAME, overrides=overrides)
+            cfg = compose(config_name=CONFIG_NAME, overrides=overrides, return_hydra_config=with_hydra)
         check_known_keys(cfg)
         return cfg
     except (HydraException, OmegaConfBaseException) as exc:
@@ -126,6 +151,10 @@ def task(cfg: DictConfig) -> Any:
             )
         except (HepsweepError, optuna.TrialPruned):
             raise
+        except OSError as exc:
+            if filesystem_error_line(exc) is None:
+                log.exception("the run failed")
+            raise  # a folder that cannot be written, a full disk: the one line says it
         except Exception:
             log.exception("the run failed")  # the full traceback goes to the job's log file
             raise
@@ -137,6 +166,8 @@ def task(cfg: DictConfig) -> Any:
 def main(argv: list[str]) -> None:
     """Run the Hydra app with ``argv`` (everything after ``hepsweep``)."""
     quiet_libraries()
+    # a log file that cannot be written (a full disk) must not print a traceback per record
+    logging.raiseExceptions = False
     flags, overrides = split_command_line(argv)
     if not any(f in flags for f in ("--help", "-h", "--hydra-help", "--version", "--info", "-i", "--shell-completion", "-sc")):
         _validate_overrides(overrides)

@@ -3,7 +3,6 @@ register), else the Hydra app."""
 
 from __future__ import annotations
 
-import errno
 import gc
 import sys
 
@@ -11,7 +10,7 @@ from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
 from hepsweep.app import main as hydra_app
-from hepsweep.errors import HepsweepError
+from hepsweep.errors import HepsweepError, filesystem_error_line
 from hepsweep.hydra_errors import explain_hydra_error
 from hepsweep.redaction import mask
 
@@ -55,23 +54,6 @@ def error_line(exc: Exception) -> str | None:
     if isinstance(exc, OSError):
         return filesystem_error_line(exc)
     return _config_error_line(exc)
-
-
-_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
-_NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT, errno.ENOTDIR, errno.EEXIST)
-
-
-def filesystem_error_line(exc: OSError) -> str | None:
-    """One line for a folder or file hepsweep cannot write (or a full disk); None otherwise."""
-    where = exc.filename
-    if where is None or exc.errno not in (*_NO_SPACE, *_NOT_WRITABLE):
-        return None
-    if exc.errno in _NO_SPACE:
-        return f"no space left on the filesystem holding {where}; free some space or write elsewhere (output_root=..., HEPSWEEP_OUTPUT, HEPSWEEP_CACHE)"
-    return (
-        f"cannot write {where} ({exc.strerror}); choose a folder you can write: output_root=... "
-        "(or HEPSWEEP_OUTPUT), HEPSWEEP_CACHE for the data cache, -o for a report"
-    )
 
 
 def _config_error_line(exc: Exception) -> str | None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from hepsweep.config import default_output_root
 from hepsweep.data.ntuple_example import write_example_ntuples
-from hepsweep.errors import StudyError
+from hepsweep.errors import ConfigError, StudyError
 from hepsweep.redaction import mask
 from hepsweep.studies import render
 from hepsweep.sweep.records import StudyRecord
@@ -22,6 +22,7 @@ from hepsweep.sweep.report import format_table, format_view, study_table, termin
 from hepsweep.sweep.resume import load_study, locate_study
 from hepsweep.sweep.resume import resume as resume_study
 from hepsweep.sweep.storage import open_storage
+from hepsweep.sweep.study_index import output_root_of
 from hepsweep.sweep.study_tracking import study_runs
 from hepsweep.tracking import store
 
@@ -48,13 +49,15 @@ def report(args: list[str]) -> int:
     parser.add_argument("--top", type=int, metavar="N", help="print only the N best trials, best first, and stop")
     options = parser.parse_args(args)
 
+    if options.top is not None and options.top < 1:
+        raise ConfigError(f"--top {options.top}: give the number of best trials to print, at least 1")
     study = load_study(options.study, options.storage)
     if options.top is not None:
-        table = study_table(study).head(max(options.top, 0))
+        table = study_table(study).head(options.top)
         print(f"the {len(table)} best trials of study {study.study_name}, best first")
         print(format_table(table, options.format, terminal_width()))
         return 0
-    folder = options.figures or Path(StudyRecord.of(study).study_dir or Path.cwd())
+    folder = options.figures or _figures_folder(study)
     view = render(study, folder, options.view)
     fmt = options.format
     if options.output is not None and options.format == "text":
@@ -70,6 +73,17 @@ def report(args: list[str]) -> int:
         print(f"figure: {figure}")
     _log_to_parent_run(study, view.figures)
     return 0
+
+
+def _figures_folder(study: Any) -> Path:
+    """The study's folder as saved with it, if it lies under one of the user's own output
+    folders (the storage may be shared: it does not choose where this process writes), else
+    the current folder."""
+    saved = StudyRecord.of(study).study_dir
+    roots = [r for r in (default_output_root(), output_root_of(study.study_name)) if r is not None]
+    if saved and any(Path(saved).resolve().is_relative_to(root.resolve()) for root in roots):
+        return Path(saved)
+    return Path.cwd()
 
 
 def _log_to_parent_run(study: Any, files: list[Path]) -> None:
@@ -104,7 +118,13 @@ def ui(args: list[str]) -> int:
         uri = f"sqlite:///{db}"
     address = f"http://{options.host}:{options.port}"
     if options.study:
-        address += store.runs_view_path(store.experiment_id(uri, options.study))
+        found, names = store.existing_experiment(uri, options.study)
+        if found is None:
+            raise StudyError(
+                f"no MLflow experiment '{options.study}' in {mask(uri)}; it holds: {', '.join(names) or 'none'} "
+                "(a study's experiment is its name unless tracking.experiment says otherwise)"
+            )
+        address += store.runs_view_path(found)
     log_path = root / "mlflow-ui.log"
     root.mkdir(parents=True, exist_ok=True)
     print(f"MLflow UI for {mask(uri)} at {address} (Ctrl-C stops it; server log: {log_path})", flush=True)
@@ -209,8 +229,17 @@ def resume(args: list[str]) -> int:
     parser.add_argument("study")
     _storage_arg(parser)
     parser.add_argument("--n-trials", type=int, help="a new total budget for the study")
-    options = parser.parse_args(args)
-    study = resume_study(options.study, options.storage, options.n_trials)
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="overrides the study storage cannot give (data paths, tracking.uri, launcher setup); "
+        "they replace saved ones of the same key",
+    )
+    options = parser.parse_intermixed_args(args)  # overrides may follow --storage
+    if options.n_trials is not None and options.n_trials < 1:
+        raise ConfigError(f"--n-trials {options.n_trials}: give a total budget of at least 1")
+    study = resume_study(options.study, options.storage, options.n_trials, options.overrides)
     print(f"study {study.study_name}: {len(study.trials)} trials")
     return 0
 

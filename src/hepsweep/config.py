@@ -315,6 +315,8 @@ def check_known_keys(cfg: DictConfig, prefix: str = "") -> None:
     """Refuse a key that no schema declares (``+dataset.weight_column=w``): Hydra's ``+`` adds it
     to a typed group without a word, and it would be written into config.yaml and ignored."""
     for key in list(cfg.keys()):
+        if not prefix and key == "hydra":  # Hydra's own node: Hydra checks it
+            continue
         if OmegaConf.is_interpolation(cfg, str(key)) or OmegaConf.is_missing(cfg, str(key)):
             continue
         node = cfg[key]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class HepsweepError(Exception):
     """Base class of hepsweep's errors: the message is one line that says what is wrong and how to fix it."""
@@ -38,3 +40,35 @@ class SearchSpaceError(StudyError):
 class ExportError(HepsweepError):
     """A model cannot be exported as asked (no checkpoint, a layer a format cannot hold, a
     converted model that disagrees with Keras)."""
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+_NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT, errno.ENOTDIR, errno.EEXIST)
+
+
+def filesystem_error_line(exc: OSError) -> str | None:
+    """One line for a folder or file hepsweep cannot write (or a full disk); None otherwise."""
+    where = exc.filename
+    if exc.errno in _NO_SPACE:  # a write() into an open file names no file
+        place = f"the filesystem holding {where}" if where is not None else "a filesystem hepsweep writes to"
+        return f"no space left on {place}; free some space or write elsewhere (output_root=..., HEPSWEEP_OUTPUT, HEPSWEEP_CACHE)"
+    if where is None or exc.errno not in _NOT_WRITABLE:
+        return None
+    return (
+        f"cannot write {where} ({exc.strerror}); choose a folder you can write: output_root=... "
+        "(or HEPSWEEP_OUTPUT), HEPSWEEP_CACHE for the data cache, -o for a report"
+    )
+
+
+def out_of_space(exc: BaseException) -> bool:
+    """Whether ``exc``, or an exception behind it, says a disk or quota is full (an ``OSError``,
+    or a database that could not grow: SQLite's "database or disk is full")."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in _NO_SPACE:
+            return True
+        text = str(current)
+        if "database or disk is full" in text or "No space left on device" in text or "Disk quota exceeded" in text:
+            return True
+        current = current.__cause__ or current.__context__
+    return False

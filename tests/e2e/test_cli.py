@@ -111,13 +111,25 @@ UNWRITABLE = "/proc/hepsweep-cannot-write-here"  # not writable, not even by roo
     [
         ([f"output_root={UNWRITABLE}"], {}, ["cannot write /proc/hepsweep", "output_root="]),
         ([], {"HEPSWEEP_CACHE": UNWRITABLE}, ["cannot write /proc/hepsweep", "HEPSWEEP_CACHE"]),
-        (["dataset.n_events=0"], {}, ["the data holds no events", "dataset.n_events > 0"]),
+        (["dataset.n_events=-10"], {}, ["dataset.n_events=-10 must be at least 1"]),
         ([], {"HEPSWEEP_TRIAL": "!!not-a-link"}, ["HEPSWEEP_TRIAL holds no trial link", "unset it"]),
     ],
-    ids=["output-root", "cache", "no-events", "garbage-trial-link"],
+    ids=["output-root", "cache", "negative-events", "garbage-trial-link"],
 )
 def test_bad_input_ends_in_one_line(tmp_path: Path, args: list[str], env: dict[str, str], fragments: list[str]) -> None:
     assert_one_line_error(run_hepsweep(*TINY, *args, cwd=tmp_path, env=env), *fragments)
+
+
+def test_a_trial_link_to_a_missing_trial_ends_in_one_line(tmp_path: Path) -> None:
+    import optuna
+
+    from hepsweep.sweep.trial_link import TrialLink
+
+    storage = f"sqlite:///{tmp_path / 'plain.db'}"
+    optuna.create_study(study_name="plain", storage=storage)
+    link = TrialLink(storage=storage, study="plain", trial_id=7).encode()
+    result = run_hepsweep(*TINY, cwd=tmp_path, env={"HEPSWEEP_TRIAL": link})
+    assert_one_line_error(result, "names trial 7 of study 'plain'", "unset it")
 
 
 def test_a_header_only_csv_and_an_unwritable_report_end_in_one_line(tmp_path: Path) -> None:

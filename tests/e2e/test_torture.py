@@ -85,7 +85,8 @@ def test_two_sweepers_a_kill_and_an_mlflow_outage_lose_nothing(tmp_path: Path) -
                 if process.poll() is None:
                     os.killpg(process.pid, signal.SIGKILL)
         resumed = subprocess.run(
-            [sys.executable, "-m", "hepsweep", "resume", "torture", "--storage", storage],
+            # the MLflow server is the user's to name again: resume never takes a URL from the store
+            [sys.executable, "-m", "hepsweep", "resume", "torture", "--storage", storage, f"tracking.uri={tracking}"],
             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
         )
         assert resumed.returncode == 0, resumed.stderr[-3000:]

@@ -138,6 +138,23 @@ def test_too_many_crashes_stop_the_study_but_keep_finished_trials(tmp_path: Path
     assert len(study.trials) == 3
 
 
+def test_a_study_that_ends_short_of_its_budget_because_trials_failed_is_an_error(tmp_path: Path) -> None:
+    """Two trials, both killed by the cluster's time limit: too few for the failure rate to stop
+    the study early, but it must not end as if it had succeeded."""
+
+    def objective(params, trial):
+        raise RuntimeError("job exceeded its SLURM time limit")
+
+    with pytest.raises(StudyError, match=r"2 of its 2 trials failed, so it ends short of its budget of 2 \(last: RuntimeError: job exceeded"):
+        runner(tmp_path, PythonLauncher(objective), n_trials=2).run()
+    # failures within max_failure_rate (here 1 in 4, below 0.5) end the study as usual
+    calls = iter(range(100))
+    tolerated = runner(
+        tmp_path / "some", PythonLauncher(lambda p, t: 1 / 0 if next(calls) == 1 else float(p["x"])), n_trials=4
+    ).run()
+    assert [t.state for t in tolerated.trials].count(TrialState.FAIL) == 1
+
+
 def test_max_failure_rate_zero_stops_at_the_first_crash(tmp_path: Path) -> None:
     def objective(params, trial):
         raise ValueError("broken job")
@@ -345,3 +362,55 @@ def test_the_launcher_gets_typed_values_and_the_retrained_job_is_marked(tmp_path
     assert {job.params["act"] for job in jobs} <= {"relu", "tanh"}
     assert [job.retrain for job in jobs] == [False, False, True]
     assert jobs[-1].params == study.best_params and jobs[-1].folder == "best_retrained"
+
+
+def _disk_full() -> Exception:
+    """What SQLite says through Optuna when its disk is full."""
+    import sqlite3
+
+    try:
+        raise sqlite3.OperationalError("database or disk is full")
+    except sqlite3.OperationalError as cause:
+        try:
+            raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from cause
+        except optuna.exceptions.StorageInternalError as exc:
+            return exc
+
+
+def test_a_full_disk_under_the_storage_stops_the_study_cleanly_and_it_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The storage's disk fills after the first trial: the next ``ask`` cannot write. The study
+    stops with one line (no traceback in the logs), and continues once there is space again."""
+    real = optuna.storages.RDBStorage._create_new_trial  # what Optuna's cached storage calls
+    calls = []
+
+    def fills_up(self, study_id, template_trial=None):
+        calls.append(study_id)
+        if len(calls) > 1:
+            raise _disk_full()
+        return real(self, study_id, template_trial)
+
+    monkeypatch.setattr(optuna.storages.RDBStorage, "_create_new_trial", fills_up)
+    lines: list[str] = []
+    with pytest.raises(StudyError, match=r"no space left .* during asking for a trial; .*free some space, then run the command again"):
+        runner(tmp_path, PythonLauncher(lambda p, t: float(p["x"])), lines=lines, n_trials=3).run()
+    assert not [r for r in caplog.records if r.exc_info and r.levelname in ("ERROR", "CRITICAL")]
+    assert any("no new trial starts" in line for line in lines)
+    monkeypatch.setattr(optuna.storages.RDBStorage, "_create_new_trial", real)  # space again
+    study = runner(tmp_path, PythonLauncher(lambda p, t: float(p["x"])), n_trials=3).run()
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+
+
+def test_a_trial_that_fills_the_disk_fails_with_its_reason_and_no_new_trial_starts(tmp_path: Path) -> None:
+    import errno
+
+    def job(params, trial):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "trial_0" / "model.keras"))
+
+    launcher = PythonLauncher(job)
+    with pytest.raises(StudyError, match="no space left"):
+        runner(tmp_path, launcher, n_trials=4, max_failure_rate=1.0).run()
+    (trial,) = optuna.load_study(study_name="unit", storage=f"sqlite:///{tmp_path / 'optuna.db'}").trials
+    assert trial.state == TrialState.FAIL and "No space left on device" in trial.user_attrs["fail_reason"]
+    assert len(launcher.calls) == 1

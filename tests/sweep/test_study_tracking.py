@@ -160,3 +160,27 @@ def test_fixed_overrides_with_a_prefix_are_logged_on_the_study_run(tmp_path: Pat
     assert parent.data.params["space.extra"] == "fixed 1"  # MLflow refuses "+" in a param name
     assert parent.data.params["space.gone"] == "fixed 3"
     assert not any("MLflow" in line and "failed" in line for line in lines)
+
+
+def test_attributes_rewritten_during_a_study_do_not_turn_its_tracking_off(tmp_path: Path) -> None:
+    """Whoever can write the shared storage puts ``{"_target_": ...}`` into every study attribute
+    while trials run: the study reads them as absent (one warning) and keeps every MLflow run."""
+    from hepsweep.sweep.records import StudyRecord
+
+    evil = {"_target_": "os.system", "command": f"touch {tmp_path / 'owned'}"}
+
+    def poisoning(params, trial):
+        for key in StudyRecord.keys().values():
+            trial.study.set_user_attr(key, evil)
+        return learning_curve(params, trial)
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    lines: list[str] = []
+    study = make_runner(tmp_path, {"uri": uri}, lines, n_trials=3, objective=poisoning).run()
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("tracked").experiment_id])
+    trials = [r for r in runs if r.data.tags.get("hepsweep.role") == "trial"]
+    assert len(trials) == len(study.trials) == 3
+    assert all(r.info.status in ("FINISHED", "KILLED") for r in runs)
+    assert not (tmp_path / "owned").exists()
+    assert not any("MLflow" in line and "failed" in line for line in lines), lines

@@ -59,12 +59,16 @@ def _csv_chunks(path: Path, n_columns: int, max_rows: int | None) -> Iterator[np
                     f"'{path.name}' line {first_line + row}, column '{column}' holds {value!r}, "
                     "not a number; fix or drop that row"
                 )
-            block = chunk.to_numpy(dtype=np.float32)
-            if np.isnan(block).any():
-                row, col = np.argwhere(np.isnan(block))[0]
+            values = chunk.to_numpy(dtype=np.float64)
+            with np.errstate(over="ignore"):  # beyond float32 becomes inf, refused below
+                block = values.astype(np.float32)
+            bad = ~np.isfinite(block)  # empty, NaN, inf, or beyond float32 (1e39): the scaler would turn it all to NaN
+            if bad.any():
+                row, col = np.argwhere(bad)[0]
+                value = values[row, col]
+                what = "is empty or NaN" if np.isnan(value) else f"holds {value:g}, not a finite 32-bit number"
                 raise DataError(
-                    f"'{path.name}' line {first_line + row}, column '{chunk.columns[col]}' is empty; "
-                    "fix or drop that row"
+                    f"'{path.name}' line {first_line + row}, column '{chunk.columns[col]}' {what}; fix or drop that row"
                 )
             first_line += len(chunk)
             yield block

@@ -6,9 +6,8 @@ from typing import Any, Sequence
 
 import keras
 
+from hepsweep.config_checks import ACTIVATIONS
 from hepsweep.errors import ConfigError
-
-ACTIVATIONS = ("relu", "elu", "selu", "gelu", "swish", "tanh", "sigmoid", "leaky_relu")
 
 
 def check_activation(name: str, key: str = "model.activation") -> str:

@@ -15,6 +15,7 @@ import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
+from hepsweep.sweep.outcome import counted
 from hepsweep.sweep.records import CRASHES, FailKind, TrialRecord
 
 MIN_TRIALS_FOR_FAILURE_RATE = 3
@@ -51,6 +52,21 @@ class FailurePolicy:
                     "fix the dataset settings (e.g. dataset.path) and run the command again"
                 )
             return None
+
+    def verdict(self, study: optuna.Study, n_trials: int) -> str | None:
+        """At the end of a study that was not stopped: why it fell short of its budget, when
+        more than ``max_failure_rate`` of its counted trials failed, however few ran (too few
+        for :meth:`judge` to stop it early); None when its failures are within what the study
+        tolerates (``max_failure_rate=1.0``: any number, as in hydra-optuna-sweeper)."""
+        trials = counted(study.get_trials(deepcopy=False))
+        failed = [t for t in trials if t.state == TrialState.FAIL]
+        if not failed or len(trials) - len(failed) >= n_trials or len(failed) / len(trials) <= self.max_failure_rate:
+            return None
+        last = TrialRecord.of(failed[-1]).fail_reason or "its process died (no heartbeat)"
+        return (
+            f"{len(failed)} of its {len(trials)} trials failed, so it ends short of its budget of {n_trials} "
+            f"(last: {last}); fix the cause and run the command again (or hepsweep resume {study.study_name})"
+        )
 
     def retry_dead(self, study: optuna.Study, trial: FrozenTrial) -> str:
         """Queue a trial whose process died again (up to ``max_retry`` times); what happened, in a line."""

@@ -17,6 +17,8 @@ from typing import Any, Callable, Sequence
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from hepsweep.errors import out_of_space
+from hepsweep.sweep.outcome import first_line
 from hepsweep.sweep.records import FailKind, TrialRecord, pruned_after_epoch
 
 log = logging.getLogger(__name__)
@@ -60,8 +62,11 @@ class Observers(StudyObserver):
         for observer in self.observers:
             try:
                 getattr(observer, method)(*args)
-            except Exception:  # presentation and bookkeeping must never cost the study
-                log.exception("%s.%s failed", type(observer).__name__, method)
+            except Exception as exc:  # presentation and bookkeeping must never cost the study
+                if out_of_space(exc):  # the study says so once, in its last line
+                    log.warning("%s.%s: no space left (%s)", type(observer).__name__, method, first_line(exc))
+                else:
+                    log.exception("%s.%s failed", type(observer).__name__, method)
 
     def study_opened(self, study: optuna.Study) -> None:
         self._each("study_opened", study)

@@ -9,13 +9,17 @@ once; the rest of the code reads and writes them only through :class:`StudyRecor
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, fields
 from enum import Enum
-from typing import Any, Mapping, TypeVar
+from typing import Any, Callable, Mapping, TypeVar
 
 from optuna.trial import FrozenTrial
 
 from hepsweep.metrics import Shown, shown_in
+
+log = logging.getLogger(__name__)
+
 
 class _Name(str, Enum):
     """A named string constant that reads as its plain value (in text, JSON and MLflow tags)."""
@@ -58,12 +62,83 @@ class RunRole(_Name):
 R = TypeVar("R", bound="_Record")
 
 
-def _key(name: str) -> Any:
-    return field(default=None, metadata={"key": name})
+def _text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _flag(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float))
+
+
+def _texts(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _text_map(value: Any) -> bool:
+    return _plain_map(value) and all(isinstance(v, str) for v in value.values())
+
+
+def _plain_data(value: Any) -> bool:
+    """JSON data that names no code: no ``_target_`` key at any depth."""
+    if isinstance(value, dict):
+        return "_target_" not in value and all(isinstance(k, str) and _plain_data(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_plain_data(v) for v in value)
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def _plain_map(value: Any) -> bool:
+    return isinstance(value, dict) and _plain_data(value)
+
+
+def _command(value: Any) -> bool:
+    """The saved command: ``{"argv": [str, ...], "cwd": str, "python": str}`` (cwd and python are
+    kept for the record only; resume takes neither)."""
+    return (
+        isinstance(value, dict)
+        and _texts(value.get("argv"))
+        and len(value["argv"]) >= 1
+        and all(_text(value[k]) for k in ("cwd", "python") if k in value)
+    )
+
+
+def _key(name: str, valid: Callable[[Any], bool]) -> Any:
+    return field(default=None, metadata={"key": name, "valid": valid})
+
+
+# whether this process has said that it ignores attributes: one warning, not one per read
+_WARNED: list[str] = []
+
+
+def checked(key: str, value: Any, valid: Callable[[Any], bool], holder: str = "study") -> Any:
+    """``value`` when it has the shape hepsweep writes under ``key``, else None; the first such
+    value a process meets is named in one warning (the storage may be shared, and whoever can
+    write it may have put anything there)."""
+    if value is None or valid(value):
+        return value
+    if not _WARNED:
+        _WARNED.append(key)
+        log.warning(
+            "ignoring the %s attribute %s in the study storage, and any others hepsweep did not write: it "
+            "holds a %s, not what hepsweep writes there (it was changed outside hepsweep)",
+            holder,
+            key,
+            type(value).__name__,
+        )
+    return None
 
 
 class _Record:
-    """Reading and writing a dataclass of user attributes (``metadata['key']`` names each)."""
+    """Reading and writing a dataclass of user attributes (``metadata['key']`` names each,
+    ``metadata['valid']`` checks what is read back)."""
 
     @classmethod
     def keys(cls) -> dict[str, str]:
@@ -71,9 +146,13 @@ class _Record:
 
     @classmethod
     def of(cls: type[R], holder: Any) -> R:
-        """The record of an ``optuna.Study``, ``Trial`` or ``FrozenTrial``."""
+        """The record of an ``optuna.Study``, ``Trial`` or ``FrozenTrial``; a value that is not
+        what hepsweep writes under its key reads as None (with one warning)."""
         attrs = holder.user_attrs
-        return cls(**{name: attrs.get(key) for name, key in cls.keys().items()})  # type: ignore[call-arg]
+        kind = "study" if cls is StudyRecord else "trial"
+        return cls(  # type: ignore[call-arg]
+            **{f.name: checked(f.metadata["key"], attrs.get(f.metadata["key"]), f.metadata["valid"], kind) for f in fields(cls)}  # type: ignore[arg-type]
+        )
 
     @classmethod
     def write(cls, holder: Any, **values: Any) -> None:
@@ -88,35 +167,38 @@ class StudyRecord(_Record):
     """What the sweeper keeps on the study. URLs are masked: for reading only, since jobs take
     the pruner and the real URLs from their own config."""
 
-    search_space: dict[str, str] | None = _key("hepsweep.search_space")
-    objective_names: list[str] | None = _key("hepsweep.objective")
-    command: dict[str, Any] | None = _key("hepsweep.command")
-    pruner: dict[str, Any] | None = _key("hepsweep.pruner")
-    tracking_uri: str | None = _key("hepsweep.tracking_uri")
-    study_dir: str | None = _key("hepsweep.study_dir")
-    view: str | None = _key("hepsweep.report")
-    parent_run_id: str | None = _key("hepsweep.mlflow_parent_run_id")
-    retrained: dict[str, Any] | None = _key("hepsweep.retrained")
+    search_space: dict[str, str] | None = _key("hepsweep.search_space", _text_map)
+    objective_names: list[str] | None = _key("hepsweep.objective", _texts)
+    command: dict[str, Any] | None = _key("hepsweep.command", _command)
+    pruner: dict[str, Any] | None = _key("hepsweep.pruner", _plain_map)
+    tracking_uri: str | None = _key("hepsweep.tracking_uri", _text)
+    study_dir: str | None = _key("hepsweep.study_dir", _text)
+    view: str | None = _key("hepsweep.report", _text)
+    parent_run_id: str | None = _key("hepsweep.mlflow_parent_run_id", _text)
+    retrained: dict[str, Any] | None = _key("hepsweep.retrained", _plain_map)
 
 
 @dataclass
 class TrialRecord(_Record):
     """What the sweeper and the trial's job keep on a trial, besides its params and values."""
 
-    run_id: str | None = _key("mlflow_run_id")
-    output_dir: str | None = _key("output_dir")
-    fail_reason: str | None = _key("fail_reason")
-    fail_kind: str | None = _key("fail_kind")  # a FailKind
-    device: str | None = _key("device")
-    model: str | None = _key("model")
-    dataset: str | None = _key("dataset")
-    batch_size: int | None = _key("batch_size")
-    gpu_present: bool | None = _key("gpu_present")
+    run_id: str | None = _key("mlflow_run_id", _text)
+    output_dir: str | None = _key("output_dir", _text)
+    fail_reason: str | None = _key("fail_reason", _text)
+    fail_kind: str | None = _key("fail_kind", _text)  # a FailKind
+    device: str | None = _key("device", _text)
+    model: str | None = _key("model", _text)
+    dataset: str | None = _key("dataset", _text)
+    batch_size: int | None = _key("batch_size", _integer)
+    gpu_present: bool | None = _key("gpu_present", _flag)
 
     @staticmethod
     def figures(trial: FrozenTrial) -> dict[str, Any]:
-        """The trial's recorded figures (the metrics shown in reports, those present), in report order."""
-        return {k: trial.user_attrs[k] for k in shown_in(Shown.REPORT, trial.user_attrs)}
+        """The trial's recorded figures (the metrics shown in reports, those present and of the
+        right type), in report order."""
+        attrs = trial.user_attrs
+        figures = {k: checked(k, attrs[k], _number, "trial") for k in shown_in(Shown.REPORT, attrs)}
+        return {k: v for k, v in figures.items() if v is not None}
 
     @staticmethod
     def write_figures(trial: Any, figures: Mapping[str, Any]) -> None:

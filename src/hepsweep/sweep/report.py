@@ -43,21 +43,26 @@ def study_table(study: optuna.Study, objective_names: Sequence[str] | None = Non
     names = list(objective_names or StudyRecord.of(study).objective_names or ["value"])[:n_objectives]
     values = ["value"] if n_objectives == 1 else [f"values_{i}" for i in range(n_objectives)]
     value_attr = "value" if n_objectives == 1 else "values"
-    frame = study.trials_dataframe(attrs=("number", "state", "params", "user_attrs", value_attr), multi_index=False)
+    frame = study.trials_dataframe(attrs=("number", "state", "params", value_attr), multi_index=False)
     if frame.empty:
         return frame
     trials = study.get_trials(deepcopy=False)
+    # the figures and reasons go through the trial records, which ignore what hepsweep did not write
+    figures = {t.number: TrialRecord.figures(t) for t in trials}
+    records = {t.number: TrialRecord.of(t) for t in trials}
+    numbers = frame["number"]
+    recorded = shown_in(Shown.REPORT, {key for f in figures.values() for key in f})
+    for key in recorded:
+        if any(key in f for f in figures.values()):
+            frame[key] = numbers.map(lambda n, key=key: figures[n].get(key))
+    if any(r.fail_reason for r in records.values()):
+        frame[Column.FAIL_REASON] = numbers.map(lambda n: records[n].fail_reason)
+    gpu = numbers.map(lambda n: records[n].gpu_present)
     params = [c for c in frame.columns if c.startswith("params_")]
-    keys = TrialRecord.keys()  # the attributes' names in the store: the columns are user_attrs_<key>
-    recorded = shown_in(Shown.REPORT, [c.removeprefix("user_attrs_") for c in frame.columns])
-    kept = {f"user_attrs_{k}": k for k in (*recorded, Column.FAIL_REASON) if f"user_attrs_{k}" in frame.columns}
-    frame = frame.rename(columns={"number": Column.TRIAL, **{v: n for v, n in zip(values, names)}, **kept})
+    frame = frame.rename(columns={"number": Column.TRIAL, **{v: n for v, n in zip(values, names)}})
     frame = frame.rename(columns={c: c.removeprefix("params_") for c in params})
-    gpu_column = f"user_attrs_{keys['gpu_present']}"
-    gpu = frame.pop(gpu_column) if gpu_column in frame.columns else None
-    frame = frame.drop(columns=[c for c in frame.columns if c.startswith("user_attrs_")])
     frame = frame.astype(object).where(frame.notna(), None)
-    if gpu is not None and gpu.eq(False).any():
+    if gpu.eq(False).any():
         if "gpu_util_percent_mean" not in frame.columns:
             frame["gpu_util_percent_mean"] = None
         frame.loc[gpu.eq(False).to_numpy(), "gpu_util_percent_mean"] = ABSENT

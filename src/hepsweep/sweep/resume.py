@@ -10,15 +10,17 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Sequence
 
 import optuna
 
-from hepsweep.config import default_output_root
+from hepsweep.config import OUTPUT_ENV, default_output_root
 from hepsweep.errors import StudyError
 from hepsweep.redaction import MASK, mask
 from hepsweep.sweep.storage import open_storage
 from hepsweep.sweep.records import StudyRecord
-from hepsweep.sweep.study_index import needs_password, stored_at
+from hepsweep.sweep.saved_command import key_of, split_saved
+from hepsweep.sweep.study_index import needs_password, output_root_of, stored_at
 
 
 def default_storage() -> str:
@@ -75,68 +77,70 @@ def _load(study_name: str, url: str) -> optuna.Study:
         ) from None
 
 
-def _key(argument: str) -> str:
-    return argument.split("=", 1)[0].lstrip("+~")
-
-
-# Saved arguments that could name code to run (a ``_target_``, a config folder, a search path,
-# Hydra callbacks) are refused: whoever can write the study's store must not choose what runs.
-_UNSAFE_KEYS = ("_target_", "hydra.searchpath", "hydra.callbacks", "custom_search_space")
-_SAFE_FLAGS = ("-m", "--multirun")
-
-
-def _unsafe(argument: str) -> bool:
-    if argument.startswith("-"):
-        return argument not in _SAFE_FLAGS
-    return any(part in _key(argument) for part in _UNSAFE_KEYS)
-
-
-def resume_command(study: optuna.Study, storage_url: str, n_trials: int | None = None) -> tuple[list[str], str]:
-    """The command line (and the folder to run it in) that continues ``study``: always
-    ``python -m hepsweep`` with the saved overrides, whatever program the store names."""
+def resume_command(
+    study: optuna.Study, storage_url: str, n_trials: int | None = None, overrides: Sequence[str] = ()
+) -> list[str]:
+    """The command line that continues ``study`` in the current folder: always this interpreter's
+    ``python -m hepsweep --multirun``, the saved arguments that :mod:`~hepsweep.sweep.saved_command`
+    allows, then the user's own ``overrides`` (which replace saved ones of the same key). The
+    saved program, interpreter and folder are never used."""
     record = StudyRecord.of(study).command
     name = study.study_name
     if not record:
-        raise StudyError(f"study '{name}' was not started by the hepsweep sweeper, so no command is saved to resume it")
-    program, *arguments = [str(a) for a in record.get("argv", [])]
+        raise StudyError(
+            f"study '{name}' holds no command saved by the hepsweep sweeper; run the sweep's command again to continue it"
+        )
+    program, *saved = record["argv"]
     if Path(program).name != "hepsweep":
         raise StudyError(
-            f"study '{name}' was started by {Path(program).name}, not hepsweep; run that command again to continue it"
+            f"study '{name}' was started by {Path(program).name!r}, not hepsweep; run that command again to continue it"
         )
-    refused = [a for a in arguments if _unsafe(a)]
-    if refused:
-        raise StudyError(
-            f"study '{name}': the saved command has arguments that resume does not run ({' '.join(refused)}); "
-            "run the sweep's command again yourself to continue it"
-        )
-    arguments = [a for a in arguments if _key(a) != "hydra.sweeper.storage"]
-    arguments.append(f"hydra.sweeper.storage={_quote(storage_url)}")
-    masked = [a for a in arguments if MASK in a and _key(a) != "hydra.sweeper.storage"]
+    given = {key_of(o) for o in overrides}
+    replaced = given | {"hydra.sweeper.storage"} | ({"hydra.sweeper.n_trials"} if n_trials is not None else set())
+    saved = [a for a in saved if a.startswith("-") or key_of(a) not in replaced]
+    masked = [a for a in saved if MASK in a]
     if masked:
         raise StudyError(
-            f"study '{name}': the saved command held a password, saved masked ({' '.join(masked)}); run the "
-            "sweep's command again, or keep credentials out of URLs (MLFLOW_TRACKING_USERNAME/PASSWORD, ~/.pgpass)"
+            f"study '{name}': the saved command held a password, saved masked ({' '.join(masked)}); give the "
+            f"value yourself (hepsweep resume {name} KEY=VALUE), or keep credentials out of URLs "
+            "(MLFLOW_TRACKING_USERNAME/PASSWORD, ~/.pgpass)"
         )
+    kept, refused = split_saved(saved)
+    if refused:
+        shown = " ".join(repr(a) if not a.isprintable() else a for a in refused)
+        raise StudyError(
+            f"study '{name}': resume does not take these saved arguments from the study storage ({shown}): they "
+            f"could name code or a path; give the ones you want yourself (hepsweep resume {name} KEY=VALUE ...) "
+            "or run the sweep's command again"
+        )
+    arguments = [a for a in kept if not a.startswith("-")]
+    arguments += [*overrides, f"hydra.sweeper.storage={_quote(storage_url)}"]
     if n_trials is not None:
-        arguments = [a for a in arguments if _key(a) != "hydra.sweeper.n_trials"]
         arguments.append(f"hydra.sweeper.n_trials={n_trials}")
-    if not any(a in _SAFE_FLAGS for a in arguments):
-        arguments.insert(0, "--multirun")
-    return [sys.executable, "-m", "hepsweep", *arguments], str(record.get("cwd") or os.getcwd())
+    # -P (Python 3.11+): the current folder is not put on the module path, so a ./hepsweep/ there is not run
+    safe_path = ["-P"] if sys.version_info >= (3, 11) else []
+    return [sys.executable, *safe_path, "-m", "hepsweep", "--multirun", *arguments]
 
 
 def _quote(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def resume(study_name: str, storage: str | None = None, n_trials: int | None = None) -> optuna.Study:
-    """Re-create the sweep of ``study_name`` from the command saved with it and run what is missing.
+def resume(
+    study_name: str, storage: str | None = None, n_trials: int | None = None, overrides: Sequence[str] = ()
+) -> optuna.Study:
+    """Continue the sweep of ``study_name`` in the current folder and run what is missing.
+
+    Only the saved arguments that name no code and no path are taken from the study's storage
+    (see :mod:`hepsweep.sweep.saved_command`); data paths, URLs, launcher setup and the like are
+    given again in ``overrides``.
 
     Args:
         study_name: The study (``hydra.sweeper.study_name``).
         storage: Its storage URL; default ``sqlite:///outputs/optuna.db`` under ``HEPSWEEP_OUTPUT``,
             else the store the user's study index remembers for ``study_name``.
         n_trials: A new total budget; default the one the study was started with.
+        overrides: More overrides (``dataset.path=...``); they replace saved ones of the same key.
 
     Returns:
         The study, loaded again after the sweep ended.
@@ -147,11 +151,12 @@ def resume(study_name: str, storage: str | None = None, n_trials: int | None = N
         12
     """
     study, url = locate_study(study_name, storage)
-    command, cwd = resume_command(study, url, n_trials)
-    if not Path(cwd).is_dir():
-        print(f"hepsweep: the study was started in {cwd}, which is not here; resuming from {os.getcwd()}")
-        cwd = os.getcwd()
-    completed = subprocess.run(command, cwd=cwd, check=False)
+    command = resume_command(study, url, n_trials, overrides)
+    env = dict(os.environ)
+    root = output_root_of(study_name) if url == stored_at(study_name) else None
+    if root is not None and OUTPUT_ENV not in env:  # the study's folders and MLflow store, from the user's index
+        env[OUTPUT_ENV] = str(root)
+    completed = subprocess.run(command, env=env, check=False)
     if completed.returncode != 0:
         raise StudyError(f"resuming study '{study_name}' failed (exit {completed.returncode}); see the output above")
     return load_study(study_name, url)

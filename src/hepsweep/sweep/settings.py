@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Mapping, Optional
 from omegaconf import DictConfig, OmegaConf
 
 from hepsweep.config import check_plain_name
+from hepsweep.config_checks import tracking_uri
 from hepsweep.errors import ConfigError
 from hepsweep.metrics import is_metric, metric
 
@@ -142,6 +143,17 @@ class SweepSettings:
                 f"got heartbeat_interval={self.heartbeat_interval}, grace_period={self.grace_period}"
             )
         check_plain_name(self.study_name, "hydra.sweeper.study_name")
+        for key in ("storage", "custom_search_space"):
+            value = getattr(self, key)
+            if value is not None and not str(value).strip():
+                raise ConfigError(f"hydra.sweeper.{key}='' must not be empty; leave it unset (null) for the default")
         if self.tracking.experiment is not None:
             check_plain_name(self.tracking.experiment, "hydra.sweeper.tracking.experiment")
+        problem = tracking_uri(self.tracking.uri) if self.tracking.uri is not None else None
+        if problem:
+            raise ConfigError(f"hydra.sweeper.tracking.uri={self.tracking.uri} {problem}")
+        if not 0 <= self.tracking.retry_after_s < float("inf"):
+            raise ConfigError(f"hydra.sweeper.tracking.retry_after_s={self.tracking.retry_after_s} cannot be negative; e.g. 30")
+        if self.max_retry < 0:
+            raise ConfigError(f"hydra.sweeper.max_retry={self.max_retry} cannot be negative; 0 retries no trial")
 

@@ -30,7 +30,17 @@ def open_trial(url: str, study_name: str, trial_id: int, pruner: Any = None) -> 
     pruned by the pruner spec ``pruner`` (the job's own ``hydra.sweeper.pruner``; none for a
     study of several objectives, which Optuna cannot prune)."""
     storage = open_storage(url)
-    directions = storage.get_study_directions(storage.get_study_id_from_name(study_name))
+    try:
+        study_id = storage.get_study_id_from_name(study_name)
+        number = storage.get_trial(trial_id).number
+        if storage.get_trial_id_from_study_id_trial_number(study_id, number) != trial_id:
+            raise KeyError(trial_id)  # a trial of another study
+    except KeyError:
+        raise StudyError(
+            f"the job's trial link names trial {trial_id} of study '{study_name}', which {mask(url)} does not hold; "
+            "launch trials with hepsweep -m (only the sweeper sets HEPSWEEP_TRIAL), or unset it"
+        ) from None
+    directions = storage.get_study_directions(study_id)
     study = optuna.load_study(study_name=study_name, storage=storage, pruner=make_pruner(pruner if len(directions) == 1 else None))
     return optuna.trial.Trial(study, trial_id)
 

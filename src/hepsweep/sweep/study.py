@@ -23,7 +23,7 @@ import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-from hepsweep.errors import StudyError
+from hepsweep.errors import StudyError, out_of_space
 from hepsweep.redaction import mask, mask_data
 from hepsweep.sweep import study_index
 from hepsweep.sweep.distinct import configuration, finite_values, space_size, tried
@@ -218,10 +218,14 @@ class StudyRunner:
             if reason:
                 TrialRecord.write(trial, fail_reason=reason, fail_kind=kind)
             self._tell(study, trial, values, state)
+            if outcome.error is not None and out_of_space(outcome.error):
+                self._storage_failed(outcome.error, f"trial {trial.number}")  # every later trial would fail the same way
             frozen = study._storage.get_trial(trial._trial_id)
             self.observers.trial_finished(study, frozen)
             self._abort = self._abort or self.policy.judge(study, frozen)
         except Exception as exc:  # never lose the study over one trial's bookkeeping
+            if self._storage_failed(exc, f"trial {trial.number}"):
+                return
             log.exception("trial %d: bookkeeping failed", trial.number)
             try:
                 study.tell(trial, state=TrialState.FAIL)
@@ -251,6 +255,24 @@ class StudyRunner:
                 raise
             self._stop = "the grid is exhausted"
 
+    def _storage_failed(self, exc: Exception, during: str) -> bool:
+        """A full disk or a storage that fails to write stops the study (no new trial, running
+        ones finish): the trial in hand stays RUNNING and is retried when the study continues.
+        True when ``exc`` is such a failure (said in one line), False for anything else."""
+        full = out_of_space(exc)
+        if not full and not isinstance(exc, optuna.exceptions.StorageInternalError):
+            return False
+        log.debug("%s: the storage failed", during, exc_info=True)  # the traceback, for the job log only
+        cause = "no space left for the study's storage or files" if full else f"the study storage failed ({first_line(exc)})"
+        if self._abort is None:
+            self._abort = (
+                f"{cause}, during {during}; trials it could not record stay RUNNING and are retried when the study "
+                f"continues: {'free some space, then ' if full else 'fix the storage, then '}run the command again "
+                f"(or hepsweep resume {self.settings.study_name})"
+            )
+            self.emit(f"{during}: {cause}; no new trial starts")
+        return True
+
     # --- the loop ----------------------------------------------------------------------------
     def _room_for_another(self, study: optuna.Study) -> bool:
         trials = study.get_trials(deepcopy=False)
@@ -279,7 +301,12 @@ class StudyRunner:
             with self._ask_lock:
                 if not self._room_for_another(study):
                     return None
-                trial = study.ask(self.space.distributions)
+                try:
+                    trial = study.ask(self.space.distributions)
+                except Exception as exc:
+                    if self._storage_failed(exc, "asking for a trial"):
+                        return None
+                    raise
                 heartbeat.add(trial._trial_id)  # at once: a sweeper killed now leaves a trial that goes stale
                 if self.extend_trial is not None and not self._extended(study, trial):
                     heartbeat.remove(trial._trial_id)
@@ -337,9 +364,13 @@ class StudyRunner:
             in_flight: set[Future[None]] = set()
             last_stale_check = time.monotonic()
             while True:
-                if time.monotonic() - last_stale_check > s.heartbeat_interval:
-                    beat_orphans(storage, study._study_id, s.grace_period)
-                    optuna.storages.fail_stale_trials(study)
+                if time.monotonic() - last_stale_check > s.heartbeat_interval and self._abort is None:
+                    try:
+                        beat_orphans(storage, study._study_id, s.grace_period)
+                        optuna.storages.fail_stale_trials(study)
+                    except Exception as exc:
+                        if not self._storage_failed(exc, "the check for dead trials"):
+                            raise
                     last_stale_check = time.monotonic()
                 while len(in_flight) < s.n_jobs and (trial := self._next_trial(study, heartbeat)) is not None:
                     in_flight.add(pool.submit(self._run_trial, study, trial, heartbeat))
@@ -352,6 +383,7 @@ class StudyRunner:
                 in_flight -= done
         if self._stop is not None and self._abort is None and budget_used(study.get_trials(deepcopy=False)) < s.n_trials:
             self.emit(f"study {s.study_name} stops before its budget of {s.n_trials} trials: {self._stop}")
+        self._abort = self._abort or self.policy.verdict(study, s.n_trials)
         retrained = None
         if s.retrain_best and self._abort is None:
             retrained = retrain_best(study, self.launch, self.tracking, self.study_dir, self.emit)

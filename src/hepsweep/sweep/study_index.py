@@ -59,5 +59,15 @@ def stored_at(study_name: str) -> str | None:
     return entry["storage"] if entry else None
 
 
+def output_root_of(study_name: str) -> Path | None:
+    """The output folder that holds ``study_name``'s folder (``<root>/studies/<name>``), from the
+    user's own index; None when the index does not say."""
+    entry = _read(index_path()).get(study_name) or {}
+    folder = Path(str(entry.get("study_dir") or ""))
+    if folder.is_absolute() and folder.parent.name == "studies" and folder.parent.parent.is_dir():
+        return folder.parent.parent
+    return None
+
+
 def needs_password(url: str) -> bool:
     return MASK in url

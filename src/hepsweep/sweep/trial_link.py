@@ -52,6 +52,11 @@ class TrialLink:
             values = json.loads(base64.urlsafe_b64decode(padded.encode()))
             if not isinstance(values, dict) or not set(values) <= {f.name for f in fields(cls)}:
                 raise ValueError(values)
+            trial_id = values.get("trial_id")
+            if trial_id is not None and (not isinstance(trial_id, int) or isinstance(trial_id, bool) or trial_id < 0):
+                raise ValueError(trial_id)
+            if not all(isinstance(v, str) for k, v in values.items() if k != "trial_id" and v is not None):
+                raise ValueError(values)
             return cls(**values)
         except (ValueError, TypeError, UnicodeDecodeError):
             raise ConfigError(

@@ -48,7 +48,18 @@ def client(tracking_uri: str) -> Any:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
     # MLflow prints each ended run's address, credentials included; hepsweep says where runs went
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    # MLflow logs a database error with its traceback and raises it; hepsweep says it in one line
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     return open_database(tracking_uri, lambda: MlflowClient(tracking_uri=tracking_uri))  # creates a fresh store
+
+
+def existing_experiment(tracking_uri: str, name: str) -> tuple[str | None, list[str]]:
+    """The id of experiment ``name`` (None when it does not exist) and the names the store holds."""
+    mlflow_client = client(tracking_uri)
+    existing = mlflow_client.get_experiment_by_name(name)
+    if existing is not None:
+        return str(existing.experiment_id), []
+    return None, sorted(e.name for e in mlflow_client.search_experiments())
 
 
 def experiment_id(tracking_uri: str, name: str) -> str:

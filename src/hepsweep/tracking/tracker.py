@@ -69,6 +69,7 @@ class MlflowTracker:
     ) -> None:
         self.tracking_uri, self.run_id = tracking_uri, run_id
         self.failed: str | None = None if run_id is not None else "no MLflow run yet"
+        self._spool_failed = False
         self.background = background
         self.spool = spool
 
@@ -99,7 +100,9 @@ class MlflowTracker:
             try:
                 spool.append(self.spool, record)
             except OSError as exc:
-                log.warning("could not keep an MLflow record in %s (%s)", self.spool, exc)
+                if not self._spool_failed:  # once: a full disk would say it for every record
+                    self._spool_failed = True
+                    log.warning("could not keep MLflow records in %s (%s); later ones are dropped too", self.spool, exc)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         values = {str(k): mask(str(v)) for k, v in params.items()}

@@ -24,7 +24,7 @@ from hepsweep._resources import sweep_description
 from hepsweep.errors import ConfigError
 from hepsweep.hydra_errors import explain_hydra_error
 from hepsweep.redaction import mask_logs, scrub_hydra_files
-from hepsweep.studies import render
+from hepsweep.studies import VIEWS, render
 from hepsweep.sweep.outcome import JobOutcome, JobRequest, first_line
 from hepsweep.sweep.search_space import SearchSpace, parse_search_space
 from hepsweep.sweep.settings import SweepSettings
@@ -149,6 +149,8 @@ class HydraStudyRunner:
         study_dir = Path(str(self.config.hydra.sweep.dir))
         command = {"argv": list(sys.argv), "cwd": os.getcwd(), "python": sys.executable}
         view = self.config.get("report")
+        if view and str(view) not in VIEWS:
+            raise ConfigError(f"report={view} is not a study view; use one of {', '.join(VIEWS)}")
         output_root = self.config.get("output_root")
         self._follow_task_tracking(settings)
         runner = StudyRunner(
