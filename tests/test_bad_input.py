@@ -42,6 +42,16 @@ OUT_OF_RANGE_TEXT: dict[str, Any] = {
     "dataset.cache_dir": None,
     "output_root": None,
     "dataset.classes": ["pion"],
+    # an ntuple's columns and trees: judged when its files are read (tests/data/test_ntuple.py)
+    "dataset.tree": None,
+    "dataset.features": None,
+    "dataset.selection": None,
+    "dataset.weight": None,
+    "dataset.per_object": None,
+}
+# the other keys an option needs to be valid at all (an ntuple has no files by default)
+VALID_BASE: dict[str, list[str]] = {
+    "dataset=ntuple": ["dataset.classes={signal: [s.root], background: [b.root]}", "dataset.features=[x]"],
 }
 # keys of type Any (a name, a dict or a list): only an out-of-range value and an empty one apply
 ANY_TYPED = {
@@ -50,9 +60,14 @@ ANY_TYPED = {
     f"{SWEEPER}.sampler": None,  # built (and refused in one line) when the study starts
     f"{SWEEPER}.pruner": None,
     f"{SWEEPER}.params": None,  # parsed (and refused in one line) when the study starts
+    "dataset.objects": ("{Jet: 0}", "''"),
 }
 # keys whose every value of their type is valid: booleans, and the sweeper's free lists
-NO_RANGE = {f"{SWEEPER}.retrain_overrides", f"{SWEEPER}.seed"}
+# (a Model Registry name is any text MLflow takes: it answers itself, in one line, when it registers)
+NO_RANGE = {
+    f"{SWEEPER}.retrain_overrides", f"{SWEEPER}.seed", "dataset.pad_value", "tracking.register_as",
+    f"{SWEEPER}.tracking.register_as",
+}
 
 
 def _options(group: str) -> list[str]:
@@ -72,7 +87,7 @@ def _leaves(cfg: DictConfig, prefix: str) -> list[str]:
     for key in node.keys():
         full = f"{prefix}.{key}" if prefix else str(key)
         value = node._get_node(key)
-        if isinstance(value, DictConfig) and full != f"{SWEEPER}.params":
+        if isinstance(value, DictConfig) and full not in (f"{SWEEPER}.params", "dataset.classes", "dataset.objects"):
             keys += _leaves(cfg, full)
         elif not str(key).startswith("_"):
             keys.append(full)
@@ -96,15 +111,16 @@ def _cases() -> list[tuple[str, list[str], str]]:
     seen: set[str] = set()
     for group in GROUPS:
         for option in _options(group):
-            cfg = compose_config([f"{group}={option}"], with_hydra=True)
+            cfg = compose_config([f"{group}={option}", *VALID_BASE.get(f"{group}={option}", [])], with_hydra=True)
             for key in _leaves(cfg, group):
                 if key in seen:  # a key several options share (dataset.n_events) is tried once
                     continue
                 seen.add(key)
+                choice = f"{group}={option}"
                 for kind, value in _bad_values(cfg, key):
-                    cases.append((f"{group}={option}:{key}:{kind}", [f"{group}={option}"], f"{key}={value}"))
+                    cases.append((f"{choice}:{key}:{kind}", [choice, *VALID_BASE.get(choice, [])], f"{key}={value}"))
     cfg = compose_config([], with_hydra=True)
-    for key in [*TOP_LEVEL, *_leaves(cfg, SWEEPER), *_leaves(cfg, LAUNCHER)]:
+    for key in [*TOP_LEVEL, *_leaves(cfg, "metrics"), *_leaves(cfg, SWEEPER), *_leaves(cfg, LAUNCHER)]:
         if key in seen:
             continue
         seen.add(key)
@@ -138,7 +154,8 @@ def _bad_values(cfg: DictConfig, key: str) -> list[tuple[str, str]]:
         bad += [("wrong-type", "abc"), ("empty", "''")]
         item = current[0] if current else None
         if key in OUT_OF_RANGE_TEXT:
-            bad.append(("out-of-range", f"[{','.join(OUT_OF_RANGE_TEXT[key])}]"))
+            if OUT_OF_RANGE_TEXT[key] is not None:
+                bad.append(("out-of-range", f"[{','.join(OUT_OF_RANGE_TEXT[key])}]"))
         elif key not in NO_RANGE:
             bad.append(("out-of-range", "[-1]" if item is None or isinstance(item, (int, float)) else "[nosuchname]"))
     else:

@@ -29,7 +29,6 @@ from hepsweep.job import TrialJob
 from hepsweep.quiet import quiet_libraries
 from hepsweep.redaction import mask_logs, scrub_hydra_files
 from hepsweep.sweep.settings import SweepSettings
-from hepsweep.train.objective import Objective
 from hepsweep.train.warm import import_tensorflow
 
 log = logging.getLogger("hepsweep")
@@ -85,8 +84,9 @@ def check_composed(cfg: DictConfig) -> None:
         check_values(OmegaConf.create({"hydra": {"launcher": OmegaConf.to_container(launcher, resolve=True)}}), LAUNCHER_RULES)
     with open_dict(cfg):
         cfg.pop("hydra", None)
-    check_values(cfg)
-    Objective.parse(cfg.objective)
+    from hepsweep.train.preflight import check_config  # heavy: the data readers (a third of a second)
+
+    check_config(cfg)
 
 
 def compose_config(overrides: list[str], with_hydra: bool = False) -> DictConfig:
@@ -131,10 +131,7 @@ def _closest_key(exc: BaseException, overrides: list[str]) -> str | None:
 
 def task(cfg: DictConfig) -> Any:
     """The Hydra task: one training run; inside a sweep, linked to its Optuna trial and MLflow run."""
-    from hepsweep.train.preflight import check_config  # heavy: the data readers, for the job only
-
-    check_config(cfg)  # what the config alone gets wrong, before TensorFlow's start-up
-    import_tensorflow()  # then, so that its native start-up lines stay off the terminal
+    import_tensorflow()  # first, so that its native start-up lines stay off the terminal
     from hepsweep.train.training import run  # heavy: TensorFlow, imported by the job that trains
 
     hydra_cfg = HydraConfig.get()

@@ -23,6 +23,9 @@ ACTIVATIONS = ("relu", "elu", "selu", "gelu", "swish", "tanh", "sigmoid", "leaky
 # the MLflow stores hepsweep can write to: a SQLAlchemy database, a server, a folder, Databricks
 TRACKING_SCHEMES = ("file", "sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks", "databricks-uc", "uc")
 
+# which trials log an MLflow model (tracking.log_models)
+LOG_MODELS = ("best", "all", "none")
+
 # how ``hepsweep report`` can present a study (hepsweep.studies.VIEWS, in its order)
 REPORT_VIEWS = ("trials", "hipster", "batch_size", "hepmass", "cms")
 
@@ -75,6 +78,30 @@ def widths(allow_empty: bool) -> Rule:
     return check
 
 
+def names(minimum: int) -> Rule:
+    def check(v: Any) -> str | None:
+        if not isinstance(v, (list, ListConfig)) or len(v) < minimum or any(text(u) for u in v):
+            return f"must list at least {minimum} non-empty name(s)"
+        return None if len(set(v)) == len(v) else "must not name one twice"
+
+    return check
+
+
+def mapping(v: Any) -> str | None:
+    """A leaf where a mapping belongs (a mapping's own values are leaves of their own)."""
+    return None if v is None else "must map names to values, e.g. {Jet: 4}"
+
+
+def finite(v: Any) -> str | None:
+    return None if _number(v) else "must be a finite number"
+
+
+def efficiencies(v: Any) -> str | None:
+    if not isinstance(v, (list, ListConfig)):
+        return "must list signal efficiencies, e.g. [0.3, 0.5, 0.7]"
+    return None if all(_number(u) and 0 < u < 1 for u in v) else "must list fractions between 0 and 1, e.g. [0.3, 0.5, 0.7]"
+
+
 def positives(v: Any) -> str | None:
     if not isinstance(v, (list, ListConfig)) or len(v) == 0:
         return "must list at least one value"
@@ -114,8 +141,22 @@ RULES: dict[str, Rule] = {
     "dataset.masses": positives,
     "dataset.image_size": at_least(1),
     "dataset.representation": one_of("image", "features"),
-    "dataset.classes": lambda v: None if isinstance(v, (list, ListConfig)) and len(v) >= 2 else "must list two or more classes",
+    # belle2's species list (an ntuple's classes are a mapping, whose files are leaves of their own)
+    "dataset.classes": optional(lambda v: None if isinstance(v, (list, ListConfig)) and len(v) >= 2 else "must list two or more classes"),
     "dataset.radius_scale": positive,
+    "dataset.negative_weights": one_of("keep", "drop", "abs"),
+    "dataset.label": optional(text),
+    "dataset.label_classes": names(2),
+    "dataset.signal_class": optional(text),
+    "dataset.tree": optional(text),
+    "dataset.features": names(1),
+    "dataset.selection": optional(text),
+    "dataset.weight": optional(text),
+    "dataset.objects": mapping,
+    "dataset.pad_value": finite,
+    "dataset.per_object": optional(text),
+    "dataset.step_size": at_least(1),
+    "metrics.signal_efficiencies": efficiencies,
     "model.name": one_of(*MODEL_SCHEMAS),
     "model.n_layers": at_least(0),
     "model.units": at_least(1),
@@ -151,6 +192,8 @@ RULES: dict[str, Rule] = {
     "tracking.uri": optional(tracking_uri),
     "tracking.experiment": optional(plain_name),
     "tracking.utilisation_interval_s": positive,
+    "tracking.log_models": one_of(*LOG_MODELS),
+    "tracking.register_as": optional(text),
     "output_root": text,
     "report": one_of(*REPORT_VIEWS),
 }

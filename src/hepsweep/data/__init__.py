@@ -86,11 +86,11 @@ def check_dataset(cfg: DictConfig) -> None:
     """What the dataset config gets wrong on its own, before any file is read: its classes, its
     signal class, its split, its weight policy, and what the family checks (expressions)."""
     family = family_of(cfg)
+    family.check_config(cfg)
+    check_policy(str(cfg.negative_weights))
+    split_fractions(cfg.split)
     family.class_names(cfg)
     family.signal_class(cfg)
-    split_fractions(cfg.split)
-    check_policy(str(cfg.negative_weights))
-    family.check_config(cfg)
 
 
 def _check_labels(arrays: Arrays, n_classes: int, what: str) -> None:

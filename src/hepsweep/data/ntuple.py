@@ -147,6 +147,19 @@ class Ntuple(DatasetFamily):
         return names.index("signal") if "signal" in names else 0
 
     def check_config(self, cfg: DictConfig) -> None:
+        if cfg.classes is not None and not hasattr(cfg.classes, "items"):
+            raise ConfigError(
+                "dataset.classes must map class names to their files, e.g. "
+                "{signal: [sig.root], background: [ttbar.root, wjets.root]}"
+            )
+        names = [str(k) for k in cfg.classes] if cfg.classes else [str(n) for n in cfg.label_classes]
+        if not cfg.classes and (len(names) < 2 or len(set(names)) != len(names)):
+            raise ConfigError(f"dataset.label_classes={names} must name two or more distinct classes, in label order")
+        if cfg.signal_class is not None and cfg.signal_class not in names:
+            raise ConfigError(
+                f"dataset.signal_class={cfg.signal_class!r} is not a class{closest(str(cfg.signal_class), names)}; "
+                f"use one of {names}"
+            )
         if not cfg.features:
             raise ConfigError("dataset.features is empty; list the branches (or expressions) to train on, e.g. [MET_pt, Jet_pt]")
         for key in ("selection", "weight", "label"):

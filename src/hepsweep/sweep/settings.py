@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Mapping, Optional
 from omegaconf import DictConfig, OmegaConf
 
 from hepsweep.config import check_plain_name
-from hepsweep.config_checks import tracking_uri
+from hepsweep.config_checks import LOG_MODELS, tracking_uri
 from hepsweep.errors import ConfigError
 from hepsweep.metrics import is_metric, metric
 
@@ -121,7 +121,9 @@ class SweepSettings:
         tracking_keys = data.pop("tracking", None) or {}
         unknown = sorted(set(tracking_keys) - set(TrackingSettings.__dataclass_fields__))
         if unknown:
-            raise ConfigError(f"hydra.sweeper.tracking has no key(s) {unknown}; use enabled, uri, experiment, retry_after_s")
+            raise ConfigError(
+                f"hydra.sweeper.tracking has no key(s) {unknown}; use {', '.join(TrackingSettings.__dataclass_fields__)}"
+            )
         tracking = TrackingSettings(**tracking_keys)
         settings = cls(tracking=tracking, **data)
         settings.check()
@@ -152,6 +154,12 @@ class SweepSettings:
         problem = tracking_uri(self.tracking.uri) if self.tracking.uri is not None else None
         if problem:
             raise ConfigError(f"hydra.sweeper.tracking.uri={self.tracking.uri} {problem}")
+        if self.tracking.log_models not in LOG_MODELS:
+            raise ConfigError(
+                f"hydra.sweeper.tracking.log_models={self.tracking.log_models!r} is unknown; use one of {', '.join(LOG_MODELS)}"
+            )
+        if self.tracking.register_as is not None and not str(self.tracking.register_as).strip():
+            raise ConfigError("hydra.sweeper.tracking.register_as='' must not be empty; leave it unset (null) to register nothing")
         if not 0 <= self.tracking.retry_after_s < float("inf"):
             raise ConfigError(f"hydra.sweeper.tracking.retry_after_s={self.tracking.retry_after_s} cannot be negative; e.g. 30")
         if self.max_retry < 0:

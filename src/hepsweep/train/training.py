@@ -23,7 +23,6 @@ from omegaconf import DictConfig, OmegaConf
 from hepsweep.data import load_dataset, source_identity
 from hepsweep.data.pipeline import make_dataset
 from hepsweep.config import check_known_keys
-from hepsweep.config_checks import check_values
 from hepsweep.errors import ConfigError, TrainingError
 from hepsweep.metrics import figures_of_merit
 from hepsweep.models import build_model, validate_model
@@ -131,11 +130,10 @@ def run(
     """
     require_composed(cfg)
     check_known_keys(cfg)
-    check_values(cfg)
+    check_config(cfg)
     folder = Path(output_dir) if output_dir is not None else default_output_dir(cfg)
     folder.mkdir(parents=True, exist_ok=True)
     tracker = tracker or NullTracker()
-    check_config(cfg)
     objective = Objective.parse(cfg.objective)
     config_text = mask(OmegaConf.to_yaml(cfg, resolve=True))
     (folder / "config.yaml").write_text(config_text)
