@@ -33,3 +33,8 @@ class StudyError(HepsweepError):
 
 class SearchSpaceError(StudyError):
     """A search-space expression in ``hydra.sweeper.params`` cannot be parsed."""
+
+
+class JobLostError(HepsweepError):
+    """A trial's job was ended from outside before it finished: cancelled, over its time limit,
+    its node lost, or vanished from the cluster. The trial is run again (up to ``max_retry``)."""

@@ -49,14 +49,16 @@ class FailKind(_Name):
     DATA = "data"  # the data could not be loaded: a crash; stops a study that has trained nothing
     CONFIG = "config"  # the configuration was refused before training: costs no budget
     UNAVAILABLE = "unavailable"  # the trial's device is missing (device=gpu on a machine without one)
+    LOST = "lost"  # the job was ended from outside (scancel, time limit, lost node): retried, costs no budget
     DUPLICATE = "duplicate"  # never launched: a twin of another sweeper's trial asked at the same time
     SURPLUS = "surplus"  # never launched: other sweepers filled the budget as it was asked
 
 
 # trials dropped before their job was launched: no job, no folder and no MLflow run
 NEVER_LAUNCHED = (FailKind.DUPLICATE, FailKind.SURPLUS)
-# failures that cost no training: such trials do not use up the study's budget
-FREE_FAILURES = (FailKind.CONFIG, *NEVER_LAUNCHED)
+# failures that do not use up the study's budget: refused before training, never launched, or
+# ended by the cluster (retried, or the study stops)
+FREE_FAILURES = (FailKind.CONFIG, FailKind.LOST, *NEVER_LAUNCHED)
 # failures that count against ``max_failure_rate``
 CRASHES = (FailKind.ERROR, FailKind.DATA)
 

@@ -208,9 +208,16 @@ class StudyRunner:
             state, values, reason, kind = classify(outcome, len(self.settings.directions))
             if reason:
                 TrialRecord.write(trial, fail_reason=reason, fail_kind=kind)
-            self._tell(study, trial, values, state)
-            frozen = study._storage.get_trial(trial._trial_id)
+            retry_line = None
+            with self._ask_lock:  # a lost trial's retry is queued before the loop sees room for a new trial
+                self._tell(study, trial, values, state)
+                frozen = study._storage.get_trial(trial._trial_id)
+                if kind == FailKind.LOST:
+                    retry_line, stop = self.policy.retry_lost(study, frozen)
+                    self._abort = self._abort or stop
             self.observers.trial_finished(study, frozen)
+            if retry_line:
+                self.emit(retry_line)
             self._abort = self._abort or self.policy.judge(study, frozen)
         except Exception as exc:  # never lose the study over one trial's bookkeeping
             log.exception("trial %d: bookkeeping failed", trial.number)

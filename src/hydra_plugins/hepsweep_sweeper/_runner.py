@@ -30,6 +30,7 @@ from hepsweep.sweep.search_space import SearchSpace, parse_search_space
 from hepsweep.sweep.settings import SweepSettings
 from hepsweep.sweep.study import StudyRunner
 from hydra_plugins.hepsweep_sweeper.launcher import TRIAL_LINK_OVERRIDE
+from hydra_plugins.hepsweep_sweeper.submitit_jobs import SubmititTrials, is_submitit
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,8 @@ class HydraStudyRunner:
         """``launcher``: the Hydra launcher of the sweep's config, already set up."""
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
         self.settings = SweepSettings.from_config(OmegaConf.create(dict(settings)))
-        self.launcher = launcher
+        # a submitit launcher's jobs are submitted and watched by hepsweep (masked, bounded waits)
+        self.launcher: Any = SubmititTrials(launcher) if is_submitit(launcher) else launcher
 
     def _check_composes(self, space: SearchSpace) -> None:
         try:
@@ -135,7 +137,7 @@ class HydraStudyRunner:
         names = _objective_names(self.config)
         settings.settle_directions(names)
         self._check_composes(space)
-        launcher_name = type(self.launcher).__name__
+        launcher_name = type(getattr(self.launcher, "launcher", self.launcher)).__name__
         if settings.n_jobs > 1 and launcher_name == "BasicLauncher":
             print(
                 f"[{settings.study_name}] the basic launcher runs one trial at a time; "

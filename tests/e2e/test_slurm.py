@@ -1,0 +1,161 @@
+"""Studies on a real single-node SLURM cluster (with accounting) through
+``hydra/launcher=submitit_slurm``, and the cluster's faults: a cancelled job, a job over its
+time limit. Each trial trains a small Keras model for real; every wait is bounded."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+from optuna.trial import TrialState
+
+from tests.e2e.servers import require_or_skip
+from tests.e2e.slurm import SlurmCluster, missing_programs, wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.slurm]
+
+# 1 CPU per job, so two trials run at once on a 2-core node; small, quick epochs
+ON_SLURM = [
+    "hydra/launcher=submitit_slurm", "hydra.launcher.cpus_per_task=1", "hydra.launcher.timeout_min=10",
+    "hydra.launcher.signal_delay_s=5",
+]
+SMALL = [
+    "-m", "sweep=quickstart", "dataset.n_events=600", "train.tensorboard=false", "train.early_stopping_patience=0",
+    "hydra.sweeper.pruner=none",
+]
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[SlurmCluster]:
+    missing = missing_programs()
+    if missing:
+        require_or_skip(f"SLURM ({', '.join(missing)}: apt-get install slurm-wlm slurmdbd munge mariadb-server)")
+    root = Path(tempfile.mkdtemp(prefix="hepsweep-slurm-"))
+    cluster = SlurmCluster(root)
+    before = os.environ.get("SLURM_CONF")
+    try:
+        cluster.start()
+        os.environ["SLURM_CONF"] = str(cluster.conf)  # the sweepers below submit to this cluster
+        yield cluster
+    finally:
+        cluster.stop()
+        if before is None:
+            os.environ.pop("SLURM_CONF", None)
+        else:
+            os.environ["SLURM_CONF"] = before
+
+
+class Sweeper:
+    """``hepsweep`` running in the background, its output in a file."""
+
+    def __init__(self, cwd: Path, *args: str) -> None:
+        self.log = cwd / "sweeper.log"
+        with open(self.log, "w") as sink:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "hepsweep", *args], cwd=cwd, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+                stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+
+    def wait(self, timeout: float) -> int:
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+            raise AssertionError(f"the sweeper did not end within {timeout:.0f} s:\n{self.output[-3000:]}") from None
+
+    @property
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def load(cwd: Path, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{cwd / 'outputs' / 'optuna.db'}")
+
+
+def trials_now(cwd: Path, name: str) -> list[optuna.trial.FrozenTrial]:
+    try:
+        return load(cwd, name).trials
+    except Exception:  # the sweeper has not created the study yet
+        return []
+
+
+def assert_nothing_left_running(cwd: Path, study: optuna.Study, cluster: SlurmCluster) -> None:
+    assert not [t.number for t in study.trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    client = MlflowClient(f"sqlite:///{cwd / 'outputs' / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name(study.study_name).experiment_id])
+    assert runs and not [r.info.run_id for r in runs if r.info.status == "RUNNING"]
+    assert cluster.jobs("PENDING,RUNNING") == []
+
+
+def test_a_study_runs_two_trials_at_once_and_a_cancelled_job_is_retried(cluster: SlurmCluster, tmp_path: Path) -> None:
+    """``scancel`` of a training trial's job: that trial FAILs with CANCELLED and is queued again
+    with the same parameters; the study reaches its exact budget and exits 0."""
+    sweeper = Sweeper(
+        tmp_path, *SMALL, *ON_SLURM, "train.epochs=150", "hydra.sweeper.study_name=cancel",
+        "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=2", "hydra.sweeper.max_retry=1",
+    )
+
+    def two_trials_training() -> bool:
+        return sum(1 for t in trials_now(tmp_path, "cancel") if t.state == TrialState.RUNNING and t.intermediate_values) == 2
+
+    try:
+        wait_for(two_trials_training, 180, "two trials training at once")
+        running = cluster.jobs("RUNNING")
+        assert len(running) == 2, running  # one job per trial, both on the node at once
+        subprocess.run(["scancel", running[0]], check=True, timeout=30)
+        code = sweeper.wait(240)
+    finally:
+        if sweeper.process.poll() is None:
+            os.killpg(sweeper.process.pid, signal.SIGKILL)
+    out = sweeper.output
+    assert code == 0, out[-3000:]
+    study = load(tmp_path, "cancel")
+    failed = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert len(failed) == 1, out[-3000:]
+    (lost,) = failed
+    reason = lost.user_attrs["fail_reason"]
+    assert f"SLURM job {running[0]} did not finish: it ended CANCELLED" in reason, reason
+    assert lost.user_attrs["fail_kind"] == "lost"
+    (retry,) = [t for t in study.trials if t.system_attrs.get("failed_trial") == lost.number]
+    assert retry.params == lost.params and retry.state == TrialState.COMPLETE
+    assert sorted(t.state.name for t in study.trials) == ["COMPLETE", "COMPLETE", "FAIL"]  # budget 2, exact
+    assert f"trial {lost.number} queued again with the same parameters (retry 1 of max_retry=1)" in out
+    assert "2/2 done" in out
+    assert_nothing_left_running(tmp_path, study, cluster)
+    client = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
+    run = client.get_run(lost.user_attrs["mlflow_run_id"])
+    assert run.info.status == "FAILED" and "CANCELLED" in run.data.tags["hepsweep.fail_reason"]
+    assert cluster.job_state(running[0]) == "CANCELLED"
+
+
+def test_a_job_over_its_time_limit_stops_the_study_once_retries_are_spent(cluster: SlurmCluster, tmp_path: Path) -> None:
+    """A trial longer than its job's time limit ends TIMEOUT; with ``max_retry=0`` it is not run
+    again, costs no budget, and the study stops with exit 2 and the reason."""
+    sweeper = Sweeper(
+        tmp_path, *SMALL, *ON_SLURM, "train.epochs=100000", "hydra.sweeper.study_name=limit",
+        "hydra.sweeper.n_trials=1", "hydra.sweeper.max_retry=0",
+        "hydra.launcher.timeout_min=1",  # SLURM's shortest limit; it checks limits every 30 s
+    )
+    try:
+        code = sweeper.wait(240)
+    finally:
+        if sweeper.process.poll() is None:
+            os.killpg(sweeper.process.pid, signal.SIGKILL)
+    out = sweeper.output
+    assert code == 2 and "1/1 done" not in out, out[-3000:]
+    study = load(tmp_path, "limit")
+    (trial,) = study.trials
+    assert trial.state == TrialState.FAIL and trial.intermediate_values  # it trained, then the limit came
+    assert "ended TIMEOUT" in trial.user_attrs["fail_reason"], trial.user_attrs
+    assert "trial 0 not retried (max_retry=0)" in out
+    assert "hepsweep: error: study limit stopped: trial 0 was lost 1 time(s)" in out and "timeout_min" in out
+    assert_nothing_left_running(tmp_path, study, cluster)
