@@ -17,8 +17,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from tests.e2e.servers import require_or_skip
+from tests.e2e.servers import mlflow_server, postgres_bin, postgres_server, require_or_skip
 from tests.e2e.slurm import SlurmCluster, missing_programs, wait_for
+from tests.e2e.test_security import PASSWORD, _files_holding
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.slurm]
 
@@ -159,3 +160,37 @@ def test_a_job_over_its_time_limit_stops_the_study_once_retries_are_spent(cluste
     assert "trial 0 not retried (max_retry=0)" in out
     assert "hepsweep: error: study limit stopped: trial 0 was lost 1 time(s)" in out and "timeout_min" in out
     assert_nothing_left_running(tmp_path, study, cluster)
+
+
+@pytest.mark.postgres
+def test_no_password_in_any_file_a_slurm_study_writes(cluster: SlurmCluster, tmp_path: Path) -> None:
+    """PostgreSQL storage that checks its password and an MLflow server reached with one: the
+    jobs get the real URLs (their trials report and complete), and no file under the study's folder (submitit's
+    pickles, the sbatch scripts, the job logs, Hydra's files) nor the console holds it."""
+    if postgres_bin() is None:
+        require_or_skip("PostgreSQL (apt-get install postgresql)")
+    with postgres_server(password=PASSWORD) as storage, mlflow_server(tmp_path) as server:
+        tracking = server.replace("http://", f"http://bob:{PASSWORD}@", 1)
+        sweeper = Sweeper(
+            tmp_path, *SMALL, *ON_SLURM, "train.epochs=2", "hydra.sweeper.study_name=guarded",
+            "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=2",
+            f"hydra.sweeper.storage='{storage}'", f"tracking.uri='{tracking}'",
+        )
+        try:
+            code = sweeper.wait(240)
+        finally:
+            if sweeper.process.poll() is None:
+                os.killpg(sweeper.process.pid, signal.SIGKILL)
+        out = sweeper.output
+        assert code == 0, out[-3000:]
+        study = optuna.load_study(study_name="guarded", storage=storage)
+        assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
+        assert all(len(t.intermediate_values) == 2 for t in study.trials)  # the jobs reached the storage
+        client = MlflowClient(server)
+        runs = client.search_runs([client.get_experiment_by_name("guarded").experiment_id])
+        trial_runs = [r for r in runs if r.data.tags.get("hepsweep.role") == "trial"]
+        assert len(trial_runs) == 2 and all("val_auc" in r.data.metrics for r in trial_runs)  # ... and MLflow
+    written = list((tmp_path / "outputs").rglob("*"))
+    assert [p for p in written if p.suffix == ".pkl"] and [p for p in written if p.name.endswith("_submission.sh")]
+    assert PASSWORD not in out
+    assert _files_holding(tmp_path, PASSWORD) == []
