@@ -72,10 +72,12 @@ class TrialJob:
         return self._trial
 
     def record_folder(self, output_dir: str | Path) -> None:
-        """Note the job's folder on its trial (the views and the MLflow back-fill read it)."""
+        """Note the job's folder (the views and the MLflow back-fill read it) and its SLURM job on its trial."""
         trial = self.trial()
         if trial is not None:
             TrialRecord.write(trial, output_dir=str(Path(output_dir).resolve()))
+            if os.environ.get("SLURM_JOB_ID"):  # a sweeper that finds the trial dead cancels this job
+                TrialRecord.write(trial, cluster_job=os.environ["SLURM_JOB_ID"])
 
     def record_summary(self, summary: RunSummary) -> None:
         """Copy the run's headline figures onto the trial, for ``hepsweep report`` and the views."""

@@ -20,6 +20,7 @@ from optuna.trial import TrialState
 from tests.e2e.servers import mlflow_server, postgres_bin, postgres_server, require_or_skip
 from tests.e2e.slurm import SlurmCluster, missing_programs, wait_for
 from tests.e2e.test_security import PASSWORD, _files_holding
+from tests.sweep.helpers import age_heartbeats
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.slurm]
 
@@ -194,3 +195,49 @@ def test_no_password_in_any_file_a_slurm_study_writes(cluster: SlurmCluster, tmp
     assert [p for p in written if p.suffix == ".pkl"] and [p for p in written if p.name.endswith("_submission.sh")]
     assert PASSWORD not in out
     assert _files_holding(tmp_path, PASSWORD) == []
+
+
+def test_a_killed_sweeper_rerun_cancels_its_orphan_jobs_and_retries_their_trials(cluster: SlurmCluster, tmp_path: Path) -> None:
+    """kill -9 of the sweeper leaves its SLURM jobs training; running the command again finds
+    their trials dead, cancels those jobs, retries the trials and ends with the exact budget."""
+    arguments = [
+        *SMALL, *ON_SLURM, "train.epochs=150", "hydra.sweeper.study_name=orphans",
+        "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=2", "hydra.sweeper.max_retry=1",
+        # a grace period no loaded machine outlasts: the dead trials are aged below, not waited for
+        "hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.grace_period=60",
+    ]
+    first = Sweeper(tmp_path, *arguments)
+
+    def two_trials_training() -> bool:
+        trials = trials_now(tmp_path, "orphans")
+        return sum(1 for t in trials if t.state == TrialState.RUNNING and t.intermediate_values and "cluster_job" in t.user_attrs) == 2
+
+    try:
+        wait_for(two_trials_training, 180, "two trials training at once")
+    finally:
+        os.killpg(first.process.pid, signal.SIGKILL)
+        first.process.wait(timeout=30)
+    dead = {t.number: t.user_attrs["cluster_job"] for t in trials_now(tmp_path, "orphans")}
+    assert sorted(cluster.jobs("RUNNING")) == sorted(dead.values())  # orphans: training for nobody
+    age_heartbeats(tmp_path / "outputs" / "optuna.db", seconds=120)
+
+    second = Sweeper(tmp_path, *arguments)
+    try:
+        wait_for(lambda: all(cluster.job_state(j) == "CANCELLED" for j in dead.values()), 120, "the orphan jobs to be cancelled")
+        code = second.wait(240)
+    finally:
+        if second.process.poll() is None:
+            os.killpg(second.process.pid, signal.SIGKILL)
+    out = second.output
+    assert code == 0, out[-3000:]
+    study = load(tmp_path, "orphans")
+    by_number = {t.number: t for t in study.trials}
+    for number in dead:
+        assert by_number[number].state == TrialState.FAIL
+        (retry,) = [t for t in study.trials if t.system_attrs.get("failed_trial") == number]
+        assert retry.state == TrialState.COMPLETE and retry.params == by_number[number].params
+        assert f"trial {number} stopped sending heartbeats (its process died): failed, queued again" in out
+    assert len(study.trials) == 4 and "2/2 done" in out
+    assert_nothing_left_running(tmp_path, study, cluster)
+    client = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
+    assert all(client.get_run(by_number[n].user_attrs["mlflow_run_id"]).info.status == "KILLED" for n in dead)

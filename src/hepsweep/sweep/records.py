@@ -122,6 +122,7 @@ class TrialRecord(_Record):
 
     run_id: str | None = _key("mlflow_run_id")
     output_dir: str | None = _key("output_dir")
+    cluster_job: str | None = _key("cluster_job")  # the SLURM job that runs the trial
     fail_reason: str | None = _key("fail_reason")
     fail_kind: str | None = _key("fail_kind")  # a FailKind
     device: str | None = _key("device")

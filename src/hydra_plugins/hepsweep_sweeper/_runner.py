@@ -30,7 +30,7 @@ from hepsweep.sweep.search_space import SearchSpace, parse_search_space
 from hepsweep.sweep.settings import SweepSettings
 from hepsweep.sweep.study import StudyRunner
 from hydra_plugins.hepsweep_sweeper.launcher import TRIAL_LINK_OVERRIDE
-from hydra_plugins.hepsweep_sweeper.submitit_jobs import SubmititTrials, is_submitit
+from hydra_plugins.hepsweep_sweeper.submitit_jobs import CancelDeadTrialJobs, SubmititTrials, is_submitit
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +170,7 @@ class HydraStudyRunner:
             render=render,
             # hepsweep's launcher: its workers finish their uploads and exit while the results are written
             after_last_job=getattr(self.launcher, "release", None),
+            observers=[CancelDeadTrialJobs()] if isinstance(self.launcher, SubmititTrials) else [],
         )
         try:
             return runner.run()

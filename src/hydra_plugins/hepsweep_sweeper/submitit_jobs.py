@@ -12,7 +12,9 @@ same jobs through submitit's public API instead, with the launcher's own setting
   without a result fails its trial with SLURM's state (CANCELLED, TIMEOUT, NODE_FAIL, ...) as a
   :class:`~hepsweep.errors.JobLostError`, which the study retries; a job whose state stays
   unknown for ``LOST_AFTER_S`` is cancelled and fails the same way.
-- :meth:`SubmititTrials.cancel_all` cancels every job still running (the sweeper stopping).
+- :meth:`SubmititTrials.cancel_all` cancels every job still running (the sweeper stopping), and
+  :class:`CancelDeadTrialJobs` the SLURM job of a trial found dead (its sweeper was killed), so
+  that it stops training while its retry runs.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import copy
 import json
 import logging
 import os
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -33,8 +36,13 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, flag_override, open_dict
 
+import optuna
+from optuna.trial import FrozenTrial
+
 from hepsweep.errors import JobLostError
 from hepsweep.redaction import has_secret, mask, mask_data, restore
+from hepsweep.sweep.observers import StudyObserver
+from hepsweep.sweep.records import TrialRecord
 
 log = logging.getLogger(__name__)
 
@@ -262,3 +270,18 @@ class SubmititTrials:
             except Exception as exc:  # the cluster may already be gone
                 log.warning("could not cancel job %s: %s", job.job_id, exc)
         return [job.job_id for job in jobs]
+
+
+class CancelDeadTrialJobs(StudyObserver):
+    """Cancels the SLURM job of a trial whose sweeper died (its heartbeats stopped): the job would
+    otherwise train on, for nobody, beside the trial's retry."""
+
+    def trial_died(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        job_id = TrialRecord.of(trial).cluster_job
+        if not job_id or not job_id.replace("_", "").isdigit():  # a job id, nothing else, reaches scancel
+            return
+        try:
+            subprocess.run(["scancel", job_id], capture_output=True, timeout=60, check=True)
+            log.info("trial %d: cancelled its SLURM job %s, left running by a sweeper that died", trial.number, job_id)
+        except (OSError, subprocess.SubprocessError) as exc:
+            log.warning("trial %d: could not cancel its SLURM job %s: %s", trial.number, job_id, exc)
