@@ -6,9 +6,13 @@ end the training: they log it once and carry on.
 
 from __future__ import annotations
 
+import csv
+import json
 import logging
 import math
+import shutil
 import time
+from pathlib import Path
 from typing import Any, Callable, Protocol
 
 import keras
@@ -179,3 +183,63 @@ class EpochMetricsLogger(keras.callbacks.Callback):
             except (TypeError, ValueError):
                 continue
         self.sink.log_metrics(metrics, step=epoch + 1)
+
+
+RESUME_DIR = "resume"  # in the run's folder: the state of its last finished epoch
+
+
+class ResumeFromLastEpoch(keras.callbacks.BackupAndRestore):
+    """Keras' ``BackupAndRestore`` (weights, optimizer state and epoch, saved at each epoch's end
+    in ``<run folder>/resume``) plus the early-stopping state (best value, epochs without
+    improvement), so a run killed mid-training and started again in the same folder trains
+    only the epochs it had not finished. The folder is kept only for the same ``fingerprint``
+    (the run's configuration): a stale one from another configuration is removed, never loaded.
+    It is deleted once training ends normally.
+
+    Place it after the callbacks whose figures it needs (the early stopper) and before the
+    pruning callback, so that an epoch is saved before it is reported.
+    """
+
+    def __init__(
+        self, folder: str | Path, fingerprint: str, stopper: keras.callbacks.EarlyStopping | None = None, history: Path | None = None
+    ) -> None:
+        """``history``: the run's per-epoch CSV, whose rows past the saved epoch (written by the
+        killed run after its last save) are dropped when the run resumes."""
+        super().__init__(str(folder), save_freq="epoch", delete_checkpoint=True)
+        self.folder, self.fingerprint, self.stopper = Path(folder), fingerprint, stopper
+        stamp = self.folder / "fingerprint"
+        if self.folder.exists() and (not stamp.is_file() or stamp.read_text() != fingerprint):
+            shutil.rmtree(self.folder, ignore_errors=True)
+        self.resumed_epochs = self._finished_epochs()  # epochs a killed run had already finished
+        if self.resumed_epochs and history is not None and history.is_file():
+            with open(history, newline="") as f:
+                rows = list(csv.reader(f))
+            kept = [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= self.resumed_epochs]
+            with open(history, "w", newline="") as f:
+                csv.writer(f).writerows(rows[:1] + kept)
+
+    def _finished_epochs(self) -> int:
+        try:
+            return int(json.loads((self.folder / "training_metadata.json").read_text())["epoch"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return 0
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        # Keras' callback sets the model's starting epoch and never clears it: a model reused for
+        # the next run (hepsweep keeps compiled models) would skip its epochs too
+        self.model._initial_epoch = None
+        super().on_train_begin(logs)
+        state = self.folder / "early_stopping.json"
+        if self.stopper is not None and self.resumed_epochs and state.is_file():
+            saved = json.loads(state.read_text())
+            self.stopper.wait, self.stopper.best_epoch = int(saved["wait"]), int(saved["best_epoch"])
+            self.stopper.best = float(saved["best"]) if saved["best"] is not None else self.stopper.best
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        super().on_epoch_end(epoch, logs)
+        (self.folder / "fingerprint").write_text(self.fingerprint)
+        if self.stopper is not None:
+            best = self.stopper.best
+            state = {"wait": self.stopper.wait, "best_epoch": self.stopper.best_epoch,
+                     "best": float(best) if best is not None and math.isfinite(float(best)) else None}
+            (self.folder / "early_stopping.json").write_text(json.dumps(state))
