@@ -95,6 +95,7 @@ def task(cfg: DictConfig) -> Any:
     job.record_folder(output_dir)
     sweep = hydra_cfg.mode == RunMode.MULTIRUN
     with job.tracker(cfg, sweep=sweep, output_dir=output_dir) as tracker:
+        job.continue_lost_trial(output_dir, tracker)
         try:
             result = run(
                 cfg, trial=job.trial(), tracker=tracker, output_dir=output_dir, defer_outputs=sweep, on_summary=job.record_summary

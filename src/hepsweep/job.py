@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import optuna
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
@@ -36,7 +37,7 @@ from hepsweep.sweep.trial_link import ENV_VAR, TrialLink
 from hepsweep.tracking import MlflowTracker, NullTracker, Tracker
 from hepsweep.tracking.single_run import single_run_tracker
 from hepsweep.tracking.spool import SPOOL_NAME
-from hepsweep.train.benchmark import RunSummary
+from hepsweep.train.benchmark import HISTORY, RunSummary
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,36 @@ class TrialJob:
             )
         except Exception as exc:  # the figures are a convenience; the trial's value is what counts
             log.warning("could not record the run's figures on its trial: %s", exc)
+
+    def continue_lost_trial(self, output_dir: str | Path, tracker: Tracker) -> int:
+        """A retry of a trial whose job was lost (cancelled, timed out, its node or sweeper gone)
+        continues from that job's last finished epoch: its saved state is copied into this job's
+        folder, and the epochs it finished are reported to this trial (Optuna) and its run
+        (MLflow) as they were, so both show one continuous curve. The epochs taken over (0: none)."""
+        from hepsweep.train.callbacks import take_over  # heavy: Keras, in the job that trains
+
+        trial = self.trial()
+        if trial is None:
+            return 0
+        trials = {t.number: t for t in trial.study.get_trials(deepcopy=False)}
+        me = trials.get(trial.number)
+        for number in reversed(RetryHeartbeatStaleTrialCallback.retry_history(me) if me is not None else []):
+            lost = trials.get(number)
+            folder = TrialRecord.of(lost).output_dir if lost is not None else None
+            if not folder:
+                continue
+            taken = take_over(Path(folder), Path(output_dir), HISTORY)
+            if not taken:
+                continue
+            for epoch, figures in taken:
+                if epoch in lost.intermediate_values:  # type: ignore[union-attr]
+                    trial.report(lost.intermediate_values[epoch], step=epoch)  # type: ignore[union-attr]
+                if figures:
+                    tracker.log_metrics(figures, step=epoch)
+            TrialRecord.write(trial, resumed_from_epoch=taken[-1][0], resumed_from_trial=number)
+            log.info("trial %d continues trial %d from epoch %d", trial.number, number, taken[-1][0])
+            return taken[-1][0]
+        return 0
 
     @contextlib.contextmanager
     def tracker(self, cfg: DictConfig, sweep: bool, output_dir: str | None = None) -> Iterator[Tracker]:

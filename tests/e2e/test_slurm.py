@@ -100,7 +100,8 @@ def assert_nothing_left_running(cwd: Path, study: optuna.Study, cluster: SlurmCl
 
 def test_a_study_runs_two_trials_at_once_and_a_cancelled_job_is_retried(cluster: SlurmCluster, tmp_path: Path) -> None:
     """``scancel`` of a training trial's job: that trial FAILs with CANCELLED and is queued again
-    with the same parameters; the study reaches its exact budget and exits 0."""
+    with the same parameters; the retry continues from the lost job's last finished epoch; the
+    study reaches its exact budget and exits 0."""
     sweeper = Sweeper(
         tmp_path, *SMALL, *ON_SLURM, "train.epochs=150", "hydra.sweeper.study_name=cancel",
         "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=2", "hydra.sweeper.max_retry=1",
@@ -137,6 +138,12 @@ def test_a_study_runs_two_trials_at_once_and_a_cancelled_job_is_retried(cluster:
     run = client.get_run(lost.user_attrs["mlflow_run_id"])
     assert run.info.status == "FAILED" and "CANCELLED" in run.data.tags["hepsweep.fail_reason"]
     assert cluster.job_state(running[0]) == "CANCELLED"
+    # the retry continued from the lost job's last finished epoch: one curve, no epoch twice
+    assert retry.user_attrs["resumed_from_trial"] == lost.number
+    assert 1 <= retry.user_attrs["resumed_from_epoch"] < 150
+    assert sorted(retry.intermediate_values) == list(range(1, 151))
+    steps = [m.step for m in client.get_metric_history(retry.user_attrs["mlflow_run_id"], "train_loss")]
+    assert sorted(steps) == list(range(1, 151))
 
 
 def test_a_job_over_its_time_limit_stops_the_study_once_retries_are_spent(cluster: SlurmCluster, tmp_path: Path) -> None:
@@ -236,6 +243,8 @@ def test_a_killed_sweeper_rerun_cancels_its_orphan_jobs_and_retries_their_trials
         assert by_number[number].state == TrialState.FAIL
         (retry,) = [t for t in study.trials if t.system_attrs.get("failed_trial") == number]
         assert retry.state == TrialState.COMPLETE and retry.params == by_number[number].params
+        assert retry.user_attrs["resumed_from_trial"] == number  # from the orphan's last saved epoch
+        assert sorted(retry.intermediate_values) == list(range(1, 151))
         assert f"trial {number} stopped sending heartbeats (its process died): failed, queued again" in out
     assert len(study.trials) == 4 and "2/2 done" in out
     assert_nothing_left_running(tmp_path, study, cluster)

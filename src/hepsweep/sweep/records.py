@@ -123,6 +123,8 @@ class TrialRecord(_Record):
     run_id: str | None = _key("mlflow_run_id")
     output_dir: str | None = _key("output_dir")
     cluster_job: str | None = _key("cluster_job")  # the SLURM job that runs the trial
+    resumed_from_trial: int | None = _key("resumed_from_trial")  # a retry: the lost trial it continues
+    resumed_from_epoch: int | None = _key("resumed_from_epoch")  # ... from the end of this epoch
     fail_reason: str | None = _key("fail_reason")
     fail_kind: str | None = _key("fail_kind")  # a FailKind
     device: str | None = _key("device")

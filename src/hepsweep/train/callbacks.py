@@ -13,7 +13,7 @@ import math
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 import keras
 
@@ -175,14 +175,21 @@ class EpochMetricsLogger(keras.callbacks.Callback):
         self.sink = sink
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        metrics = {}
-        for key, value in (logs or {}).items():
-            name = key if key.startswith("val_") or key in ("learning_rate", "epoch_time_s") else f"train_{key}"
-            try:
-                metrics[name] = float(value)
-            except (TypeError, ValueError):
-                continue
-        self.sink.log_metrics(metrics, step=epoch + 1)
+        self.sink.log_metrics(epoch_metrics(logs or {}), step=epoch + 1)
+
+
+def epoch_metrics(logs: Mapping[str, Any]) -> dict[str, float]:
+    """An epoch's Keras logs (or a ``history.csv`` row) under the names a tracker shows."""
+    metrics = {}
+    for key, value in logs.items():
+        if key == "epoch":
+            continue
+        name = key if key.startswith("val_") or key in ("learning_rate", "epoch_time_s") else f"train_{key}"
+        try:
+            metrics[name] = float(value)
+        except (TypeError, ValueError):
+            continue
+    return metrics
 
 
 RESUME_DIR = "resume"  # in the run's folder: the state of its last finished epoch
@@ -205,24 +212,19 @@ class ResumeFromLastEpoch(keras.callbacks.BackupAndRestore):
     ) -> None:
         """``history``: the run's per-epoch CSV, whose rows past the saved epoch (written by the
         killed run after its last save) are dropped when the run resumes."""
-        super().__init__(str(folder), save_freq="epoch", delete_checkpoint=True)
+        # two copies: a run killed while writing one resumes from the other
+        super().__init__(str(folder), save_freq="epoch", delete_checkpoint=True, double_checkpoint=True)
         self.folder, self.fingerprint, self.stopper = Path(folder), fingerprint, stopper
         stamp = self.folder / "fingerprint"
         if self.folder.exists() and (not stamp.is_file() or stamp.read_text() != fingerprint):
             shutil.rmtree(self.folder, ignore_errors=True)
-        self.resumed_epochs = self._finished_epochs()  # epochs a killed run had already finished
+        self.resumed_epochs = saved_epochs(self.folder)  # epochs a killed run had already finished
         if self.resumed_epochs and history is not None and history.is_file():
             with open(history, newline="") as f:
                 rows = list(csv.reader(f))
             kept = [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= self.resumed_epochs]
             with open(history, "w", newline="") as f:
                 csv.writer(f).writerows(rows[:1] + kept)
-
-    def _finished_epochs(self) -> int:
-        try:
-            return int(json.loads((self.folder / "training_metadata.json").read_text())["epoch"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return 0
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         # Keras' callback sets the model's starting epoch and never clears it: a model reused for
@@ -243,3 +245,30 @@ class ResumeFromLastEpoch(keras.callbacks.BackupAndRestore):
             state = {"wait": self.stopper.wait, "best_epoch": self.stopper.best_epoch,
                      "best": float(best) if best is not None and math.isfinite(float(best)) else None}
             (self.folder / "early_stopping.json").write_text(json.dumps(state))
+
+
+def saved_epochs(folder: Path) -> int:
+    """How many epochs the state saved in ``folder`` (a run's ``resume/``) has finished; 0 if none."""
+    try:
+        return int(json.loads((folder / "training_metadata.json").read_text())["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
+def take_over(previous: Path, folder: Path, history_name: str) -> list[tuple[int, dict[str, float]]]:
+    """Copy what a killed run left in its folder ``previous`` (its saved state and per-epoch
+    history) into ``folder``, where a run of the same configuration then resumes; the epochs
+    taken over, as (epoch, figures) pairs, to report again. Nothing is taken when ``folder``
+    has a saved state of its own."""
+    source, target = previous / RESUME_DIR, folder / RESUME_DIR
+    epochs = saved_epochs(source)
+    if not epochs or target.exists():
+        return []
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(source, target)
+    rows: list[tuple[int, dict[str, float]]] = []
+    if (previous / history_name).is_file():
+        shutil.copy2(previous / history_name, folder / history_name)
+        with open(folder / history_name, newline="") as f:
+            rows = [(int(r["epoch"]), epoch_metrics(r)) for r in csv.DictReader(f) if r.get("epoch", "").isdigit()]
+    return [(epoch, figures) for epoch, figures in rows if epoch <= epochs] or [(e, {}) for e in range(1, epochs + 1)]

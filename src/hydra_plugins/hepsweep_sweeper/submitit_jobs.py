@@ -50,6 +50,7 @@ SECRETS_ENV_VAR = "HEPSWEEP_JOB_SECRETS"  # the real strings of the masked ones,
 POLL_S = 2.0  # how often the sweeper looks for a job's result file
 STATE_CHECK_S = 10.0  # how often it asks the cluster (sacct) for the job's state
 LOST_AFTER_S = 300.0  # a job whose state stays unknown this long is cancelled and its trial failed
+GONE_WITHIN_S = 90.0  # how long a cancelled job of a dead trial may take to end (SLURM's KillWait)
 RESULT_GRACE_S = 10.0  # after the job ended, how long its result file may take to appear (shared disks)
 _PENDING = {"PENDING", "RUNNING", "REQUEUED", "COMPLETING", "PREEMPTED", "READY", "CONFIGURING", "RESIZING", "SUSPENDED"}
 
@@ -282,6 +283,15 @@ class CancelDeadTrialJobs(StudyObserver):
             return
         try:
             subprocess.run(["scancel", job_id], capture_output=True, timeout=60, check=True)
+            # the retry takes over the job's saved epochs: wait (bounded) until it stopped writing them
+            deadline = time.monotonic() + GONE_WITHIN_S
+            while time.monotonic() < deadline and _still_queued(job_id):
+                time.sleep(1.0)
             log.info("trial %d: cancelled its SLURM job %s, left running by a sweeper that died", trial.number, job_id)
         except (OSError, subprocess.SubprocessError) as exc:
             log.warning("trial %d: could not cancel its SLURM job %s: %s", trial.number, job_id, exc)
+
+
+def _still_queued(job_id: str) -> bool:
+    listed = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%i"], capture_output=True, text=True, timeout=30)
+    return listed.returncode == 0 and bool(listed.stdout.strip())
