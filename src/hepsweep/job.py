@@ -98,12 +98,13 @@ class TrialJob:
         except Exception as exc:  # the figures are a convenience; the trial's value is what counts
             log.warning("could not record the run's figures on its trial: %s", exc)
 
-    def continue_lost_trial(self, output_dir: str | Path, tracker: Tracker) -> int:
+    def continue_lost_trial(self, output_dir: str | Path, tracker: Tracker, monitor: str | None) -> int:
         """A retry of a trial whose job was lost (cancelled, timed out, its node or sweeper gone)
         continues from that job's last finished epoch: its saved state is copied into this job's
         folder, and the epochs it finished are reported to this trial (Optuna) and its run
-        (MLflow) as they were, so both show one continuous curve. The epochs taken over (0: none)."""
-        from hepsweep.train.callbacks import take_over  # heavy: Keras, in the job that trains
+        (MLflow) as they were, so both show one continuous curve. ``monitor``: the epoch figure
+        reported for pruning (None: nothing is reported). The epochs taken over (0: none)."""
+        from hepsweep.train.callbacks import epoch_metrics, take_over  # heavy: Keras, in the job that trains
 
         trial = self.trial()
         if trial is None:
@@ -118,9 +119,13 @@ class TrialJob:
             taken = take_over(Path(folder), Path(output_dir), HISTORY)
             if not taken:
                 continue
+            # the lost job may have trained on after its trial was failed: its history has those epochs
+            shown = next(iter(epoch_metrics({monitor: 0.0})), None) if monitor else None
             for epoch, figures in taken:
-                if epoch in lost.intermediate_values:  # type: ignore[union-attr]
-                    trial.report(lost.intermediate_values[epoch], step=epoch)  # type: ignore[union-attr]
+                value = figures.get(shown) if shown else None
+                value = lost.intermediate_values.get(epoch) if value is None else value  # type: ignore[union-attr]
+                if monitor and value is not None:
+                    trial.report(float(value), step=epoch)
                 if figures:
                     tracker.log_metrics(figures, step=epoch)
             TrialRecord.write(trial, resumed_from_epoch=taken[-1][0], resumed_from_trial=number)

@@ -293,5 +293,5 @@ class CancelDeadTrialJobs(StudyObserver):
 
 
 def _still_queued(job_id: str) -> bool:
-    listed = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%i"], capture_output=True, text=True, timeout=30)
+    listed = subprocess.run(["squeue", "-h", "-j", job_id, "-t", "PD,R,CG,S,CF", "-o", "%i"], capture_output=True, text=True, timeout=30)
     return listed.returncode == 0 and bool(listed.stdout.strip())
