@@ -251,3 +251,39 @@ def test_a_killed_sweeper_rerun_cancels_its_orphan_jobs_and_retries_their_trials
     assert_nothing_left_running(tmp_path, study, cluster)
     client = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
     assert all(client.get_run(by_number[n].user_attrs["mlflow_run_id"]).info.status == "KILLED" for n in dead)
+
+
+def test_sigterm_cancels_the_jobs_ends_the_runs_and_says_so_in_one_line(cluster: SlurmCluster, tmp_path: Path) -> None:
+    """SIGTERM to the sweeper while two trials train: their jobs are cancelled (none keeps
+    training for nobody), one line says so, the trials FAIL as lost with retries queued for the
+    next run, their MLflow runs are ended, and the command exits 2 with the reason."""
+    sweeper = Sweeper(
+        tmp_path, *SMALL, *ON_SLURM, "train.epochs=400", "hydra.sweeper.study_name=stopped",
+        "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=2", "hydra.sweeper.max_retry=1",
+    )
+
+    def two_trials_training() -> bool:
+        return sum(1 for t in trials_now(tmp_path, "stopped") if t.state == TrialState.RUNNING and t.intermediate_values) == 2
+
+    try:
+        wait_for(two_trials_training, 180, "two trials training at once")
+        jobs = cluster.jobs("RUNNING")
+        sweeper.process.send_signal(signal.SIGTERM)
+        code = sweeper.wait(120)
+    finally:
+        if sweeper.process.poll() is None:
+            os.killpg(sweeper.process.pid, signal.SIGKILL)
+    out = sweeper.output
+    assert code == 2, out[-3000:]
+    assert len([line for line in out.splitlines() if "SIGTERM: stopping" in line]) == 1
+    assert "hepsweep: error: study stopped stopped: SIGTERM received; run the command again to continue" in out
+    assert all(cluster.job_state(j) == "CANCELLED" for j in jobs) and cluster.jobs("PENDING,RUNNING") == []
+    study = load(tmp_path, "stopped")
+    lost = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert len(lost) == 2 and all(t.user_attrs["fail_kind"] == "lost" for t in lost)
+    waiting = [t for t in study.trials if t.state == TrialState.WAITING]
+    assert sorted(t.system_attrs["failed_trial"] for t in waiting) == sorted(t.number for t in lost)
+    assert not [t for t in study.trials if t.state == TrialState.RUNNING]
+    client = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("stopped").experiment_id])
+    assert runs and not [r.info.run_id for r in runs if r.info.status == "RUNNING"]

@@ -164,6 +164,12 @@ class StudyRunner:
         self._stop: str | None = None
         self.study: optuna.Study | None = None
 
+    def stop(self, reason: str) -> None:
+        """Start no more trials: the running ones end (their launcher may cancel them), the
+        study's files and MLflow run are written, and :meth:`run` raises a StudyError with
+        ``reason``. Safe to call from a signal handler."""
+        self._abort = self._abort or reason
+
     # --- the study ---------------------------------------------------------------------------
     def _on_stale_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         self.observers.trial_died(study, trial)

@@ -9,7 +9,9 @@ import functools
 import importlib.util
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -172,12 +174,39 @@ class HydraStudyRunner:
             after_last_job=getattr(self.launcher, "release", None),
             observers=[CancelDeadTrialJobs()] if isinstance(self.launcher, SubmititTrials) else [],
         )
+        restore = self._stop_on_signals(runner, settings.study_name)
         try:
             return runner.run()
         finally:
+            restore()
             close = getattr(self.launcher, "close", None)
             if close is not None:  # hepsweep's launcher: stop its worker processes
                 close()
+
+
+    def _stop_on_signals(self, runner: StudyRunner, study_name: str) -> Callable[[], None]:
+        """SIGTERM or Ctrl-C while trials run as SLURM (submitit) jobs: cancel the jobs, say so in
+        one line, and let the study end (its lost trials are queued again for the next run, their
+        MLflow runs ended); a second signal interrupts at once. The handlers to put back."""
+        launcher = self.launcher
+        if not isinstance(launcher, SubmititTrials) or threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        received: list[str] = []
+
+        def on_signal(signum: int, frame: Any) -> None:
+            if received:
+                raise KeyboardInterrupt
+            received.append(signal.Signals(signum).name)
+            runner.stop(f"{received[0]} received; run the command again to continue")
+            jobs = launcher.cancel_all()
+            print(
+                f"[{study_name}] {received[0]}: stopping; {len(jobs)} job(s) cancelled "
+                f"({' '.join(jobs) or 'none'}); their trials are queued again for the next run",
+                file=sys.stderr, flush=True,
+            )
+
+        before = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        return lambda: [signal.signal(s, h) for s, h in before.items()] and None
 
 
 def _sweep_description(config: DictConfig) -> str | None:
