@@ -209,18 +209,6 @@ class SlurmCluster:
         out = subprocess.run(["sinfo", "-h", "-n", self.node, "-o", "%T"], env=self.env, capture_output=True, text=True, timeout=10)
         return out.stdout.strip().rstrip("*~#$@")
 
-    def kill_node(self) -> None:
-        """A lost node: slurmd and every job step it runs are killed at once (SIGKILL)."""
-        process = self.processes.pop("slurmd")
-        steps = subprocess.run(["pgrep", "-f", "slurmstepd"], capture_output=True, text=True).stdout.split()
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-        for pid in steps:
-            try:
-                os.killpg(int(pid), signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-
     def job_state(self, job_id: str) -> str:
         """The job's state as accounting reports it ('' while unknown)."""
         out = subprocess.run(

@@ -1,6 +1,8 @@
-"""Studies on a real single-node SLURM cluster (with accounting) through
-``hydra/launcher=submitit_slurm``, and the cluster's faults: a cancelled job, a job over its
-time limit. Each trial trains a small Keras model for real; every wait is bounded."""
+"""Studies on a real single-node SLURM cluster (with slurmdbd accounting) through
+``hydra/launcher=submitit_slurm``, two trials at once, and the faults: a cancelled job, a job
+over its time limit, the sweeper killed and run again, SIGTERM to the sweeper; and no password
+in any file the jobs leave. Each trial trains a small Keras model for real; every wait is
+bounded."""
 
 from __future__ import annotations
 
