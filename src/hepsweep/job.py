@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -111,7 +112,10 @@ class TrialJob:
             return 0
         trials = {t.number: t for t in trial.study.get_trials(deepcopy=False)}
         me = trials.get(trial.number)
-        for number in reversed(RetryHeartbeatStaleTrialCallback.retry_history(me) if me is not None else []):
+        with warnings.catch_warnings():  # Optuna marks its retry lineage experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            lineage = RetryHeartbeatStaleTrialCallback.retry_history(me) if me is not None else []
+        for number in reversed(lineage):
             lost = trials.get(number)
             folder = TrialRecord.of(lost).output_dir if lost is not None else None
             if not folder:
