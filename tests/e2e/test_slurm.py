@@ -97,7 +97,8 @@ def assert_nothing_left_running(cwd: Path, study: optuna.Study, cluster: SlurmCl
     client = MlflowClient(f"sqlite:///{cwd / 'outputs' / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name(study.study_name).experiment_id])
     assert runs and not [r.info.run_id for r in runs if r.info.status == "RUNNING"]
-    assert cluster.jobs("PENDING,RUNNING") == []
+    # a job that handed back its result may take a moment to leave the queue
+    wait_for(lambda: cluster.jobs("PENDING,RUNNING") == [], 60, "every job of the study to leave the queue")
 
 
 def test_a_study_runs_two_trials_at_once_and_a_cancelled_job_is_retried(cluster: SlurmCluster, tmp_path: Path) -> None:
@@ -279,7 +280,8 @@ def test_sigterm_cancels_the_jobs_ends_the_runs_and_says_so_in_one_line(cluster:
     assert code == 2, out[-3000:]
     assert len([line for line in out.splitlines() if "SIGTERM: stopping" in line]) == 1
     assert "hepsweep: error: study stopped stopped: SIGTERM received; run the command again to continue" in out
-    assert all(cluster.job_state(j) == "CANCELLED" for j in jobs) and cluster.jobs("PENDING,RUNNING") == []
+    assert all(cluster.job_state(j) == "CANCELLED" for j in jobs)
+    wait_for(lambda: cluster.jobs("PENDING,RUNNING") == [], 60, "the cancelled jobs to leave the queue")
     study = load(tmp_path, "stopped")
     lost = [t for t in study.trials if t.state == TrialState.FAIL]
     assert len(lost) == 2 and all(t.user_attrs["fail_kind"] == "lost" for t in lost)

@@ -170,6 +170,18 @@ def _masked_return(result: JobReturn) -> JobReturn:
     )
 
 
+def _not_requeued(error: Any) -> Optional[str]:
+    """What happened, when ``error`` is submitit's answer to SLURM's signal before the time limit
+    (or a preemption) on a job it would not requeue (``max_num_timeout`` spent); else None."""
+    from submitit.core.utils import UncompletedJobError  # optional: hydra-submitit-launcher's dependency
+
+    if not isinstance(error, UncompletedJobError) or "not requeued" not in str(error):
+        return None
+    state = "TIMEOUT" if "timed-out" in str(error) else "PREEMPTED"
+    because = str(error).split("because:", 1)[-1].strip().rstrip(".")
+    return f"it ended {state}: signalled before its time limit or preemption and not requeued ({because}; see hydra.launcher.max_num_timeout)"
+
+
 # --- the sweeper's side ------------------------------------------------------------------------
 class SubmititTrials:
     """Submits one trial at a time as a submitit job with the launcher's settings, and waits for
@@ -254,6 +266,9 @@ class SubmititTrials:
             return JobReturn(overrides=overrides, status=JobStatus.FAILED, _return_value=RuntimeError(mask(str(exc).splitlines()[0])))
         if not isinstance(result, JobReturn):
             return JobReturn(overrides=overrides, status=JobStatus.FAILED, _return_value=RuntimeError(f"job returned {type(result).__name__}"))
+        signalled = _not_requeued(result._return_value)
+        if signalled is not None:
+            return self._lost(job, overrides, signalled)
         return result
 
     def _lost(self, job: Any, overrides: List[str], what: str) -> JobReturn:
