@@ -70,3 +70,15 @@ def test_a_saved_epoch_of_another_configuration_is_never_resumed(compose, tmp_pa
     lines: list[str] = []
     run(other, output_dir=folder, emit=lines.append)
     assert [line.split()[1] for line in lines if line.startswith("epoch ")] == ["1/4", "2/4", "3/4", "4/4"]
+
+
+def test_an_unreadable_saved_epoch_is_dropped_and_training_starts_from_epoch_1(compose, tmp_path: Path) -> None:
+    folder = tmp_path / "trial"
+    cfg = compose("dataset.n_events=800", "train.epochs=3", "train.progress=true")
+    with pytest.raises(Killed):
+        run(cfg, output_dir=folder, emit=killer("epoch 3/3", []))
+    for saved in (folder / RESUME_DIR).glob("*.weights.h5*"):
+        saved.write_bytes(b"half-written")  # killed as it wrote both copies
+    lines: list[str] = []
+    run(cfg, output_dir=folder, emit=lines.append)
+    assert [line.split()[1] for line in lines if line.startswith("epoch ")] == ["1/3", "2/3", "3/3"]

@@ -230,7 +230,14 @@ class ResumeFromLastEpoch(keras.callbacks.BackupAndRestore):
         # Keras' callback sets the model's starting epoch and never clears it: a model reused for
         # the next run (hepsweep keeps compiled models) would skip its epochs too
         self.model._initial_epoch = None
-        super().on_train_begin(logs)
+        try:
+            super().on_train_begin(logs)
+        except Exception as exc:  # both saved copies unreadable (a job killed as it wrote them)
+            log.warning("the saved epoch in %s cannot be read (%s); training starts from epoch 1", self.folder, exc)
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.model._initial_epoch = None
+            self.resumed_epochs = 0
+            return
         state = self.folder / "early_stopping.json"
         if self.stopper is not None and self.resumed_epochs and state.is_file():
             saved = json.loads(state.read_text())
