@@ -132,6 +132,7 @@ def _closest_key(exc: BaseException, overrides: list[str]) -> str | None:
 def task(cfg: DictConfig) -> Any:
     """The Hydra task: one training run; inside a sweep, linked to its Optuna trial and MLflow run."""
     import_tensorflow()  # first, so that its native start-up lines stay off the terminal
+    from hepsweep.train.objective import Objective  # heavy: with the run, in the job that trains
     from hepsweep.train.training import run  # heavy: TensorFlow, imported by the job that trains
 
     hydra_cfg = HydraConfig.get()
@@ -142,6 +143,9 @@ def task(cfg: DictConfig) -> Any:
     job.record_folder(output_dir)
     sweep = hydra_cfg.mode == RunMode.MULTIRUN
     with job.tracker(cfg, sweep=sweep, output_dir=output_dir) as tracker:
+        objective = cfg.get("objective")
+        single = isinstance(objective, str)  # pruning reports only a single objective
+        job.continue_lost_trial(output_dir, tracker, Objective.parse(objective).monitor if single else None)
         try:
             result = run(
                 cfg, trial=job.trial(), tracker=tracker, output_dir=output_dir, defer_outputs=sweep, on_summary=job.record_summary

@@ -40,6 +40,13 @@ class SearchSpaceError(StudyError):
 class ExportError(HepsweepError):
     """A model cannot be exported as asked (no checkpoint, a layer a format cannot hold, a
     converted model that disagrees with Keras)."""
+
+
+class JobLostError(HepsweepError):
+    """A trial's job was ended from outside before it finished: cancelled, over its time limit,
+    its node lost, or vanished from the cluster. The trial is run again (up to ``max_retry``)."""
+
+
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 _NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT, errno.ENOTDIR, errno.EEXIST)
 

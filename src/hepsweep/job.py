@@ -23,10 +23,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
 import optuna
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
@@ -36,7 +38,7 @@ from hepsweep.sweep.trial_link import ENV_VAR, TrialLink
 from hepsweep.tracking import MlflowTracker, NullTracker, Tracker
 from hepsweep.tracking.single_run import single_run_tracker
 from hepsweep.tracking.spool import SPOOL_NAME
-from hepsweep.train.benchmark import RunSummary
+from hepsweep.train.benchmark import HISTORY, RunSummary
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +74,12 @@ class TrialJob:
         return self._trial
 
     def record_folder(self, output_dir: str | Path) -> None:
-        """Note the job's folder on its trial (the views and the MLflow back-fill read it)."""
+        """Note the job's folder (the views and the MLflow back-fill read it) and its SLURM job on its trial."""
         trial = self.trial()
         if trial is not None:
             TrialRecord.write(trial, output_dir=str(Path(output_dir).resolve()))
+            if os.environ.get("SLURM_JOB_ID"):  # a sweeper that finds the trial dead cancels this job
+                TrialRecord.write(trial, cluster_job=os.environ["SLURM_JOB_ID"])
 
     def record_summary(self, summary: RunSummary) -> None:
         """Copy the run's headline figures onto the trial, for ``hepsweep report`` and the views."""
@@ -94,6 +98,44 @@ class TrialJob:
             )
         except Exception as exc:  # the figures are a convenience; the trial's value is what counts
             log.warning("could not record the run's figures on its trial: %s", exc)
+
+    def continue_lost_trial(self, output_dir: str | Path, tracker: Tracker, monitor: str | None) -> int:
+        """A retry of a trial whose job was lost (cancelled, timed out, its node or sweeper gone)
+        continues from that job's last finished epoch: its saved state is copied into this job's
+        folder, and the epochs it finished are reported to this trial (Optuna) and its run
+        (MLflow) as they were, so both show one continuous curve. ``monitor``: the epoch figure
+        reported for pruning (None: nothing is reported). The epochs taken over (0: none)."""
+        from hepsweep.train.callbacks import epoch_metrics, take_over  # heavy: Keras, in the job that trains
+
+        trial = self.trial()
+        if trial is None:
+            return 0
+        trials = {t.number: t for t in trial.study.get_trials(deepcopy=False)}
+        me = trials.get(trial.number)
+        with warnings.catch_warnings():  # Optuna marks its retry lineage experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            lineage = RetryHeartbeatStaleTrialCallback.retry_history(me) if me is not None else []
+        for number in reversed(lineage):
+            lost = trials.get(number)
+            folder = TrialRecord.of(lost).output_dir if lost is not None else None
+            if not folder:
+                continue
+            taken = take_over(Path(folder), Path(output_dir), HISTORY)
+            if not taken:
+                continue
+            # the lost job may have trained on after its trial was failed: its history has those epochs
+            shown = next(iter(epoch_metrics({monitor: 0.0})), None) if monitor else None
+            for epoch, figures in taken:
+                value = figures.get(shown) if shown else None
+                value = lost.intermediate_values.get(epoch) if value is None else value  # type: ignore[union-attr]
+                if monitor and value is not None:
+                    trial.report(float(value), step=epoch)
+                if figures:
+                    tracker.log_metrics(figures, step=epoch)
+            TrialRecord.write(trial, resumed_from_epoch=taken[-1][0], resumed_from_trial=number)
+            log.info("trial %d continues trial %d from epoch %d", trial.number, number, taken[-1][0])
+            return taken[-1][0]
+        return 0
 
     @contextlib.contextmanager
     def tracker(self, cfg: DictConfig, sweep: bool, output_dir: str | None = None) -> Iterator[Tracker]:

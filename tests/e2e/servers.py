@@ -53,10 +53,12 @@ def postgres_bin() -> Path | None:
 
 
 @contextmanager
-def postgres_server() -> Iterator[str]:
-    """A fresh PostgreSQL cluster on a free loopback port; yields its SQLAlchemy URL."""
+def postgres_server(password: str | None = None) -> Iterator[str]:
+    """A fresh PostgreSQL cluster on a free loopback port; yields its SQLAlchemy URL. With a
+    ``password`` the server checks it (scram-sha-256 on TCP) and the URL carries it; without,
+    it trusts loopback."""
     url = os.environ.get("HEPSWEEP_TEST_POSTGRES_URL")
-    if url:  # a server provided by the environment
+    if url and password is None:  # a server provided by the environment
         yield url
         return
     bin_dir = postgres_bin()
@@ -76,10 +78,18 @@ def postgres_server() -> Iterator[str]:
         shutil.chown(root, "postgres")
         shutil.chown(sockets, "postgres")
         os.chmod(root, 0o755)
-    run(f"{bin_dir}/initdb -D {data} --auth=trust -U postgres")
+    auth = "--auth=trust"
+    if password is not None:
+        (root / "pw").write_text(password + "\n")
+        if as_root:
+            shutil.chown(root / "pw", "postgres")
+        auth = f"--auth-local=trust --auth-host=scram-sha-256 --pwfile={root / 'pw'}"
+    run(f"{bin_dir}/initdb -D {data} {auth} -U postgres")
+    (root / "pw").unlink(missing_ok=True)
     run(f"{bin_dir}/pg_ctl -D {data} -o '-p {port} -k {sockets} -c listen_addresses=127.0.0.1' -l {root}/log -w start")
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        user = f"postgres:{password}" if password is not None else "postgres"
+        yield f"postgresql+psycopg://{user}@127.0.0.1:{port}/postgres"
     finally:
         try:
             run(f"{bin_dir}/pg_ctl -D {data} -m immediate -w stop")

@@ -10,7 +10,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from hepsweep.errors import ConfigError, DataError, StudyError
+from hepsweep.errors import ConfigError, DataError, JobLostError, StudyError
 from hepsweep.sweep.search_space import parse_search_space
 from hepsweep.sweep.settings import SweepSettings
 from hepsweep.sweep.observers import StudyEnd, StudyObserver
@@ -414,3 +414,40 @@ def test_a_trial_that_fills_the_disk_fails_with_its_reason_and_no_new_trial_star
     (trial,) = optuna.load_study(study_name="unit", storage=f"sqlite:///{tmp_path / 'optuna.db'}").trials
     assert trial.state == TrialState.FAIL and "No space left on device" in trial.user_attrs["fail_reason"]
     assert len(launcher.calls) == 1
+
+
+def test_a_trial_whose_job_the_cluster_ended_is_retried_and_costs_no_budget(tmp_path: Path) -> None:
+    """A job ended from outside (JobLostError: CANCELLED, TIMEOUT, NODE_FAIL) fails its trial as
+    lost; it is queued again with the same parameters, with two trials running at once the
+    budget stays exact, and the retry starts a record of its own."""
+    lost_once: set[float] = set()
+
+    def objective(params, trial):
+        x = float(params["x"])
+        if not lost_once:
+            lost_once.add(x)
+            raise JobLostError("SLURM job 7 did not finish: it ended NODE_FAIL")
+        return x
+
+    lines: list[str] = []
+    study = runner(tmp_path, PythonLauncher(objective, delay=lambda p: 0.2), lines=lines, n_trials=4, n_jobs=2, max_retry=1).run()
+    (lost,) = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert lost.user_attrs == {**lost.user_attrs, "fail_kind": "lost", "fail_reason": "JobLostError: SLURM job 7 did not finish: it ended NODE_FAIL"}
+    (retry,) = [t for t in study.trials if t.system_attrs.get("failed_trial") == lost.number]
+    assert retry.state == TrialState.COMPLETE and retry.params == lost.params
+    assert "fail_reason" not in retry.user_attrs and "fail_kind" not in retry.user_attrs
+    assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 4 and len(study.trials) == 5
+    assert f"trial {lost.number} queued again with the same parameters (retry 1 of max_retry=1)" in lines
+
+
+def test_a_trial_lost_more_often_than_max_retry_stops_the_study(tmp_path: Path) -> None:
+    def objective(params, trial):
+        raise JobLostError("SLURM job 8 did not finish: it ended TIMEOUT")
+
+    lines: list[str] = []
+    with pytest.raises(StudyError, match=r"trial 1 was lost 2 time\(s\), last: JobLostError: .* TIMEOUT; .*timeout_min"):
+        runner(tmp_path, PythonLauncher(objective), lines=lines, n_trials=3, max_retry=1).run()
+    study = optuna.load_study(study_name="unit", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.FAIL]  # no new trial after the stop
+    assert "trial 1 not retried (max_retry=1)" in lines
+    assert any("0/3 done" in line for line in lines)  # lost trials cost no budget

@@ -80,6 +80,13 @@ def test_missing_driver_means_absent() -> None:
     assert summary.gpu_present is False and summary.gpu_indices == []
 
 
+@pytest.fixture(autouse=True)
+def _outside_slurm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests say which GPUs SLURM granted, if any; the environment they run in does not."""
+    monkeypatch.delenv("SLURM_JOB_GPUS", raising=False)
+    monkeypatch.delenv("SLURM_STEP_GPUS", raising=False)
+
+
 def test_only_the_gpus_in_cuda_visible_devices_are_sampled(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-uuid-1")
     nvml = FakeNvml(count=2)
@@ -126,3 +133,21 @@ def test_a_gpu_kept_busy_is_sampled_through_nvml() -> None:
     assert summary.gpu_present and summary.gpu_name and summary.gpu_indices
     assert metrics["gpu_util_percent_mean"] > 0
     assert any(key.startswith("gpu") and "memory" in key and value > 0 for key, value in metrics.items())
+
+
+def test_only_the_gpus_slurm_gave_the_job_are_sampled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``gpus_per_task=1`` on a 4-GPU node: SLURM grants GPU 2 (the node's numbering) and sets
+    CUDA_VISIBLE_DEVICES for CUDA; NVML sees all four, and only GPU 2 is sampled."""
+    monkeypatch.setenv("SLURM_JOB_GPUS", "2")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    summary = UtilisationSampler(interval_s=0.05, nvml=FakeNvml(count=4), uses_gpu=True).start().stop()  # type: ignore[arg-type]
+    assert summary.gpu_indices == [2]
+
+
+def test_under_device_cgroups_cuda_visible_devices_names_the_jobs_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With SLURM's device cgroups NVML sees only the job's GPU, as index 0: SLURM's id (3) is
+    not NVML's, so CUDA_VISIBLE_DEVICES decides."""
+    monkeypatch.setenv("SLURM_JOB_GPUS", "3")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    summary = UtilisationSampler(interval_s=0.05, nvml=FakeNvml(count=1), uses_gpu=True).start().stop()  # type: ignore[arg-type]
+    assert summary.gpu_indices == [0]

@@ -4,17 +4,21 @@ A failing trial never takes the study down by itself: the study stops when more 
 ``max_failure_rate`` of its finished trials crashed (judged from the third trial on, or at the
 first crash with ``max_failure_rate=0`` as in hydra-optuna-sweeper), or when a trial could not
 load its data before any trial trained (the data settings are wrong for every trial). A trial
-whose process died (its heartbeats stopped) is queued again up to ``max_retry`` times.
+whose process died (its heartbeats stopped), or whose job the cluster ended (cancelled, over its
+time limit, its node lost), is queued again up to ``max_retry`` times; a trial lost more often
+than that stops the study.
 """
 
 from __future__ import annotations
 
+import copy
 import threading
 
 import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
+from hepsweep.metrics import is_metric
 from hepsweep.sweep.outcome import counted
 from hepsweep.sweep.records import CRASHES, FailKind, TrialRecord
 
@@ -71,9 +75,34 @@ class FailurePolicy:
     def retry_dead(self, study: optuna.Study, trial: FrozenTrial) -> str:
         """Queue a trial whose process died again (up to ``max_retry`` times); what happened, in a line."""
         if len(RetryHeartbeatStaleTrialCallback.retry_history(trial)) < self.max_retry:
-            RetryHeartbeatStaleTrialCallback(max_retry=self.max_retry)(study, trial)
+            _queue_again(study, trial, self.max_retry)
             return f"trial {trial.number} stopped sending heartbeats (its process died): failed, queued again"
         return f"trial {trial.number} stopped sending heartbeats again: failed, not retried (max_retry)"
+
+
+    def retry_lost(self, study: optuna.Study, trial: FrozenTrial) -> tuple[str, str | None]:
+        """Queue a trial whose job the cluster ended (cancelled, over its time limit, its node
+        lost) again, up to ``max_retry`` times: what happened, in a line, and the reason to stop
+        the study once a trial has been lost more often than that (its losses cost no budget, so
+        the study has not reached it)."""
+        retries = len(RetryHeartbeatStaleTrialCallback.retry_history(trial))
+        if retries < self.max_retry:
+            _queue_again(study, trial, self.max_retry)
+            return f"trial {trial.number} queued again with the same parameters (retry {retries + 1} of max_retry={self.max_retry})", None
+        reason = TrialRecord.of(trial).fail_reason
+        return f"trial {trial.number} not retried (max_retry={self.max_retry})", (
+            f"trial {trial.number} was lost {retries + 1} time(s), last: {reason}; "
+            "fix the cause (e.g. raise hydra.launcher.timeout_min) or raise hydra.sweeper.max_retry, then run the command again"
+        )
+
+
+def _queue_again(study: optuna.Study, trial: FrozenTrial, max_retry: int) -> None:
+    """A WAITING trial with ``trial``'s parameters and its retry lineage (Optuna's retry
+    callback), which starts a record of its own: no failure, run or figures of the one it retries."""
+    fresh = copy.deepcopy(trial)
+    own = {*TrialRecord.keys().values(), *(k for k in trial.user_attrs if is_metric(k))}
+    fresh.user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in own}
+    RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(study, fresh)
 
 
 def _trained_any(study: optuna.Study) -> bool:

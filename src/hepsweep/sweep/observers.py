@@ -18,7 +18,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hepsweep.errors import out_of_space
-from hepsweep.sweep.outcome import first_line
+from hepsweep.sweep.outcome import counted, first_line
 from hepsweep.sweep.records import FailKind, TrialRecord, pruned_after_epoch
 
 log = logging.getLogger(__name__)
@@ -111,8 +111,10 @@ class ProgressPrinter(StudyObserver):
             what += f" ({TrialRecord.of(trial).fail_reason or 'no reason recorded'})"
         elif trial.values:
             what += " " + ", ".join(f"{n}={v:.4g}" for n, v in zip(self.objective_names, trial.values))
+        # of the budget: trials lost by the cluster, refused or dropped cost none
+        done = sum(1 for t in counted(trials) if t.state.is_finished())
         line = (
-            f"trial {trial.number} {what} | {sum(counts.values())}/{self.n_trials} done "
+            f"trial {trial.number} {what} | {done}/{self.n_trials} done "
             f"({counts[TrialState.COMPLETE]} complete, {counts[TrialState.PRUNED]} pruned, {counts[TrialState.FAIL]} failed)"
         )
         if len(study.directions) == 1 and counts[TrialState.COMPLETE]:

@@ -10,7 +10,7 @@ import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-from hepsweep.errors import ConfigError, DataError, DeviceError
+from hepsweep.errors import ConfigError, DataError, DeviceError, JobLostError
 from hepsweep.sweep.records import FREE_FAILURES, FailKind, TrialRecord
 from hepsweep.sweep.trial_link import TrialLink
 
@@ -56,6 +56,8 @@ def classify(outcome: JobOutcome, n_objectives: int) -> tuple[TrialState, list[f
             kind = FailKind.DATA  # counts as a crash; stops a study that has not trained anything yet
         elif isinstance(error, ConfigError):
             kind = FailKind.CONFIG
+        elif isinstance(error, JobLostError):
+            kind = FailKind.LOST  # the cluster ended it (CANCELLED, TIMEOUT, NODE_FAIL): retried
         else:
             kind = FailKind.ERROR
         return TrialState.FAIL, None, first_line(error), kind

@@ -38,14 +38,16 @@ class FailKind(_Name):
     DATA = "data"  # the data could not be loaded: a crash; stops a study that has trained nothing
     CONFIG = "config"  # the configuration was refused before training: costs no budget
     UNAVAILABLE = "unavailable"  # the trial's device is missing (device=gpu on a machine without one)
+    LOST = "lost"  # the job was ended from outside (scancel, time limit, lost node): retried, costs no budget
     DUPLICATE = "duplicate"  # never launched: a twin of another sweeper's trial asked at the same time
     SURPLUS = "surplus"  # never launched: other sweepers filled the budget as it was asked
 
 
 # trials dropped before their job was launched: no job, no folder and no MLflow run
 NEVER_LAUNCHED = (FailKind.DUPLICATE, FailKind.SURPLUS)
-# failures that cost no training: such trials do not use up the study's budget
-FREE_FAILURES = (FailKind.CONFIG, *NEVER_LAUNCHED)
+# failures that do not use up the study's budget: refused before training, never launched, or
+# ended by the cluster (retried, or the study stops)
+FREE_FAILURES = (FailKind.CONFIG, FailKind.LOST, *NEVER_LAUNCHED)
 # failures that count against ``max_failure_rate``
 CRASHES = (FailKind.ERROR, FailKind.DATA)
 
@@ -184,6 +186,9 @@ class TrialRecord(_Record):
 
     run_id: str | None = _key("mlflow_run_id", _text)
     output_dir: str | None = _key("output_dir", _text)
+    cluster_job: str | None = _key("cluster_job", _text)  # the SLURM job that runs the trial
+    resumed_from_trial: int | None = _key("resumed_from_trial", _integer)  # a retry: the lost trial it continues
+    resumed_from_epoch: int | None = _key("resumed_from_epoch", _integer)  # ... from the end of this epoch
     fail_reason: str | None = _key("fail_reason", _text)
     fail_kind: str | None = _key("fail_kind", _text)  # a FailKind
     device: str | None = _key("device", _text)

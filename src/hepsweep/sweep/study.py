@@ -166,6 +166,12 @@ class StudyRunner:
         self._stop: str | None = None
         self.study: optuna.Study | None = None
 
+    def stop(self, reason: str) -> None:
+        """Start no more trials: the running ones end (their launcher may cancel them), the
+        study's files and MLflow run are written, and :meth:`run` raises a StudyError with
+        ``reason``. Safe to call from a signal handler."""
+        self._abort = self._abort or reason
+
     # --- the study ---------------------------------------------------------------------------
     def _model_observers(self, settings: SweepSettings) -> list[StudyObserver]:
         """The MLflow models of the study's trials and its Model Registry entry, when tracked."""
@@ -217,11 +223,18 @@ class StudyRunner:
             state, values, reason, kind = classify(outcome, len(self.settings.directions))
             if reason:
                 TrialRecord.write(trial, fail_reason=reason, fail_kind=kind)
-            self._tell(study, trial, values, state)
-            if outcome.error is not None and out_of_space(outcome.error):
-                self._storage_failed(outcome.error, f"trial {trial.number}")  # every later trial would fail the same way
-            frozen = study._storage.get_trial(trial._trial_id)
+            retry_line = None
+            with self._ask_lock:  # a lost trial's retry is queued before the loop sees room for a new trial
+                self._tell(study, trial, values, state)
+                if outcome.error is not None and out_of_space(outcome.error):
+                    self._storage_failed(outcome.error, f"trial {trial.number}")  # every later trial would fail the same way
+                frozen = study._storage.get_trial(trial._trial_id)
+                if kind == FailKind.LOST:
+                    retry_line, stop = self.policy.retry_lost(study, frozen)
+                    self._abort = self._abort or stop
             self.observers.trial_finished(study, frozen)
+            if retry_line:
+                self.emit(retry_line)
             self._abort = self._abort or self.policy.judge(study, frozen)
         except Exception as exc:  # never lose the study over one trial's bookkeeping
             if self._storage_failed(exc, f"trial {trial.number}"):

@@ -1,7 +1,8 @@
 """CPU, memory and GPU utilisation sampled in a background thread while a model trains.
 
 CPU and memory come from psutil (this process). GPUs come from NVML through ``pynvml`` and only
-the GPUs this process trains on are sampled (none for a CPU run): those named in
+the GPUs this process trains on are sampled (none for a CPU run): those SLURM gave the job
+(``SLURM_JOB_GPUS``, in NVML's numbering, when NVML lists them all), else those named in
 ``CUDA_VISIBLE_DEVICES``, else those where NVML lists this process, else the first one. A machine
 without a GPU or without the NVIDIA driver records ``gpu_present = False``; NVML errors never
 reach the training.
@@ -96,7 +97,16 @@ class NvmlProbe:
             self.available = False
 
     def _visible_indices(self) -> list[int] | None:
-        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        # SLURM's ids are the node's (NVML's) numbering; under device cgroups NVML may see only
+        # the job's GPUs, renumbered from 0, and then CUDA_VISIBLE_DEVICES names them
+        granted = os.environ.get("SLURM_JOB_GPUS") or os.environ.get("SLURM_STEP_GPUS")
+        if granted:
+            tokens = [t.strip() for t in granted.split(",") if t.strip()]
+            if tokens and all(t.isdigit() and int(t) in self._handles for t in tokens):
+                return sorted({int(t) for t in tokens})
+        return self._indices_named(os.environ.get("CUDA_VISIBLE_DEVICES"))
+
+    def _indices_named(self, visible: str | None) -> list[int] | None:
         if visible is None:
             return None
         indices = []

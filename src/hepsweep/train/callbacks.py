@@ -6,10 +6,14 @@ end the training: they log it once and carry on.
 
 from __future__ import annotations
 
+import csv
+import json
 import logging
 import math
+import shutil
 import time
-from typing import Any, Callable, Protocol
+from pathlib import Path
+from typing import Any, Callable, Mapping, Protocol
 
 import keras
 
@@ -172,11 +176,107 @@ class EpochMetricsLogger(keras.callbacks.Callback):
         self.sink = sink
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        metrics = {}
-        for key, value in (logs or {}).items():
-            name = key if key.startswith("val_") or key in ("learning_rate", "epoch_time_s") else f"train_{key}"
-            try:
-                metrics[name] = float(value)
-            except (TypeError, ValueError):
-                continue
-        self.sink.log_metrics(metrics, step=epoch + 1)
+        self.sink.log_metrics(epoch_metrics(logs or {}), step=epoch + 1)
+
+
+def epoch_metrics(logs: Mapping[str, Any]) -> dict[str, float]:
+    """An epoch's Keras logs (or a ``history.csv`` row) under the names a tracker shows."""
+    metrics = {}
+    for key, value in logs.items():
+        if key == "epoch":
+            continue
+        name = key if key.startswith("val_") or key in ("learning_rate", "epoch_time_s") else f"train_{key}"
+        try:
+            metrics[name] = float(value)
+        except (TypeError, ValueError):
+            continue
+    return metrics
+
+
+RESUME_DIR = "resume"  # in the run's folder: the state of its last finished epoch
+
+
+class ResumeFromLastEpoch(keras.callbacks.BackupAndRestore):
+    """Keras' ``BackupAndRestore`` (weights, optimizer state and epoch, saved at each epoch's end
+    in ``<run folder>/resume``) plus the early-stopping state (best value, epochs without
+    improvement), so a run killed mid-training and started again in the same folder trains
+    only the epochs it had not finished. The folder is kept only for the same ``fingerprint``
+    (the run's configuration): a stale one from another configuration is removed, never loaded.
+    It is deleted once training ends normally.
+
+    Place it after the callbacks whose figures it needs (the early stopper) and before the
+    pruning callback, so that an epoch is saved before it is reported.
+    """
+
+    def __init__(
+        self, folder: str | Path, fingerprint: str, stopper: keras.callbacks.EarlyStopping | None = None, history: Path | None = None
+    ) -> None:
+        """``history``: the run's per-epoch CSV, whose rows past the saved epoch (written by the
+        killed run after its last save) are dropped when the run resumes."""
+        # two copies: a run killed while writing one resumes from the other
+        super().__init__(str(folder), save_freq="epoch", delete_checkpoint=True, double_checkpoint=True)
+        self.folder, self.fingerprint, self.stopper = Path(folder), fingerprint, stopper
+        stamp = self.folder / "fingerprint"
+        if self.folder.exists() and (not stamp.is_file() or stamp.read_text() != fingerprint):
+            shutil.rmtree(self.folder, ignore_errors=True)
+        self.resumed_epochs = saved_epochs(self.folder)  # epochs a killed run had already finished
+        if self.resumed_epochs and history is not None and history.is_file():
+            with open(history, newline="") as f:
+                rows = list(csv.reader(f))
+            kept = [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= self.resumed_epochs]
+            with open(history, "w", newline="") as f:
+                csv.writer(f).writerows(rows[:1] + kept)
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        # Keras' callback sets the model's starting epoch and never clears it: a model reused for
+        # the next run (hepsweep keeps compiled models) would skip its epochs too
+        self.model._initial_epoch = None
+        try:
+            super().on_train_begin(logs)
+        except Exception as exc:  # both saved copies unreadable (a job killed as it wrote them)
+            log.warning("the saved epoch in %s cannot be read (%s); training starts from epoch 1", self.folder, exc)
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.model._initial_epoch = None
+            self.resumed_epochs = 0
+            return
+        state = self.folder / "early_stopping.json"
+        if self.stopper is not None and self.resumed_epochs and state.is_file():
+            saved = json.loads(state.read_text())
+            self.stopper.wait, self.stopper.best_epoch = int(saved["wait"]), int(saved["best_epoch"])
+            self.stopper.best = float(saved["best"]) if saved["best"] is not None else self.stopper.best
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        super().on_epoch_end(epoch, logs)
+        (self.folder / "fingerprint").write_text(self.fingerprint)
+        if self.stopper is not None:
+            best = self.stopper.best
+            state = {"wait": self.stopper.wait, "best_epoch": self.stopper.best_epoch,
+                     "best": float(best) if best is not None and math.isfinite(float(best)) else None}
+            (self.folder / "early_stopping.json").write_text(json.dumps(state))
+
+
+def saved_epochs(folder: Path) -> int:
+    """How many epochs the state saved in ``folder`` (a run's ``resume/``) has finished; 0 if none."""
+    try:
+        return int(json.loads((folder / "training_metadata.json").read_text())["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
+def take_over(previous: Path, folder: Path, history_name: str) -> list[tuple[int, dict[str, float]]]:
+    """Copy what a killed run left in its folder ``previous`` (its saved state and per-epoch
+    history) into ``folder``, where a run of the same configuration then resumes; the epochs
+    taken over, as (epoch, figures) pairs, to report again. Nothing is taken when ``folder``
+    has a saved state of its own."""
+    source, target = previous / RESUME_DIR, folder / RESUME_DIR
+    epochs = saved_epochs(source)
+    if not epochs or target.exists():
+        return []
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(source, target)
+    rows: list[tuple[int, dict[str, float]]] = []
+    if (previous / history_name).is_file():
+        shutil.copy2(previous / history_name, folder / history_name)
+        with open(folder / history_name, newline="") as f:
+            rows = [(int(r["epoch"]), epoch_metrics(r)) for r in csv.DictReader(f) if r.get("epoch", "").isdigit()]
+    return [(epoch, figures) for epoch, figures in rows if epoch <= epochs] or [(e, {}) for e in range(1, epochs + 1)]

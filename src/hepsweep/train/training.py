@@ -6,6 +6,7 @@ monitored validation metric and a pruned run stops at once and raises ``optuna.T
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -38,6 +39,8 @@ from hepsweep.train.callbacks import (
     IntermediateReporter,
     DivergenceGuard,
     PruningCallback,
+    RESUME_DIR,
+    ResumeFromLastEpoch,
     ValidationScores,
 )
 from hepsweep.train.device import configure_device
@@ -244,7 +247,9 @@ def _train_and_evaluate(
     validation = ValidationScores(lambda: model_outputs(model, val_x), np.asarray(data.val.y), data.n_classes, val_weights)
 
     timer, divergence = EpochTimer(), DivergenceGuard()
-    history_csv = EpochHistory(str(folder / benchmark.HISTORY))
+    # a run killed mid-training and started again in its folder continues from its last finished epoch
+    resume = ResumeFromLastEpoch(folder / RESUME_DIR, _fingerprint(cfg), history=folder / benchmark.HISTORY)
+    history_csv = EpochHistory(str(folder / benchmark.HISTORY), append=resume.resumed_epochs > 0)
     callbacks: list[keras.callbacks.Callback] = [validation, timer, divergence, history_csv, EpochMetricsLogger(tracker)]
     if cfg.train.progress:
         callbacks.append(EpochLine(epochs, timer, emit))
@@ -257,6 +262,8 @@ def _train_and_evaluate(
             restore_best_weights=bool(cfg.train.restore_best_weights),
         )
         callbacks.append(stopper)
+    resume.stopper = stopper
+    callbacks.append(resume)
     pruning = None
     if trial is not None and len(objective.names) == 1:
         pruning = PruningCallback(trial, objective.monitor, last_epoch=epochs - 1)
@@ -273,14 +280,14 @@ def _train_and_evaluate(
         train_time = time.perf_counter() - start
         utilisation = sampler.stop()
     summary.utilisation = utilisation.as_dict()
-    summary.epochs_run = len(timer.durations)
+    summary.epochs_run = resume.resumed_epochs + len(timer.durations)
     summary.early_stopped = bool(stopper is not None and stopper.stopped_epoch > 0)
     summary.metrics.update(
         train_time_s=train_time,
         time_per_epoch_s=float(np.mean(timer.durations)) if timer.durations else float("nan"),
         n_params=float(model.count_params()),
         epochs_run=float(summary.epochs_run),
-        samples_per_s=len(data.train) * summary.epochs_run / train_time if train_time > 0 else 0.0,
+        samples_per_s=len(data.train) * len(timer.durations) / train_time if train_time > 0 else 0.0,
     )
     for step, reading in enumerate(utilisation.series):
         tracker.log_metrics({f"system/{k}": v for k, v in reading.items() if k != "t_s"}, step=step)
@@ -297,7 +304,7 @@ def _train_and_evaluate(
         # MLflow's value of val_auc is the trial's value in Optuna; the rest carry no step.
         finite = {k: v for k, v in summary.metrics.items() if not math.isnan(v)}
         tracker.log_metrics({k: v for k, v in finite.items() if not k.startswith("val_")})
-        tracker.log_metrics({k: v for k, v in finite.items() if k.startswith("val_")}, step=len(validation.history))
+        tracker.log_metrics({k: v for k, v in finite.items() if k.startswith("val_")}, step=summary.epochs_run)
         tracker.set_tags({"early_stopped": summary.early_stopped, "pruned": summary.pruned, "run_status": status})
 
         def outputs() -> None:  # nothing here decides the next trial: written in the background
@@ -316,9 +323,9 @@ def _train_and_evaluate(
             f"{summary.failure}; lower optimizer.lr (now {cfg.optimizer.lr}) or set optimizer.clipnorm=1.0"
         )
 
-    kept = _kept_epoch(stopper, len(validation.history))
-    if kept is not None:
-        summary.metrics.update(validation.history[kept])
+    kept = _kept_epoch(stopper, summary.epochs_run)
+    if kept is not None and kept >= resume.resumed_epochs:  # the scores of this run's own epochs
+        summary.metrics.update(validation.history[kept - resume.resumed_epochs])
 
     if pruning is not None and pruning.pruned_at_epoch is not None:
         summary.pruned, summary.pruned_after_epoch = True, pruning.pruned_at_epoch + 1
@@ -340,6 +347,13 @@ def _train_and_evaluate(
     finish("complete", lambda: _write_plots(folder, cfg, data, test, summary))
     emit(summary.one_line())
     return RunResult(summary, folder, objective)
+
+
+def _fingerprint(cfg: DictConfig) -> str:
+    """What a saved epoch must match to be resumed: the run's data, model and training settings."""
+    keys = ("dataset", "model", "optimizer", "train", "device", "objective")
+    text = OmegaConf.to_yaml({k: cfg.get(k) for k in keys}, resolve=True)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _kept_epoch(stopper: Any, epochs_run: int) -> int | None:

@@ -9,7 +9,9 @@ import functools
 import importlib.util
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -30,6 +32,7 @@ from hepsweep.sweep.search_space import SearchSpace, parse_search_space
 from hepsweep.sweep.settings import SweepSettings
 from hepsweep.sweep.study import StudyRunner
 from hydra_plugins.hepsweep_sweeper.launcher import TRIAL_LINK_OVERRIDE
+from hydra_plugins.hepsweep_sweeper.submitit_jobs import CancelDeadTrialJobs, SubmititTrials, is_submitit
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +90,8 @@ class HydraStudyRunner:
         """``launcher``: the Hydra launcher of the sweep's config, already set up."""
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
         self.settings = SweepSettings.from_config(OmegaConf.create(dict(settings)))
-        self.launcher = launcher
+        # a submitit launcher's jobs are submitted and watched by hepsweep (masked, bounded waits)
+        self.launcher: Any = SubmititTrials(launcher) if is_submitit(launcher) else launcher
 
     def _check_composes(self, space: SearchSpace) -> None:
         try:
@@ -137,7 +141,7 @@ class HydraStudyRunner:
         names = _objective_names(self.config)
         settings.settle_directions(names)
         self._check_composes(space)
-        launcher_name = type(self.launcher).__name__
+        launcher_name = type(getattr(self.launcher, "launcher", self.launcher)).__name__
         if settings.n_jobs > 1 and launcher_name == "BasicLauncher":
             print(
                 f"[{settings.study_name}] the basic launcher runs one trial at a time; "
@@ -172,13 +176,41 @@ class HydraStudyRunner:
             render=render,
             # hepsweep's launcher: its workers finish their uploads and exit while the results are written
             after_last_job=getattr(self.launcher, "release", None),
+            observers=[CancelDeadTrialJobs()] if isinstance(self.launcher, SubmititTrials) else [],
         )
+        restore = self._stop_on_signals(runner, settings.study_name)
         try:
             return runner.run()
         finally:
+            restore()
             close = getattr(self.launcher, "close", None)
             if close is not None:  # hepsweep's launcher: stop its worker processes
                 close()
+
+
+    def _stop_on_signals(self, runner: StudyRunner, study_name: str) -> Callable[[], None]:
+        """SIGTERM or Ctrl-C while trials run as SLURM (submitit) jobs: cancel the jobs, say so in
+        one line, and let the study end (its lost trials are queued again for the next run, their
+        MLflow runs ended); a second signal interrupts at once. The handlers to put back."""
+        launcher = self.launcher
+        if not isinstance(launcher, SubmititTrials) or threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        received: list[str] = []
+
+        def on_signal(signum: int, frame: Any) -> None:
+            if received:
+                raise KeyboardInterrupt
+            received.append(signal.Signals(signum).name)
+            runner.stop(f"{received[0]} received; run the command again to continue")
+            jobs = launcher.cancel_all()
+            print(
+                f"[{study_name}] {received[0]}: stopping; {len(jobs)} job(s) cancelled "
+                f"({' '.join(jobs) or 'none'}); their trials are queued again for the next run",
+                file=sys.stderr, flush=True,
+            )
+
+        before = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        return lambda: [signal.signal(s, h) for s, h in before.items()] and None
 
 
 def _sweep_description(config: DictConfig) -> str | None:
