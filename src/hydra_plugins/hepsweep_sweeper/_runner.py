@@ -32,7 +32,7 @@ from hepsweep.sweep.search_space import SearchSpace, parse_search_space
 from hepsweep.sweep.settings import SweepSettings
 from hepsweep.sweep.study import StudyRunner
 from hydra_plugins.hepsweep_sweeper.launcher import TRIAL_LINK_OVERRIDE
-from hydra_plugins.hepsweep_sweeper.submitit_jobs import CancelDeadTrialJobs, SubmititTrials, is_submitit
+from hydra_plugins.hepsweep_sweeper._submitit_jobs import CancelDeadTrialJobs, SubmititTrials, is_submitit
 
 log = logging.getLogger(__name__)
 
