@@ -109,6 +109,9 @@ class SlurmCluster:
             # comes back by itself when its slurmd registers again
             "SchedulerParameters=batch_sched_delay=0\nKillWait=5\nMinJobAge=600\n"
             "SlurmdTimeout=10\nReturnToService=2\nMpiDefault=none\n"
+            # a job on a lost node ends NODE_FAIL, as hepsweep then retries it (SLURM would
+            # otherwise requeue it after a delay of minutes)
+            "JobRequeue=0\n"
             f"NodeName={self.node} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={_memory_mb()} State=UNKNOWN\n"
             f"PartitionName=debug Nodes={self.node} Default=YES MaxTime=INFINITE State=UP\n"
         )
@@ -218,6 +221,28 @@ class SlurmCluster:
     def node_state(self) -> str:
         out = subprocess.run(["sinfo", "-h", "-n", self.node, "-o", "%T"], env=self.env, capture_output=True, text=True, timeout=10)
         return out.stdout.strip().rstrip("*~#$@")
+
+    def kill_node(self) -> None:
+        """A lost node: its slurmd and every process of the jobs it runs are killed at once
+        (SIGKILL); the controller declares the node down after ``SlurmdTimeout``."""
+        process = self.processes.pop("slurmd")
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+        mine = f"SLURM_CONF={self.conf}".encode()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                environ = (entry / "environ").read_bytes().split(b"\0")
+                command = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            in_a_job = any(v.startswith(b"SLURM_JOB_ID=") for v in environ) or command.startswith(b"slurmstepd")
+            if mine in environ and in_a_job:
+                try:
+                    os.kill(int(entry.name), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
 
     def job_state(self, job_id: str) -> str:
         """The job's state as accounting reports it ('' while unknown)."""
