@@ -4,7 +4,9 @@ A password may reach hepsweep inside a URL (``postgresql+psycopg://user:pw@host/
 ``http://user:pw@mlflow:5000``) or a query string (``?token=...``). Every value that leaves the
 process (a log line, a param, a study attribute, the ``.hydra`` files of a job, the link a job
 gets in its environment) goes through :func:`mask` first. A job that needs the real URL gets it
-back from its own config with :func:`restore`, never from what was written.
+back from its own config with :func:`restore`, never from what was written. A SLURM or submitit
+job's config travels pickled, masked too; its real strings travel in the job's environment
+(``hydra_plugins.hepsweep_sweeper.submitit_jobs``).
 """
 
 from __future__ import annotations

@@ -71,6 +71,11 @@ class SlurmCluster:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
+    def user(self) -> str:
+        """Who runs the daemons: the test's user (root here and in CI; other users are untested)."""
+        return pwd.getpwuid(os.geteuid()).pw_name
+
+    @property
     def conf(self) -> Path:
         return self.root / "etc" / "slurm.conf"
 
@@ -90,7 +95,7 @@ class SlurmCluster:
         cpus = os.cpu_count() or 1
         (r / "etc" / "slurm.conf").write_text(
             f"ClusterName={CLUSTER}\nSlurmctldHost={self.node}(127.0.0.1)\n{auth}"
-            f"SlurmUser=root\nSlurmdUser=root\n"
+            f"SlurmUser={self.user}\nSlurmdUser={self.user}\n"
             f"SlurmctldPort={self.ports['ctld']}\nSlurmdPort={self.ports['d']}\n"
             f"StateSaveLocation={r}/spool/ctld\nSlurmdSpoolDir={r}/spool/d\n"
             f"SlurmctldPidFile={r}/run/slurmctld.pid\nSlurmdPidFile={r}/run/slurmd.pid\n"
@@ -104,12 +109,15 @@ class SlurmCluster:
             # comes back by itself when its slurmd registers again
             "SchedulerParameters=batch_sched_delay=0\nKillWait=5\nMinJobAge=600\n"
             "SlurmdTimeout=10\nReturnToService=2\nMpiDefault=none\n"
+            # a job on a lost node ends NODE_FAIL, as hepsweep then retries it (SLURM would
+            # otherwise requeue it after a delay of minutes)
+            "JobRequeue=0\n"
             f"NodeName={self.node} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={_memory_mb()} State=UNKNOWN\n"
             f"PartitionName=debug Nodes={self.node} Default=YES MaxTime=INFINITE State=UP\n"
         )
         dbd = r / "etc" / "slurmdbd.conf"
         dbd.write_text(
-            f"{auth}DbdHost=localhost\nDbdAddr=127.0.0.1\nDbdPort={self.ports['dbd']}\nSlurmUser=root\n"
+            f"{auth}DbdHost=localhost\nDbdAddr=127.0.0.1\nDbdPort={self.ports['dbd']}\nSlurmUser={self.user}\n"
             f"PidFile={r}/run/slurmdbd.pid\nLogFile={r}/log/slurmdbd.log\n"
             "StorageType=accounting_storage/mysql\nStorageHost=127.0.0.1\n"
             f"StoragePort={self.ports['mysql']}\nStorageUser=root\nStorageLoc=slurm_acct_db\n"
@@ -154,9 +162,14 @@ class SlurmCluster:
         if user:
             shutil.chown(folder, user, user)
             folder.chmod(0o755)  # munged wants its socket's folders open to all (the socket says who may use it)
+        key = folder / "munge.key"  # the cluster's own key: no system key to read or share
+        key.write_bytes(os.urandom(1024))
+        key.chmod(0o600)
+        if user:
+            shutil.chown(key, user, user)
         self._spawn(
             "munged",
-            [_which("munged") or "munged", "-F", f"--socket={folder}/munge.socket", f"--pid-file={folder}/munged.pid",
+            [_which("munged") or "munged", "-F", f"--key-file={key}", f"--socket={folder}/munge.socket", f"--pid-file={folder}/munged.pid",
              f"--log-file={folder}/munged.log", f"--seed-file={folder}/munged.seed"],
             user=user,
         )
@@ -165,13 +178,13 @@ class SlurmCluster:
     def _start_mariadb(self) -> None:
         data = self.root / "mysql"
         subprocess.run(
-            [_which("mariadb-install-db") or "mariadb-install-db", f"--datadir={data}", "--user=root",
+            [_which("mariadb-install-db") or "mariadb-install-db", f"--datadir={data}", f"--user={self.user}",
              "--auth-root-authentication-method=normal", "--skip-test-db"],
             check=True, capture_output=True, timeout=120,
         )
         self._spawn(
             "mariadbd",
-            [_which("mariadbd") or "mariadbd", "--no-defaults", f"--datadir={data}", "--user=root",
+            [_which("mariadbd") or "mariadbd", "--no-defaults", f"--datadir={data}", f"--user={self.user}",
              f"--socket={self.root}/run/mysql.sock", f"--port={self.ports['mysql']}", "--bind-address=127.0.0.1",
              f"--pid-file={self.root}/run/mysql.pid", "--skip-name-resolve", "--innodb-buffer-pool-size=32M",
              "--innodb-log-file-size=8M"],
@@ -208,6 +221,28 @@ class SlurmCluster:
     def node_state(self) -> str:
         out = subprocess.run(["sinfo", "-h", "-n", self.node, "-o", "%T"], env=self.env, capture_output=True, text=True, timeout=10)
         return out.stdout.strip().rstrip("*~#$@")
+
+    def kill_node(self) -> None:
+        """A lost node: its slurmd and every process of the jobs it runs are killed at once
+        (SIGKILL); the controller declares the node down after ``SlurmdTimeout``."""
+        process = self.processes.pop("slurmd")
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+        mine = f"SLURM_CONF={self.conf}".encode()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                environ = (entry / "environ").read_bytes().split(b"\0")
+                command = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            in_a_job = any(v.startswith(b"SLURM_JOB_ID=") for v in environ) or command.startswith(b"slurmstepd")
+            if mine in environ and in_a_job:
+                try:
+                    os.kill(int(entry.name), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
 
     def job_state(self, job_id: str) -> str:
         """The job's state as accounting reports it ('' while unknown)."""

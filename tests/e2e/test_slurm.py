@@ -1,6 +1,6 @@
 """Studies on a real single-node SLURM cluster (with slurmdbd accounting) through
 ``hydra/launcher=submitit_slurm``, two trials at once, and the faults: a cancelled job, a job
-over its time limit, the sweeper killed and run again, SIGTERM to the sweeper; and no password
+over its time limit, a lost node, the sweeper killed and run again, SIGTERM to the sweeper; and no password
 in any file the jobs leave. Each trial trains a small Keras model for real; every wait is
 bounded."""
 
@@ -291,3 +291,34 @@ def test_sigterm_cancels_the_jobs_ends_the_runs_and_says_so_in_one_line(cluster:
     client = MlflowClient(f"sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("stopped").experiment_id])
     assert runs and not [r.info.run_id for r in runs if r.info.status == "RUNNING"]
+
+
+def test_a_lost_node_fails_its_trial_with_node_fail_and_the_retry_runs_when_it_returns(cluster: SlurmCluster, tmp_path: Path) -> None:
+    """slurmd and the trial's job processes killed at once (a node lost mid-trial): the trial
+    FAILs with NODE_FAIL, is retried once the node is back, continues from its last saved
+    epoch, and the study ends with its exact budget."""
+    sweeper = Sweeper(
+        tmp_path, *SMALL, *ON_SLURM, "train.epochs=150", "hydra.sweeper.study_name=node",
+        "hydra.sweeper.n_trials=1", "hydra.sweeper.max_retry=1",
+    )
+    try:
+        wait_for(lambda: any(t.intermediate_values for t in trials_now(tmp_path, "node")), 180, "the trial to train")
+        (job,) = cluster.jobs("RUNNING")
+        cluster.kill_node()
+        wait_for(lambda: cluster.job_state(job) == "NODE_FAIL", 120, "SLURM to declare the job's node lost")
+        cluster.start_slurmd()
+        code = sweeper.wait(240)
+    finally:
+        if sweeper.process.poll() is None:
+            os.killpg(sweeper.process.pid, signal.SIGKILL)
+        if "slurmd" not in cluster.processes:
+            cluster.start_slurmd()
+    out = sweeper.output
+    assert code == 0, out[-3000:]
+    study = load(tmp_path, "node")
+    (lost,) = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert f"SLURM job {job} did not finish: it ended NODE_FAIL" in lost.user_attrs["fail_reason"]
+    (retry,) = [t for t in study.trials if t.system_attrs.get("failed_trial") == lost.number]
+    assert retry.state == TrialState.COMPLETE and retry.user_attrs.get("resumed_from_trial") == lost.number
+    assert len(study.trials) == 2 and "1/1 done" in out
+    assert_nothing_left_running(tmp_path, study, cluster)

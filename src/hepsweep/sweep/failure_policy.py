@@ -79,7 +79,6 @@ class FailurePolicy:
             return f"trial {trial.number} stopped sending heartbeats (its process died): failed, queued again"
         return f"trial {trial.number} stopped sending heartbeats again: failed, not retried (max_retry)"
 
-
     def retry_lost(self, study: optuna.Study, trial: FrozenTrial) -> tuple[str, str | None]:
         """Queue a trial whose job the cluster ended (cancelled, over its time limit, its node
         lost) again, up to ``max_retry`` times: what happened, in a line, and the reason to stop
