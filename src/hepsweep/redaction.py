@@ -6,7 +6,7 @@ process (a log line, a param, a study attribute, the ``.hydra`` files of a job, 
 gets in its environment) goes through :func:`mask` first. A job that needs the real URL gets it
 back from its own config with :func:`restore`, never from what was written. A SLURM or submitit
 job's config travels pickled, masked too; its real strings travel in the job's environment
-(``hydra_plugins.hepsweep_sweeper.submitit_jobs``).
+(``hydra_plugins.hepsweep_sweeper._submitit_jobs``).
 """
 
 from __future__ import annotations
