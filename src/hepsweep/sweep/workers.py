@@ -23,6 +23,7 @@ import os
 import pickle
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from queue import Empty, SimpleQueue
@@ -70,9 +71,23 @@ def _portable(error: BaseException) -> BaseException:
         return RuntimeError(f"{type(error).__name__}: {text}")
 
 
+PARENT_CHECK_S = 1.0
+
+
+def _stop_with_parent(parent: int) -> None:
+    """End this worker as soon as its sweeper is gone (kill -9, a lost node): the worker is then
+    re-parented, and nothing should go on training for a study whose sweeper cannot record it.
+    The rerun of the command retries the trial (from its last saved epoch)."""
+    while True:
+        time.sleep(PARENT_CHECK_S)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
 def _serve(connection: Connection, warm_up: Callable[[], None] | None, threads: int | None, context: bytes | None) -> None:
     """A worker's life: set thread counts, warm up, read the jobs' shared context once, then run
-    jobs (``function(context, *args)``) until told to stop."""
+    jobs (``function(context, *args)``) until told to stop, or until its sweeper is gone."""
+    threading.Thread(target=_stop_with_parent, args=(os.getppid(),), name="hepsweep-parent-watch", daemon=True).start()
     if threads:
         for name in THREAD_VARIABLES:
             os.environ[name] = str(threads)
