@@ -23,7 +23,7 @@ from omegaconf.errors import OmegaConfBaseException
 from hepsweep._resources import config_dir
 from hepsweep.config import check_known_keys, register_configs
 from hepsweep.config_checks import LAUNCHER_RULES, check_values
-from hepsweep.errors import ConfigError, HepsweepError, filesystem_error_line
+from hepsweep.errors import ConfigError, HepsweepError, filesystem_error_line, out_of_space
 from hepsweep.hydra_errors import explain_hydra_error, unknown_key
 from hepsweep.job import TrialJob
 from hepsweep.quiet import quiet_libraries
@@ -152,12 +152,11 @@ def task(cfg: DictConfig) -> Any:
             )
         except (HepsweepError, optuna.TrialPruned):
             raise
-        except OSError as exc:
-            if filesystem_error_line(exc) is None:
-                log.exception("the run failed")
-            raise  # a folder that cannot be written, a full disk: the one line says it
-        except Exception:
-            log.exception("the run failed")  # the full traceback goes to the job's log file
+        except Exception as exc:
+            # a folder that cannot be written, a full disk (h5py's too): the one line says it
+            quiet = out_of_space(exc) or (isinstance(exc, OSError) and filesystem_error_line(exc) is not None)
+            if not quiet:
+                log.exception("the run failed")  # the full traceback goes to the job's log file
             raise
     if not sweep:
         print(f"run folder: {output_dir}", flush=True)
