@@ -66,6 +66,12 @@ def test_an_own_app_s_reports_reach_mlflow_and_the_same_command_continues_its_st
         assert not list(Path(trial.user_attrs["output_dir"]).glob("mlflow_spool*"))  # all sent, none spooled
 
 
+    # the name given to a study in another storage: taken over, said aloud
+    third = run_app(tmp_path, *args, f"hydra.sweeper.storage=sqlite:///{tmp_path / 'other.db'}", "hydra.sweeper.n_trials=1")
+    assert f"warning: the study name own_curve was kept in {storage}" in third.stderr
+    assert study_index.stored_at("own_curve") == f"sqlite:///{tmp_path / 'other.db'}"
+
+
 def test_outside_a_sweep_the_app_runs_without_a_trial_or_tracking(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "HEPSWEEP_TRIAL"}
     alone = subprocess.run(
