@@ -12,8 +12,11 @@ from pathlib import Path
 
 import optuna
 import pytest
+from hydra.core.utils import setup_globals
+from omegaconf import OmegaConf
 
 from hepsweep.sweep import study_index
+from hydra_plugins.hepsweep_sweeper._runner import lasting_sweep_folder
 
 APPS = Path(__file__).parent / "apps"
 STEPS = 5  # tracked-curve.py's
@@ -80,3 +83,19 @@ def test_outside_a_sweep_the_app_runs_without_a_trial_or_tracking(tmp_path: Path
     )
     assert alone.returncode == 0, alone.stderr[-2000:]
     assert not list(tmp_path.rglob("*.db"))
+
+
+@pytest.mark.parametrize(
+    ("sweep_dir", "lasting"),
+    [
+        ("multirun/${now:%Y-%m-%d}/${now:%H-%M-%S}", "multirun"),  # Hydra's default
+        ("sweeps/${now:%Y-%m-%d_%H-%M-%S}/curve", "sweeps"),
+        ("/data/${hydra.job.name}/${now:%H-%M-%S}", "/data/app"),
+        ("${now:%H-%M-%S}", "."),
+        ("sweeps/curve", "sweeps/curve"),  # a sweep dir that names no time holds the stores itself
+    ],
+)
+def test_an_app_s_stores_live_above_its_dated_sweep_folders(sweep_dir: str, lasting: str) -> None:
+    setup_globals()  # Hydra's resolvers (now), as in a Hydra run
+    config = OmegaConf.create({"hydra": {"job": {"name": "app"}, "sweep": {"dir": sweep_dir}}})
+    assert lasting_sweep_folder(config) == Path(lasting)

@@ -27,7 +27,6 @@ from hepsweep.errors import ConfigError
 from hepsweep.hydra_errors import explain_hydra_error
 from hepsweep.redaction import mask_logs, scrub_hydra_files
 from hepsweep.studies import VIEWS, render
-from hepsweep.tracking.background import finish_background_work
 from hepsweep.sweep.outcome import JobOutcome, JobRequest, first_line
 from hepsweep.sweep.search_space import SearchSpace, parse_search_space
 from hepsweep.sweep.settings import SweepSettings
@@ -110,7 +109,6 @@ class HydraStudyRunner:
         if job.folder is not None:
             overrides.append(f"hydra.sweep.subdir={job.folder}")
         (result,) = self.launcher.launch([overrides], initial_job_idx=job.index)
-        finish_background_work()  # a job run in this process: its MLflow records land before its run ends
         # Hydra saved the whole config (URLs with passwords included) for the job and the sweep
         scrub_hydra_files(str(self.config.hydra.sweep.dir))
         if result.working_dir:
@@ -226,7 +224,7 @@ def lasting_sweep_folder(config: DictConfig) -> Path:
     timed = next((i for i, part in enumerate(parts) if "${now:" in part), None)
     if timed is None:
         return sweep_dir
-    return sweep_dir.parents[len(parts) - timed - 1]
+    return sweep_dir.parents[min(len(parts) - timed, len(sweep_dir.parents)) - 1]
 
 
 def _sweep_description(config: DictConfig) -> str | None:
