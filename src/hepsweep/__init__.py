@@ -9,13 +9,14 @@ it): each function imports the heavy modules behind it when it is called.
 - :func:`run` trains and evaluates one model from a composed config.
 - :func:`resume` continues a study from its storage.
 - :func:`current_trial` gives a Hydra task launched by the hepsweep sweeper its Optuna trial.
+- :func:`log_metrics` sends such a task's own figures to its trial's MLflow run.
 - :func:`compose` composes hepsweep's config in Python (for notebooks and tests).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from hepsweep.errors import HepsweepError
 from hepsweep.quiet import quiet_libraries
@@ -28,7 +29,7 @@ if TYPE_CHECKING:  # the public functions import their heavy modules when called
 
 __version__ = "0.1.0"
 
-__all__ = ["HepsweepError", "__version__", "compose", "current_trial", "resume", "run"]
+__all__ = ["HepsweepError", "__version__", "compose", "current_trial", "log_metrics", "resume", "run"]
 
 
 def run(cfg: DictConfig, output_dir: str | Path | None = None, emit: Callable[[str], None] = print) -> RunResult:
@@ -78,10 +79,25 @@ def resume(
 
 def current_trial() -> optuna.Trial | None:
     """The ``optuna.Trial`` of the running job when the hepsweep sweeper launched it (in any
-    Hydra app: report intermediate values and check ``should_prune()`` with it), else None."""
+    Hydra app: report intermediate values and check ``should_prune()`` with it), else None.
+    Each reported value also reaches the trial's MLflow run, as the history of the study's
+    objective (step: the reported step)."""
     from hepsweep.job import current_trial as job_trial  # heavy: Optuna and Hydra
 
     return job_trial()
+
+
+def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
+    """Log figures of the running job to its trial's MLflow run when the hepsweep sweeper
+    launched it (``step``: a point of each figure's history, e.g. the epoch); outside a
+    hepsweep sweep, or with the study's tracking off, it does nothing.
+
+    Example:
+        >>> hepsweep.log_metrics({"train_loss": 0.41, "val_loss": 0.45}, step=3)  # doctest: +SKIP
+    """
+    from hepsweep.job import log_metrics as job_log_metrics  # heavy: Optuna and Hydra
+
+    job_log_metrics(metrics, step)
 
 
 def compose(overrides: list[str] | None = None) -> DictConfig:

@@ -2,7 +2,9 @@
 
 hepsweep's Hydra task (:func:`hepsweep.app.task`) opens the job's :class:`TrialJob`, trains with
 its live trial and tracker, and records the run's summary on the trial as training hands it over.
-Any other Hydra app gets its trial with :func:`current_trial`::
+Any other Hydra app gets its trial with :func:`current_trial`; what it reports reaches the
+trial's MLflow run by the route hepsweep's own training takes (:meth:`TrialJob.trial_tracker`),
+and :func:`log_metrics` sends it more figures::
 
     import hepsweep, optuna
 
@@ -10,9 +12,10 @@ Any other Hydra app gets its trial with :func:`current_trial`::
     def app(cfg):
         trial = hepsweep.current_trial()  # None outside a hepsweep sweep
         for epoch in range(1, cfg.epochs + 1):
-            score = train_one_epoch()
+            score, loss = train_one_epoch()
+            hepsweep.log_metrics({"train_loss": loss}, step=epoch)
             if trial is not None:
-                trial.report(score, epoch)
+                trial.report(score, epoch)  # also the MLflow history of the study's objective
                 if trial.should_prune():
                     raise optuna.TrialPruned()
         return score
@@ -21,18 +24,19 @@ Any other Hydra app gets its trial with :func:`current_trial`::
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from hepsweep.sweep.records import TrialRecord
+from hepsweep.sweep.records import StudyRecord, TrialRecord
 from hepsweep.sweep.storage import open_trial
 from hepsweep.sweep.trial_link import ENV_VAR, TrialLink
 from hepsweep.tracking import MlflowTracker, NullTracker, Tracker
@@ -47,12 +51,17 @@ class TrialJob:
     """One launched job: its link, restored with the real URLs of the job's own config, and the
     live trial it reports to (None outside a study)."""
 
-    def __init__(self, link: TrialLink, sweeper: Any = None) -> None:
-        self.link, self.sweeper = link, sweeper
+    def __init__(
+        self, link: TrialLink, sweeper: Any = None, trial_type: Callable[[optuna.Study, int], optuna.Trial] = optuna.trial.Trial
+    ) -> None:
+        """``trial_type``: what the live trial is built as (a subclass of ``optuna.Trial``)."""
+        self.link, self.sweeper, self.trial_type = link, sweeper, trial_type
         self._trial: optuna.Trial | None = None
 
     @classmethod
-    def from_environment(cls, task_config: DictConfig | None = None) -> "TrialJob":
+    def from_environment(
+        cls, task_config: DictConfig | None = None, trial_type: Callable[[optuna.Study, int], optuna.Trial] = optuna.trial.Trial
+    ) -> "TrialJob":
         """The running job's link (``HEPSWEEP_TRIAL``), its masked URLs restored from the job's
         ``hydra.sweeper`` and, for hepsweep's task, its ``tracking.uri`` (which also governs the
         study's runs)."""
@@ -63,14 +72,14 @@ class TrialJob:
             tracking = sweeper.get("tracking") or {}
             task_uri = task_config.get("tracking", {}).get("uri") if task_config is not None else None
             link = link.restored([sweeper.get("storage")], [tracking.get("uri"), task_uri])
-        return cls(link, sweeper)
+        return cls(link, sweeper, trial_type)
 
     def trial(self) -> optuna.Trial | None:
         """The live trial, pruned by the job's own ``hydra.sweeper.pruner``; None outside a study."""
         link = self.link
         if self._trial is None and link.storage is not None and link.trial_id is not None:
             pruner = self.sweeper.get("pruner") if self.sweeper is not None else None
-            self._trial = open_trial(link.storage, link.study or "", link.trial_id, pruner)
+            self._trial = open_trial(link.storage, link.study or "", link.trial_id, pruner, self.trial_type)
         return self._trial
 
     def record_folder(self, output_dir: str | Path) -> None:
@@ -137,18 +146,27 @@ class TrialJob:
             return taken[-1][0]
         return 0
 
+    def trial_tracker(self, output_dir: str | Path | None, background: bool) -> MlflowTracker | None:
+        """The tracker of the trial's MLflow run (None when the study is not tracked): what
+        MLflow cannot take is kept in the job folder's spool for the sweeper to replay;
+        ``background``: records are sent while the job goes on."""
+        link = self.link
+        if not (link.tracking_uri and (link.in_study or link.run_id)):
+            return None
+        trial = self.trial()
+        run_id = link.run_id or (TrialRecord.of(trial).run_id if trial is not None else None)
+        spool = Path(output_dir) / SPOOL_NAME if output_dir else None
+        return MlflowTracker(link.tracking_uri, run_id, background=background, spool=spool)
+
     @contextlib.contextmanager
     def tracker(self, cfg: DictConfig, sweep: bool, output_dir: str | None = None) -> Iterator[Tracker]:
         """The MLflow tracker of this job: the trial's run inside a sweep (the sweeper ends it),
         a new run of the ``hepsweep-runs`` experiment for a single run, or a null tracker. A
         trial's records that MLflow cannot take (it is away, or the sweeper could not create the
         run) are kept in ``<output_dir>/mlflow_spool.jsonl`` for the sweeper to replay."""
-        link = self.link
-        if link.tracking_uri and (link.in_study or link.run_id):
-            trial = self.trial()
-            run_id = link.run_id or (TrialRecord.of(trial).run_id if trial is not None else None)
-            spool = Path(output_dir) / SPOOL_NAME if output_dir else None
-            yield MlflowTracker(link.tracking_uri, run_id, background=sweep, spool=spool)
+        trial_tracker = self.trial_tracker(output_dir, background=sweep)
+        if trial_tracker is not None:
+            yield trial_tracker
             return
         if sweep or not cfg.tracking.enabled:
             yield NullTracker()
@@ -157,15 +175,69 @@ class TrialJob:
             yield tracker
 
 
-def current_trial() -> optuna.Trial | None:
-    """The ``optuna.Trial`` of the running job when launched by the hepsweep sweeper, else None."""
+class TrackedTrial(optuna.trial.Trial):
+    """The live trial of a Hydra app of the user's own: each value it reports also goes to
+    ``log`` (the trial's MLflow run) as the history of the study's objective, step for step,
+    as hepsweep's own training logs its per-epoch figures."""
+
+    def __init__(self, study: optuna.Study, trial_id: int, log: Callable[[Mapping[str, float], int], None]) -> None:
+        super().__init__(study, trial_id)
+        self._log = log
+        self._metric = (StudyRecord.of(study).objective_names or ["value"])[0]
+        self._logged_steps: set[int] = set()
+
+    def report(self, value: float, step: int) -> None:
+        super().report(value, step)
+        if step not in self._logged_steps:  # Optuna keeps a step's first value only; so does the run
+            self._logged_steps.add(step)
+            self._log({self._metric: value}, step)
+
+
+class AppJob:
+    """The job of a Hydra app of the user's own, launched by the hepsweep sweeper: its
+    :class:`TrackedTrial` and the tracker of the trial's MLflow run. Records MLflow cannot take
+    are spooled in the job's folder, which is noted on the trial for the sweeper's replay."""
+
+    def __init__(self) -> None:
+        self.job = TrialJob.from_environment(trial_type=functools.partial(TrackedTrial, log=self.log_metrics))
+        self._tracker: Tracker | None = None
+
+    def trial(self) -> optuna.Trial | None:
+        return self.job.trial()
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        if self._tracker is None:
+            output_dir = HydraConfig.get().runtime.output_dir if HydraConfig.initialized() else None
+            if output_dir:  # where the sweeper finds the spool
+                self.job.record_folder(output_dir)
+            self._tracker = self.job.trial_tracker(output_dir, background=True) or NullTracker()
+        self._tracker.log_metrics(metrics, step=None if step is None else int(step))
+
+
+def _app_job() -> AppJob | None:
+    """The running job's :class:`AppJob`, made once per trial link; None outside a sweep."""
     global _CURRENT
     text = os.environ.get(ENV_VAR)
     if not text:
         return None
     if _CURRENT is None or _CURRENT[0] != text:
-        _CURRENT = (text, TrialJob.from_environment())
-    return _CURRENT[1].trial()
+        _CURRENT = (text, AppJob())
+    return _CURRENT[1]
 
 
-_CURRENT: tuple[str, TrialJob] | None = None
+def current_trial() -> optuna.Trial | None:
+    """The ``optuna.Trial`` of the running job when launched by the hepsweep sweeper, else None;
+    the values it reports also reach the trial's MLflow run."""
+    job = _app_job()
+    return job.trial() if job is not None else None
+
+
+def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
+    """Log ``metrics`` to the MLflow run of the running job's trial (``step``: a point of their
+    history, e.g. the epoch); nothing outside a hepsweep sweep or when the study is not tracked."""
+    job = _app_job()
+    if job is not None:
+        job.log_metrics(metrics, step)
+
+
+_CURRENT: tuple[str, AppJob] | None = None

@@ -78,6 +78,16 @@ def test_a_study_is_found_from_any_folder_through_the_index(tmp_path: Path, monk
         load_study("ranked")
 
 
+def test_the_index_says_when_a_study_name_comes_to_point_at_another_storage(tmp_path: Path) -> None:
+    from hepsweep.sweep import study_index
+
+    first = f"sqlite:///{tmp_path / 'first.db'}"
+    assert study_index.remember("taken_over", first, tmp_path / "run-1") is None
+    assert study_index.remember("taken_over", first, tmp_path / "run-2") is None  # the same study, a later folder
+    assert study_index.remember("taken_over", "postgresql://me:secret@db.example/optuna", tmp_path) == first
+    assert study_index.stored_at("taken_over") == "postgresql://me:***@db.example/optuna"
+
+
 def test_the_terminal_table_leaves_out_empty_columns_and_fits_its_width(tmp_path: Path) -> None:
     study = optuna.create_study(study_name="wide", storage=f"sqlite:///{tmp_path / 'optuna.db'}", direction="maximize")
     study.set_user_attr("hepsweep.objective", ["val_auc"])

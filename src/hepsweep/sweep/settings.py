@@ -24,7 +24,7 @@ class TrackingSettings:
     """MLflow tracking of the study: a parent run per study, a child run per trial."""
 
     enabled: bool = True
-    # null: sqlite:///<output_root>/mlflow.db next to the study folder
+    # null: mlflow.db beside the study's default storage (sqlite:///<output_root>/mlflow.db for hepsweep's app)
     uri: Optional[str] = None
     # null: the study name
     experiment: Optional[str] = None
@@ -49,7 +49,8 @@ class SweepSettings:
     # objective wants (val_auc: maximize), or minimize (hydra-optuna-sweeper's default)
     direction: Any = None
     study_name: str = "hepsweep"
-    # SQLAlchemy URL or a journal file (*.log); null: sqlite:///<output_root>/optuna.db
+    # SQLAlchemy URL or a journal file (*.log); null: sqlite:///<output_root>/optuna.db for
+    # hepsweep's app, <hydra.sweep.dir above its dated folders>/optuna.db for any other
     storage: Optional[str] = None
     # the study's TOTAL budget: re-running a finished or crashed study runs only what is missing
     n_trials: int = 20

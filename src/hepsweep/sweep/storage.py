@@ -25,10 +25,17 @@ def default_storage_url(root: str | Path) -> str:
     return f"sqlite:///{root / 'optuna.db'}"
 
 
-def open_trial(url: str, study_name: str, trial_id: int, pruner: Any = None) -> optuna.Trial:
+def open_trial(
+    url: str,
+    study_name: str,
+    trial_id: int,
+    pruner: Any = None,
+    trial_type: Callable[[optuna.Study, int], optuna.Trial] = optuna.trial.Trial,
+) -> optuna.Trial:
     """A live trial of ``study_name`` rebuilt from its storage (what a launched job reports to),
     pruned by the pruner spec ``pruner`` (the job's own ``hydra.sweeper.pruner``; none for a
-    study of several objectives, which Optuna cannot prune)."""
+    study of several objectives, which Optuna cannot prune); ``trial_type``: a subclass of
+    ``optuna.Trial`` to build it as."""
     storage = open_storage(url)
     try:
         study_id = storage.get_study_id_from_name(study_name)
@@ -42,7 +49,7 @@ def open_trial(url: str, study_name: str, trial_id: int, pruner: Any = None) -> 
         ) from None
     directions = storage.get_study_directions(study_id)
     study = optuna.load_study(study_name=study_name, storage=storage, pruner=make_pruner(pruner if len(directions) == 1 else None))
-    return optuna.trial.Trial(study, trial_id)
+    return trial_type(study, trial_id)
 
 
 def open_storage(

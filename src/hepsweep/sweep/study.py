@@ -202,7 +202,13 @@ class StudyRunner:
             StudyRecord.write(study, command=mask_data(self.command))
         if self.view:
             StudyRecord.write(study, view=self.view)
-        study_index.remember(s.study_name, self.storage_url, self.study_dir.resolve())
+        elsewhere = study_index.remember(s.study_name, self.storage_url, self.study_dir.resolve())
+        if elsewhere is not None:
+            self.emit(
+                f"warning: the study name {s.study_name} was kept in {elsewhere}; `hepsweep report/resume "
+                f"{s.study_name}` now open this study in {mask(self.storage_url)} (give another "
+                "hydra.sweeper.study_name to keep both names)"
+            )
         return study
 
     # --- one trial ---------------------------------------------------------------------------

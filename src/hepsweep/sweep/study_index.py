@@ -38,19 +38,25 @@ def _read(path: Path) -> dict[str, dict[str, str]]:
     return {str(k): v for k, v in entries.items() if isinstance(v, dict) and isinstance(v.get("storage"), str)}
 
 
-def remember(study_name: str, storage_url: str, study_dir: Path) -> None:
-    """Record where ``study_name`` is stored (the latest start wins)."""
+def remember(study_name: str, storage_url: str, study_dir: Path) -> str | None:
+    """Record where ``study_name`` is stored (the latest start wins). Returns the storage the
+    index held for the name before when that was another (masked): the name now points at
+    another study, which the caller says aloud; else None."""
     path = index_path()
+    before = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(path) + ".lock", timeout=10):
             entries = _read(path)
+            before = (entries.get(study_name) or {}).get("storage")
             entries[study_name] = {"storage": mask(storage_url), "study_dir": str(study_dir)}
             with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
                 json.dump(entries, handle, indent=1, sort_keys=True)
             os.replace(handle.name, path)
     except Exception as exc:  # a read-only home, a full disk: the study goes on
         log.debug("could not update the study index %s: %s", path, exc)
+        return None
+    return before if before is not None and before != mask(storage_url) else None
 
 
 def stored_at(study_name: str) -> str | None:

@@ -165,8 +165,8 @@ class HydraStudyRunner:
             command=command,
             objective_names=names,
             view=str(view) if view else None,
-            # hepsweep's app keeps its stores under output_root; any other app inside its sweep dir
-            state_root=Path(str(output_root)) if output_root else study_dir,
+            # hepsweep's app keeps its stores under output_root; any other app in its lasting sweep folder
+            state_root=Path(str(output_root)) if output_root else lasting_sweep_folder(self.config),
             extend_trial=(
                 custom_search_space(settings.custom_search_space, self.config, self.task_function)
                 if settings.custom_search_space
@@ -211,6 +211,20 @@ class HydraStudyRunner:
 
         before = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         return lambda: [signal.signal(s, h) for s, h in before.items()] and None
+
+
+def lasting_sweep_folder(config: DictConfig) -> Path:
+    """Where an app's study keeps its stores (``optuna.db``, ``mlflow.db``) when the sweeper
+    names none: ``hydra.sweep.dir`` above its first folder named after the time, so that running
+    the same command again continues the study. Hydra's default ``multirun/${now:%Y-%m-%d}/
+    ${now:%H-%M-%S}`` gives ``multirun``; a sweep dir that names no time is its own."""
+    sweep_dir = Path(str(config.hydra.sweep.dir))
+    raw = OmegaConf.to_container(config.hydra.sweep, resolve=False)
+    parts = str(raw.get("dir") if isinstance(raw, dict) else "").rstrip("/").split("/")
+    timed = next((i for i, part in enumerate(parts) if "${now:" in part), None)
+    if timed is None:
+        return sweep_dir
+    return sweep_dir.parents[min(len(parts) - timed, len(sweep_dir.parents)) - 1]
 
 
 def _sweep_description(config: DictConfig) -> str | None:
