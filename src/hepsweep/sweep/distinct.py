@@ -30,6 +30,8 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
+from hepsweep.sweep._optuna_private import cached_trials
+
 # samplers whose randomness is a stream: safe to reseed for every trial
 _STREAM_SAMPLERS = ("TPESampler", "RandomSampler", "CmaEsSampler", "NSGAIISampler", "NSGAIIISampler", "GPSampler")
 PROPOSALS = 8  # draws from the wrapped sampler before an untried configuration is picked at random
@@ -63,11 +65,12 @@ def configuration(params: Mapping[str, Any], names: Sequence[str]) -> tuple[Any,
 
 def tried(trials: Sequence[FrozenTrial], names: Sequence[str], ignore: int | None = None) -> set[tuple[Any, ...]]:
     """The configurations of the study's trials, whatever their state (a failed one is not asked
-    again either: its retry, if any, is queued by the study runner with the same parameters)."""
+    again either: its retry, if any, is queued by the study runner with the same parameters),
+    leaving out trial number ``ignore`` (the one being sampled)."""
     return {
         configuration(t.params, names)
         for t in trials
-        if t._trial_id != ignore and t.params and len(t.params) >= len(names)
+        if t.number != ignore and t.params and len(t.params) >= len(names)
     }
 
 
@@ -129,7 +132,7 @@ class DistinctSampler(BaseSampler):
     ) -> dict[str, Any]:
         if not self._dedupe:
             return self._current.sample_relative(study, trial, search_space)
-        taken = tried(study._get_trials(deepcopy=False, use_cache=True), self._names, ignore=trial._trial_id)
+        taken = tried(cached_trials(study), self._names, ignore=trial.number)
         candidate: dict[str, Any] = {}
         for _ in range(PROPOSALS):
             candidate = self._propose(study, trial)

@@ -26,6 +26,7 @@ from optuna.trial import TrialState
 from hepsweep.errors import StudyError, out_of_space
 from hepsweep.redaction import mask, mask_data
 from hepsweep.sweep import study_index
+from hepsweep.sweep._optuna_private import keeps_heartbeats, trial_id
 from hepsweep.sweep.distinct import configuration, finite_values, space_size, tried
 from hepsweep.sweep.failure_policy import FailurePolicy
 from hepsweep.sweep.heartbeat import Heartbeat, beat_orphans
@@ -165,6 +166,7 @@ class StudyRunner:
         self._abort: str | None = None
         self._stop: str | None = None
         self.study: optuna.Study | None = None
+        self.storage: optuna.storages.BaseStorage  # opened with the study
 
     def stop(self, reason: str) -> None:
         """Start no more trials: the running ones end (their launcher may cancel them), the
@@ -187,7 +189,7 @@ class StudyRunner:
     def open_study(self) -> optuna.Study:
         """Open the study and write its record (what ``hepsweep report``/``resume``/``ui`` read)."""
         s = self.settings
-        storage = open_storage(self.storage_url, s.heartbeat_interval, s.grace_period, self._on_stale_trial)
+        storage = self.storage = open_storage(self.storage_url, s.heartbeat_interval, s.grace_period, self._on_stale_trial)
         if s.multi_objective and describe(s.pruner, "none") != "none":
             self.emit("pruning is off: Optuna cannot prune multi-objective studies (hydra.sweeper.pruner ignored)")
         study = open_study(s, self.space, storage, self.storage_url, self.objective_names)
@@ -212,7 +214,7 @@ class StudyRunner:
             link = TrialLink(
                 storage=self.storage_url,
                 study=study.study_name,
-                trial_id=trial._trial_id,
+                trial_id=trial_id(trial),
                 # with no run yet (MLflow away), the job spools its records for the back-fill
                 tracking_uri=self.tracking.uri if self.tracking.enabled else None,
             )
@@ -228,7 +230,7 @@ class StudyRunner:
                 self._tell(study, trial, values, state)
                 if outcome.error is not None and out_of_space(outcome.error):
                     self._storage_failed(outcome.error, f"trial {trial.number}")  # every later trial would fail the same way
-                frozen = study._storage.get_trial(trial._trial_id)
+                frozen = self.storage.get_trial(trial_id(trial))
                 if kind == FailKind.LOST:
                     retry_line, stop = self.policy.retry_lost(study, frozen)
                     self._abort = self._abort or stop
@@ -246,7 +248,7 @@ class StudyRunner:
                 pass
             self.emit(f"trial {trial.number} FAIL: {first_line(exc)}")
         finally:
-            heartbeat.remove(trial._trial_id)
+            heartbeat.remove(trial_id(trial))
 
     def _extended(self, study: optuna.Study, trial: optuna.Trial) -> bool:
         """Let the custom search space suggest its parameters; a trial it fails on is FAIL."""
@@ -320,23 +322,23 @@ class StudyRunner:
                     if self._storage_failed(exc, "asking for a trial"):
                         return None
                     raise
-                heartbeat.add(trial._trial_id)  # at once: a sweeper killed now leaves a trial that goes stale
+                heartbeat.add(trial_id(trial))  # at once: a sweeper killed now leaves a trial that goes stale
                 if self.extend_trial is not None and not self._extended(study, trial):
-                    heartbeat.remove(trial._trial_id)
+                    heartbeat.remove(trial_id(trial))
                     continue
                 dropped = self._dropped(study, trial)
                 if dropped is None:
                     return trial
                 TrialRecord.write(trial, fail_reason=dropped[1], fail_kind=dropped[0])
                 study.tell(trial, state=TrialState.FAIL)
-                heartbeat.remove(trial._trial_id)
+                heartbeat.remove(trial_id(trial))
         return None
 
     def _dropped(self, study: optuna.Study, trial: optuna.Trial) -> tuple[str, str] | None:
         """(kind, reason) when a trial of another sweeper, asked at the same instant, makes this
         one redundant: the budget is full without it, or it repeats a configuration on a finite
         space. The later trial gives way; a queued trial or a retry is owed its run."""
-        frozen = study._storage.get_trial(trial._trial_id)
+        frozen = self.storage.get_trial(trial_id(trial))
         if frozen.system_attrs.get("fixed_params") or RetryHeartbeatStaleTrialCallback.retry_history(frozen):
             return None
         trials = study.get_trials(deepcopy=False)
@@ -366,8 +368,8 @@ class StudyRunner:
         )
         if not self.space.distributions:
             self.emit("warning: hydra.sweeper.params is empty, so one trial is run, not n_trials; add params to search")
-        storage = study._storage
-        heartbeats = optuna.storages._heartbeat.is_heartbeat_enabled(storage)
+        storage = self.storage
+        heartbeats = keeps_heartbeats(storage)
         if not heartbeats and self._others_running(study):
             self.emit(
                 "this storage keeps no heartbeats, so trials left RUNNING by a crash cannot be told from live "
@@ -379,7 +381,7 @@ class StudyRunner:
             while True:
                 if time.monotonic() - last_stale_check > s.heartbeat_interval and self._abort is None:
                     try:
-                        beat_orphans(storage, study._study_id, s.grace_period)
+                        beat_orphans(storage, study.study_name, s.grace_period)
                         optuna.storages.fail_stale_trials(study)
                     except Exception as exc:
                         if not self._storage_failed(exc, "the check for dead trials"):

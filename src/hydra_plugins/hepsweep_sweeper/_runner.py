@@ -31,6 +31,7 @@ from hepsweep.sweep.outcome import JobOutcome, JobRequest, first_line
 from hepsweep.sweep.search_space import SearchSpace, parse_search_space
 from hepsweep.sweep.settings import SweepSettings
 from hepsweep.sweep.study import StudyRunner
+from hydra_plugins.hepsweep_sweeper._hydra_private import job_value
 from hydra_plugins.hepsweep_sweeper.launcher import TRIAL_LINK_OVERRIDE
 from hydra_plugins.hepsweep_sweeper._submitit_jobs import CancelDeadTrialJobs, SubmititTrials, is_submitit
 
@@ -117,7 +118,7 @@ class HydraStudyRunner:
             return JobOutcome(value=result.return_value)
         # for a failed job JobReturn.return_value logs "Error executing job" (for every pruned
         # trial too: a TrialPruned is the job's exception) and raises; the outcome is the exception
-        error = result._return_value
+        error = job_value(result)
         if not isinstance(error, BaseException):
             error = RuntimeError(f"job ended with status {result.status.name}")
         return JobOutcome(error=error)

@@ -16,12 +16,13 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
+from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, open_dict
 
 from hepsweep.sweep.trial_link import ENV_VAR
+from hydra_plugins.hepsweep_sweeper._hydra_private import failed_job
 from hydra_plugins.hepsweep_sweeper.compose import JobComposer, composer_for
 from hepsweep.sweep.workers import WorkerDiedError, WorkerPool
 from hepsweep.tracking.background import finish_background_work
@@ -117,7 +118,7 @@ class HepsweepLauncher(Launcher):
             try:
                 result = self.pool.run(execute_job, idx, list(overrides), after=finish_background_work)
             except WorkerDiedError as exc:
-                result = JobReturn(overrides=list(overrides), status=JobStatus.FAILED, _return_value=exc)
+                result = failed_job(overrides, exc)
             returns.append(result)
         return returns
 
