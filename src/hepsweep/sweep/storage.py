@@ -9,7 +9,7 @@ from typing import Any, Callable
 import optuna
 from optuna.storages.journal import JournalFileBackend
 
-from hepsweep.errors import StudyError
+from hepsweep.errors import StudyError, message_line
 from hepsweep.locks import open_database
 from hepsweep.redaction import mask
 from hepsweep.sweep.samplers import make_pruner
@@ -81,7 +81,7 @@ def open_storage(
                 f"no database driver for storage {mask(url)} ({exc}); for PostgreSQL: pip install 'psycopg[binary]'"
             ) from None
         except Exception as exc:
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            first = message_line(exc)
             raise StudyError(
                 f"cannot open storage {mask(url)} ({first}); check hydra.sweeper.storage and that the database is up"
             ) from None

@@ -23,7 +23,7 @@ import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-from hepsweep.errors import StudyError, out_of_space
+from hepsweep.errors import StudyError, first_line, out_of_space
 from hepsweep.redaction import mask, mask_data
 from hepsweep.sweep import study_index
 from hepsweep.sweep._optuna_private import keeps_heartbeats, trial_id
@@ -31,7 +31,7 @@ from hepsweep.sweep.distinct import configuration, finite_values, space_size, tr
 from hepsweep.sweep.failure_policy import FailurePolicy
 from hepsweep.sweep.heartbeat import Heartbeat, beat_orphans
 from hepsweep.sweep.observers import Observers, ProgressPrinter, StudyEnd, StudyObserver
-from hepsweep.sweep.outcome import JobOutcome, JobRequest, Launch, budget_used, classify, first_line, over_budget
+from hepsweep.sweep.outcome import JobOutcome, JobRequest, Launch, budget_used, classify, over_budget
 from hepsweep.sweep.records import FailKind, StudyRecord, TrialRecord
 from hepsweep.sweep.report import trials_view
 from hepsweep.sweep.results import RenderView, ResultsWriter

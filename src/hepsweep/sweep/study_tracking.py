@@ -18,6 +18,7 @@ from typing import Any, Callable, Mapping
 
 import optuna
 
+from hepsweep.errors import first_line
 from hepsweep.redaction import MASK, mask, restore
 from hepsweep.sweep.observers import StudyEnd, StudyObserver
 from hepsweep.sweep.samplers import describe
@@ -99,7 +100,7 @@ class StudyTracking:
         try:
             result = action()
         except Exception as exc:
-            reason = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+            reason = first_line(exc)
             if self._away_until is None:
                 self.emit(
                     f"MLflow at {mask(self.uri or '')} failed while {what} ({mask(reason)}); the study goes on, its "

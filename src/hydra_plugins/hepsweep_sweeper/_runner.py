@@ -23,11 +23,11 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from hepsweep._resources import sweep_description
-from hepsweep.errors import ConfigError
+from hepsweep.errors import ConfigError, first_line
 from hepsweep.hydra_errors import explain_hydra_error
 from hepsweep.redaction import mask_logs, scrub_hydra_files
 from hepsweep.studies import VIEWS, render
-from hepsweep.sweep.outcome import JobOutcome, JobRequest, first_line
+from hepsweep.sweep.outcome import JobOutcome, JobRequest
 from hepsweep.sweep.search_space import SearchSpace, parse_search_space
 from hepsweep.sweep.settings import SweepSettings
 from hepsweep.sweep.study import StudyRunner

@@ -39,7 +39,7 @@ from omegaconf import DictConfig, OmegaConf, flag_override, open_dict
 import optuna
 from optuna.trial import FrozenTrial
 
-from hepsweep.errors import JobLostError
+from hepsweep.errors import JobLostError, message_line
 from hepsweep.redaction import has_secret, mask, mask_data, restore
 from hepsweep.sweep.observers import StudyObserver
 from hepsweep.sweep.records import TrialRecord
@@ -265,7 +265,7 @@ class SubmititTrials:
         try:
             result = job.result()
         except Exception as exc:  # the job's process failed outside the task (an import, the pickle)
-            return failed_job(overrides, RuntimeError(mask(str(exc).splitlines()[0])))
+            return failed_job(overrides, RuntimeError(mask(message_line(exc))))
         if not isinstance(result, JobReturn):
             return failed_job(overrides, RuntimeError(f"job returned {type(result).__name__}"))
         signalled = _not_requeued(job_value(result))
