@@ -40,6 +40,7 @@ PRIVATE = [
     (OPTUNA_ADAPTER, "optuna.trial", "Trial.__init__", ["self", "study", "trial_id"]),
     (HYDRA_ADAPTER, "hydra._internal.config_loader_impl", "ConfigLoaderImpl._apply_overrides_to_config", ["overrides", "cfg"]),
     (HYDRA_ADAPTER, "hydra._internal.config_loader_impl", "get_overrides_dirname", ["overrides", "exclude_keys", "item_sep", "kv_sep"]),
+    (HYDRA_ADAPTER, "hydra._internal.core_plugins.basic_launcher", "BasicLauncher", None),
     (HYDRA_ADAPTER, "hydra.plugins.config_source", "ConfigSource._get_header_dict", ["config_text"]),
     (HYDRA_ADAPTER, "hydra.plugins.config_source", "ConfigSource._normalize_file_name", ["filename"]),
 ]
@@ -80,9 +81,22 @@ def test_a_job_return_keeps_its_value_in_a_private_field() -> None:
 
 def test_submitit_launchers_name_their_cluster() -> None:
     launchers = pytest.importorskip("hydra_plugins.hydra_submitit_launcher.submitit_launcher")
+    from hydra_plugins.hepsweep_sweeper._submitit_jobs import is_submitit
+
     for cls, cluster in ((launchers.SlurmLauncher, "slurm"), (launchers.LocalLauncher, "local")):
         assert getattr(cls, "_EXECUTOR", None) == cluster, f"{cls.__name__}._EXECUTOR changed: update {HYDRA_ADAPTER}"
         assert _hydra_private.submitit_cluster(cls.__new__(cls)) == cluster
+        assert is_submitit(cls.__new__(cls))
+
+
+def test_hydra_s_basic_launcher_and_hepsweep_s_pooled_one_are_told_apart() -> None:
+    from hydra._internal.core_plugins.basic_launcher import BasicLauncher
+
+    from hydra_plugins.hepsweep_sweeper.launcher import HepsweepLauncher, PooledLauncher
+
+    assert _hydra_private.is_basic_launcher(BasicLauncher())
+    assert not _hydra_private.is_basic_launcher(HepsweepLauncher())
+    assert isinstance(HepsweepLauncher(), PooledLauncher) and not isinstance(BasicLauncher(), PooledLauncher)
 
 
 def test_the_hydra_adapter_applies_value_overrides_and_names_the_job_folder() -> None:

@@ -27,7 +27,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
-from optuna.samplers import BaseSampler
+from optuna.samplers import BaseSampler, GridSampler
 from optuna.trial import FrozenTrial, TrialState
 
 from hepsweep.sweep._optuna_private import cached_trials
@@ -106,11 +106,15 @@ class DistinctSampler(BaseSampler):
         name = type(self._template).__name__
         self._reseeded = name in _STREAM_SAMPLERS
         # the grid sampler picks whole configurations itself, from the study's trials
-        self._dedupe = self._values is not None and name != "GridSampler"
+        self._dedupe = self._values is not None and not isinstance(self._template, GridSampler)
 
     @property
     def wrapped(self) -> BaseSampler:
         return self._template
+
+    def exhausted(self, study: optuna.Study) -> bool:
+        """Whether the wrapped sampler is a grid every point of which has been tried."""
+        return isinstance(self._template, GridSampler) and self._template.is_exhausted(study)
 
     def reseed_rng(self) -> None:
         self._template.reseed_rng()

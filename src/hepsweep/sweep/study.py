@@ -27,7 +27,7 @@ from hepsweep.errors import StudyError, first_line, out_of_space
 from hepsweep.redaction import mask, mask_data
 from hepsweep.sweep import study_index
 from hepsweep.sweep._optuna_private import keeps_heartbeats, trial_id
-from hepsweep.sweep.distinct import configuration, finite_values, space_size, tried
+from hepsweep.sweep.distinct import DistinctSampler, configuration, finite_values, space_size, tried
 from hepsweep.sweep.failure_policy import FailurePolicy
 from hepsweep.sweep.heartbeat import Heartbeat, beat_orphans
 from hepsweep.sweep.observers import Observers, ProgressPrinter, StudyEnd, StudyObserver
@@ -264,9 +264,10 @@ class StudyRunner:
     def _tell(self, study: optuna.Study, trial: optuna.Trial, values: list[float] | None, state: TrialState) -> None:
         try:
             study.tell(trial, values=values, state=state)
-        except RuntimeError as exc:
-            # GridSampler asks the study to stop once the grid is exhausted; the trial is told.
-            if "Study.stop" not in str(exc):
+        except RuntimeError:
+            # GridSampler calls Study.stop once its grid is exhausted, which raises outside
+            # Study.optimize; the trial is told all the same.
+            if not (isinstance(study.sampler, DistinctSampler) and study.sampler.exhausted(study)):
                 raise
             self._stop = "the grid is exhausted"
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Sequence
 
 from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
+from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 from hydra.core.override_parser.types import Override
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.config_source import ConfigSource
@@ -23,6 +24,7 @@ __all__ = [
     "config_file_name",
     "config_header",
     "failed_job",
+    "is_basic_launcher",
     "job_value",
     "overrides_dirname",
     "submitit_cluster",
@@ -64,6 +66,12 @@ def job_value(result: JobReturn) -> Any:
     ``JobReturn.return_value`` of a failed job writes "Error executing job" to stderr and
     re-raises the exception."""
     return result._return_value
+
+
+def is_basic_launcher(launcher: Launcher) -> bool:
+    """Whether ``launcher`` is Hydra's basic launcher, which runs one job at a time in the
+    sweeper's process (Hydra keeps the class in its internal core plugins)."""
+    return isinstance(launcher, BasicLauncher)
 
 
 def submitit_cluster(launcher: Launcher) -> str:

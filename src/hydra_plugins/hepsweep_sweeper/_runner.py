@@ -31,8 +31,8 @@ from hepsweep.sweep.outcome import JobOutcome, JobRequest
 from hepsweep.sweep.search_space import SearchSpace, parse_search_space
 from hepsweep.sweep.settings import SweepSettings
 from hepsweep.sweep.study import StudyRunner
-from hydra_plugins.hepsweep_sweeper._hydra_private import job_value
-from hydra_plugins.hepsweep_sweeper.launcher import TRIAL_LINK_OVERRIDE
+from hydra_plugins.hepsweep_sweeper._hydra_private import is_basic_launcher, job_value
+from hydra_plugins.hepsweep_sweeper.launcher import TRIAL_LINK_OVERRIDE, PooledLauncher
 from hydra_plugins.hepsweep_sweeper._submitit_jobs import CancelDeadTrialJobs, SubmititTrials, is_submitit
 
 log = logging.getLogger(__name__)
@@ -142,8 +142,7 @@ class HydraStudyRunner:
         names = _objective_names(self.config)
         settings.settle_directions(names)
         self._check_composes(space)
-        launcher_name = type(getattr(self.launcher, "launcher", self.launcher)).__name__
-        if settings.n_jobs > 1 and launcher_name == "BasicLauncher":
+        if settings.n_jobs > 1 and is_basic_launcher(self.launcher):
             print(
                 f"[{settings.study_name}] the basic launcher runs one trial at a time; "
                 "use hydra/launcher=joblib (or submitit_local/submitit_slurm) for n_jobs > 1",
@@ -176,7 +175,7 @@ class HydraStudyRunner:
             description=_sweep_description(self.config),
             render=render,
             # hepsweep's launcher: its workers finish their uploads and exit while the results are written
-            after_last_job=getattr(self.launcher, "release", None),
+            after_last_job=self.launcher.release if isinstance(self.launcher, PooledLauncher) else None,
             observers=[CancelDeadTrialJobs()] if isinstance(self.launcher, SubmititTrials) else [],
         )
         restore = self._stop_on_signals(runner, settings.study_name)
@@ -184,9 +183,8 @@ class HydraStudyRunner:
             return runner.run()
         finally:
             restore()
-            close = getattr(self.launcher, "close", None)
-            if close is not None:  # hepsweep's launcher: stop its worker processes
-                close()
+            if isinstance(self.launcher, PooledLauncher):  # hepsweep's launcher: stop its worker processes
+                self.launcher.close()
 
 
     def _stop_on_signals(self, runner: StudyRunner, study_name: str) -> Callable[[], None]:

@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -58,7 +59,9 @@ _PENDING = {"PENDING", "RUNNING", "REQUEUED", "COMPLETING", "PREEMPTED", "READY"
 
 def is_submitit(launcher: Launcher) -> bool:
     """Whether ``launcher`` is one of hydra-submitit-launcher's (SLURM or local)."""
-    return type(launcher).__module__.startswith("hydra_plugins.hydra_submitit_launcher") and hasattr(launcher, "params")
+    # a launcher of that plugin exists only once its module is imported: no import needed here
+    plugin = sys.modules.get("hydra_plugins.hydra_submitit_launcher.submitit_launcher")
+    return plugin is not None and isinstance(launcher, plugin.BaseSubmititLauncher)
 
 
 # --- secrets out of what is pickled, back in the job ------------------------------------------
