@@ -12,7 +12,7 @@ from optuna.storages.journal import JournalFileBackend
 from hepsweep.errors import StudyError, message_line
 from hepsweep.locks import open_database
 from hepsweep.redaction import mask
-from hepsweep.sweep.samplers import make_pruner
+from hepsweep.sweep.samplers import study_pruner
 
 SQLITE_TIMEOUT_S = 120
 _CACHE: dict[tuple[Any, ...], optuna.storages.BaseStorage] = {}
@@ -27,8 +27,8 @@ def default_storage_url(root: str | Path) -> str:
 
 def open_trial(url: str, study_name: str, trial_id: int, pruner: Any = None) -> optuna.Trial:
     """A live trial of ``study_name`` rebuilt from its storage (what a launched job reports to),
-    pruned by the pruner spec ``pruner`` (the job's own ``hydra.sweeper.pruner``; none for a
-    study of several objectives, which Optuna cannot prune)."""
+    pruned by the pruner spec ``pruner`` (the job's own ``hydra.sweeper.pruner``), as the study's
+    sweeper prunes it (:func:`~hepsweep.sweep.samplers.study_pruner`)."""
     storage = open_storage(url)
     try:
         study_id = storage.get_study_id_from_name(study_name)
@@ -41,7 +41,7 @@ def open_trial(url: str, study_name: str, trial_id: int, pruner: Any = None) -> 
             "launch trials with hepsweep -m (only the sweeper sets HEPSWEEP_TRIAL), or unset it"
         ) from None
     directions = storage.get_study_directions(study_id)
-    study = optuna.load_study(study_name=study_name, storage=storage, pruner=make_pruner(pruner if len(directions) == 1 else None))
+    study = optuna.load_study(study_name=study_name, storage=storage, pruner=study_pruner(pruner, len(directions)))
     return optuna.trial.Trial(study, trial_id)
 
 

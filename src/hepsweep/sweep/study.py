@@ -36,7 +36,7 @@ from hepsweep.sweep.records import FailKind, StudyRecord, TrialRecord
 from hepsweep.sweep.report import trials_view
 from hepsweep.sweep.results import RenderView, ResultsWriter
 from hepsweep.sweep.retrain import retrain_best
-from hepsweep.sweep.samplers import describe, make_pruner, plain, study_sampler
+from hepsweep.sweep.samplers import describe, pruner_spec, study_pruner, study_sampler
 from hepsweep.sweep.search_space import SearchSpace
 from hepsweep.sweep.settings import SweepSettings
 from hepsweep.sweep.storage import default_storage_url, open_storage
@@ -64,13 +64,12 @@ def open_study(
 ) -> optuna.Study:
     """Create the study, or load it when it exists with the same directions and search space."""
     s = settings
-    pruner = None if s.multi_objective else make_pruner(s.pruner)
     try:
         study = optuna.create_study(
             study_name=s.study_name,
             storage=storage,
             sampler=study_sampler(s.sampler, s.seed, space),
-            pruner=pruner,
+            pruner=study_pruner(s.pruner, len(s.directions)),
             directions=s.directions,
             load_if_exists=True,
         )
@@ -190,13 +189,14 @@ class StudyRunner:
         """Open the study and write its record (what ``hepsweep report``/``resume``/``ui`` read)."""
         s = self.settings
         storage = self.storage = open_storage(self.storage_url, s.heartbeat_interval, s.grace_period, self._on_stale_trial)
-        if s.multi_objective and describe(s.pruner, "none") != "none":
+        pruner = pruner_spec(s.pruner, len(s.directions))
+        if pruner is None and describe(s.pruner, "none") != "none":
             self.emit("pruning is off: Optuna cannot prune multi-objective studies (hydra.sweeper.pruner ignored)")
         study = open_study(s, self.space, storage, self.storage_url, self.objective_names)
         # for reading only: jobs take the pruner and the real URLs from their own config
         StudyRecord.write(
             study,
-            pruner=None if s.multi_objective else mask_data(plain(s.pruner)),
+            pruner=mask_data(pruner),
             tracking_uri=mask(self.tracking.uri) if self.tracking.uri and self.tracking.enabled else None,
             study_dir=str(self.study_dir.resolve()),
         )

@@ -21,7 +21,7 @@ import optuna
 from hepsweep.errors import first_line
 from hepsweep.redaction import MASK, mask, restore
 from hepsweep.sweep.observers import StudyEnd, StudyObserver
-from hepsweep.sweep.samplers import describe
+from hepsweep.sweep.samplers import describe, pruner_spec
 from hepsweep.sweep.search_space import SearchSpace
 from hepsweep.metrics import Shown, shown_in
 from hepsweep.sweep.settings import SweepSettings
@@ -392,7 +392,7 @@ class TrackingObserver(StudyObserver):
             "study_name": s.study_name,
             "directions": ",".join(s.directions),
             "sampler": describe(s.sampler, "tpe"),
-            "pruner": describe(s.pruner, "none"),
+            "pruner": describe(pruner_spec(s.pruner, len(s.directions)), "none"),
             "storage": mask(self.storage_url),
             "objective": ",".join(self.objective_names),
         }

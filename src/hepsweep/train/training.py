@@ -265,7 +265,7 @@ def _train_and_evaluate(
     resume.stopper = stopper
     callbacks.append(resume)
     pruning = None
-    if trial is not None and len(objective.names) == 1:
+    if trial is not None and objective.prunable:
         pruning = PruningCallback(trial, objective.monitor, last_epoch=epochs - 1)
         callbacks.append(pruning)
     if cfg.train.tensorboard:
