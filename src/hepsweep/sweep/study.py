@@ -16,8 +16,9 @@ import threading
 import time
 import warnings
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
@@ -97,6 +98,34 @@ def open_study(
     return study
 
 
+@dataclass(frozen=True)
+class StudyOptions:
+    """What a study is besides its sweeper settings: how it is described, shown and extended.
+
+    Attributes:
+        command: The command that started the study (for ``hepsweep resume``).
+        objective_names: The names of the study's objectives (``value``, ``value_0``... when None).
+        view: The name of the study's view, recorded for ``hepsweep report``.
+        render: Draws the view when the study ends.
+        description: Describes the study's MLflow experiment (the sweep file's header).
+        emit: Where progress lines go (stderr, prefixed with the study's name, when None).
+        extend_trial: Suggests more parameters on each trial (a custom search space).
+        after_last_job: Called once no more jobs will be launched, before the study's results
+            are written (a launcher lets its workers go meanwhile).
+        observers: Follow the study after hepsweep's own, as Optuna's callbacks do.
+    """
+
+    command: Mapping[str, Any] = field(default_factory=dict)
+    objective_names: Sequence[str] | None = None
+    view: str | None = None
+    render: RenderView = trials_view
+    description: str | None = None
+    emit: Callable[[str], None] | None = None
+    extend_trial: Callable[[optuna.Trial], None] | None = None
+    after_last_job: Callable[[], None] | None = None
+    observers: Sequence[StudyObserver] = ()
+
+
 class StudyRunner:
     """Runs the study described by ``settings`` over ``space``, launching jobs with ``launch``.
 
@@ -112,32 +141,19 @@ class StudyRunner:
         study_dir: Path,
         *,
         state_root: Path,
-        command: dict[str, Any] | None = None,
-        objective_names: list[str] | None = None,
-        view: str | None = None,
-        emit: Callable[[str], None] | None = None,
-        extend_trial: Callable[[optuna.Trial], None] | None = None,
-        description: str | None = None,
-        render: RenderView = trials_view,
-        after_last_job: Callable[[], None] | None = None,
-        observers: Sequence[StudyObserver] = (),
+        options: StudyOptions = StudyOptions(),
     ) -> None:
         """``state_root`` holds the embedded stores (optuna.db, mlflow.db) when the settings name
-        none. ``view`` names the study's view (recorded for ``hepsweep report``) and ``render`` draws
-        it when the study ends; ``description`` (the sweep file's header) describes the study's
-        MLflow experiment; ``extend_trial`` suggests more parameters on each trial;
-        ``after_last_job`` is called once no more jobs will be launched, before the study's
-        results are written (a launcher lets its workers go meanwhile); ``observers`` follow the
-        study after hepsweep's own (as Optuna's callbacks do)."""
+        none; ``options`` describe, show and extend the study."""
         self.settings, self.space, self.launch = settings, space, launch
         self.study_dir = Path(study_dir)
-        self.command = command or {}
+        self.command = dict(options.command)
         n = len(settings.directions)
-        self.objective_names = objective_names or (["value"] if n == 1 else [f"value_{i}" for i in range(n)])
-        self.view = view
-        self.extend_trial = extend_trial
-        self.after_last_job = after_last_job
-        say = emit or (lambda line: print(f"[{settings.study_name}] {line}", file=sys.stderr, flush=True))
+        self.objective_names = list(options.objective_names or (["value"] if n == 1 else [f"value_{i}" for i in range(n)]))
+        self.view = options.view
+        self.extend_trial = options.extend_trial
+        self.after_last_job = options.after_last_job
+        say = options.emit or (lambda line: print(f"[{settings.study_name}] {line}", file=sys.stderr, flush=True))
         self.emit: Callable[[str], None] = lambda line: say(mask(line))
         root = Path(state_root)
         self.storage_url = settings.storage or default_storage_url(root)
@@ -155,10 +171,10 @@ class StudyRunner:
         self.observers = Observers(
             [
                 ProgressPrinter(self.emit, settings.n_trials, self.objective_names),
-                ResultsWriter(self.study_dir, self.objective_names, self.emit, render),
-                TrackingObserver(self.tracking, settings, space, self.storage_url, self.objective_names, description),
+                ResultsWriter(self.study_dir, self.objective_names, self.emit, options.render),
+                TrackingObserver(self.tracking, settings, space, self.storage_url, self.objective_names, options.description),
                 *self._model_observers(settings),
-                *observers,
+                *options.observers,
             ]
         )
         self._ask_lock = threading.Lock()

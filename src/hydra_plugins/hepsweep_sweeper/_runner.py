@@ -30,7 +30,7 @@ from hepsweep.studies import VIEWS, render
 from hepsweep.sweep.outcome import JobOutcome, JobRequest
 from hepsweep.sweep.search_space import SearchSpace, parse_search_space
 from hepsweep.sweep.settings import SweepSettings
-from hepsweep.sweep.study import StudyRunner
+from hepsweep.sweep.study import StudyOptions, StudyRunner
 from hydra_plugins.hepsweep_sweeper._hydra_private import is_basic_launcher, job_value
 from hydra_plugins.hepsweep_sweeper.launcher import TRIAL_LINK_OVERRIDE, PooledLauncher
 from hydra_plugins.hepsweep_sweeper._submitit_jobs import CancelDeadTrialJobs, SubmititTrials, is_submitit
@@ -162,21 +162,23 @@ class HydraStudyRunner:
             space,
             functools.partial(self._launch, space),
             study_dir,
-            command=command,
-            objective_names=names,
-            view=str(view) if view else None,
             # hepsweep's app keeps its stores under output_root; any other app inside its sweep dir
             state_root=Path(str(output_root)) if output_root else study_dir,
-            extend_trial=(
-                custom_search_space(settings.custom_search_space, self.config, self.task_function)
-                if settings.custom_search_space
-                else None
+            options=StudyOptions(
+                command=command,
+                objective_names=names,
+                view=str(view) if view else None,
+                extend_trial=(
+                    custom_search_space(settings.custom_search_space, self.config, self.task_function)
+                    if settings.custom_search_space
+                    else None
+                ),
+                description=_sweep_description(self.config),
+                render=render,
+                # hepsweep's launcher: its workers finish their uploads and exit while the results are written
+                after_last_job=self.launcher.release if isinstance(self.launcher, PooledLauncher) else None,
+                observers=[CancelDeadTrialJobs()] if isinstance(self.launcher, SubmititTrials) else [],
             ),
-            description=_sweep_description(self.config),
-            render=render,
-            # hepsweep's launcher: its workers finish their uploads and exit while the results are written
-            after_last_job=self.launcher.release if isinstance(self.launcher, PooledLauncher) else None,
-            observers=[CancelDeadTrialJobs()] if isinstance(self.launcher, SubmititTrials) else [],
         )
         restore = self._stop_on_signals(runner, settings.study_name)
         try:
