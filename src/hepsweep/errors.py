@@ -51,6 +51,18 @@ _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 _NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT, errno.ENOTDIR, errno.EEXIST)
 
 
+def message_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message, or its type's name when it has no message."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def first_line(exc: BaseException) -> str:
+    """``exc`` in one line: its type's name and the first line of its message (``ValueError: bad``)."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
 def filesystem_error_line(exc: OSError) -> str | None:
     """One line for a folder or file hepsweep cannot write (or a full disk); None otherwise."""
     where = exc.filename

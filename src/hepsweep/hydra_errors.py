@@ -6,11 +6,13 @@ import re
 
 from hydra.errors import MissingConfigException, OverrideParseException
 
+from hepsweep.errors import message_line
+
 
 def unknown_key(exc: BaseException) -> str | None:
     """The key an override named that the config does not have, when that is the error."""
     text = str(exc).strip()
-    first = text.splitlines()[0] if text else ""
+    first = message_line(exc)
     if not ("not in" in first and "Key '" in text or "Could not override" in first):
         return None
     name = re.search(r"Could not override '([^']+)'", text)
@@ -28,9 +30,9 @@ def explain_hydra_error(exc: BaseException) -> str:
         options = sorted(o for o in exc.options if not o.endswith("_schema"))
         return f"{group}={option} is not a known option; choose one of: {', '.join(options)}"
     if isinstance(exc, OverrideParseException):
-        return f"cannot parse the override ({text.splitlines()[0]}); write overrides as key=value"
+        return f"cannot parse the override ({message_line(exc)}); write overrides as key=value"
     key = re.search(r"full_key: (\S+)", text)
-    first = text.splitlines()[0] if text else type(exc).__name__
+    first = message_line(exc)
     bad = unknown_key(exc)
     if bad is not None:
         return f"'{bad}' is not a config key; check its spelling (hepsweep --cfg job lists every key)"

@@ -100,3 +100,12 @@ def test_a_study_prunes_with_a_target_pruner_from_its_settings(tmp_path: Path) -
             assert state == TrialState.PRUNED and last_step == 0
         else:
             assert state == TrialState.COMPLETE and last_step == 3
+
+
+def test_a_study_of_several_objectives_runs_without_its_pruner() -> None:
+    from hepsweep.sweep.samplers import pruner_spec, study_pruner
+
+    assert pruner_spec({"name": "median"}, 1) == {"name": "median"}
+    assert pruner_spec({"name": "median"}, 2) is None
+    assert isinstance(study_pruner("median", 1), optuna.pruners.MedianPruner)
+    assert isinstance(study_pruner("median", 2), optuna.pruners.NopPruner)

@@ -15,7 +15,7 @@ from hepsweep.sweep.search_space import parse_search_space
 from hepsweep.sweep.settings import SweepSettings
 from hepsweep.sweep.observers import StudyEnd, StudyObserver
 from hepsweep.sweep.outcome import JobOutcome, JobRequest, budget_used
-from hepsweep.sweep.study import StudyRunner
+from hepsweep.sweep.study import StudyOptions, StudyRunner
 
 from .helpers import PythonLauncher, age_heartbeats
 
@@ -40,7 +40,7 @@ def runner(tmp_path: Path, launcher, params=None, lines=None, **overrides) -> St
     space = parse_search_space(params or {"x": "interval(0.0, 1.0)"})
     sink = lines if lines is not None else []
     launcher.pruner = launcher.pruner or overrides.get("pruner")  # what the job's config would say
-    return StudyRunner(settings(tmp_path, **overrides), space, launcher, tmp_path / "studies" / "unit", state_root=tmp_path, emit=sink.append)
+    return StudyRunner(settings(tmp_path, **overrides), space, launcher, tmp_path / "studies" / "unit", state_root=tmp_path, options=StudyOptions(emit=sink.append))
 
 
 def learning_curve(params, trial, epochs: int = 8) -> float:
@@ -277,7 +277,7 @@ def test_embedded_stores_live_under_the_state_root(tmp_path: Path) -> None:
     space = parse_search_space({"x": "interval(0.0, 1.0)"})
     study_runner = StudyRunner(
         settings(tmp_path, storage=None, n_trials=1), space, PythonLauncher(lambda p, t: 1.0),
-        tmp_path / "elsewhere" / "deep" / "study", emit=lambda _: None, state_root=tmp_path / "root",
+        tmp_path / "elsewhere" / "deep" / "study", state_root=tmp_path / "root", options=StudyOptions(emit=lambda _: None),
     )
     assert study_runner.storage_url == f"sqlite:///{tmp_path / 'root' / 'optuna.db'}"
     study_runner.run()
@@ -288,7 +288,7 @@ def test_a_sweep_that_searches_nothing_runs_one_trial_and_says_so(tmp_path: Path
     lines: list[str] = []
     study = StudyRunner(
         settings(tmp_path, n_trials=5), parse_search_space({}), PythonLauncher(lambda p, t: 1.0),
-        tmp_path / "studies" / "unit", state_root=tmp_path, emit=lines.append,
+        tmp_path / "studies" / "unit", state_root=tmp_path, options=StudyOptions(emit=lines.append),
     ).run()
     assert len(study.trials) == 1
     assert any("hydra.sweeper.params is empty" in line for line in lines)
@@ -335,7 +335,7 @@ def test_observers_given_to_the_runner_hear_the_study_in_order(tmp_path: Path) -
     study = StudyRunner(
         settings(tmp_path, n_trials=2, max_failure_rate=1.0), parse_search_space({"x": "interval(0.0, 1.0)"}),
         PythonLauncher(lambda p, trial: 1.0 if trial.number == 0 else "not a number"),
-        tmp_path / "studies" / "unit", state_root=tmp_path, emit=lambda _: None, observers=[log],
+        tmp_path / "studies" / "unit", state_root=tmp_path, options=StudyOptions(emit=lambda _: None, observers=[log]),
     ).run()
     assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.FAIL]
     assert log.events == [
@@ -356,7 +356,7 @@ def test_the_launcher_gets_typed_values_and_the_retrained_job_is_marked(tmp_path
     space = parse_search_space({"units": "choice(16, 64)", "act": "choice(relu, tanh)"})
     study = StudyRunner(
         settings(tmp_path, n_trials=2, retrain_best=True), space, launch,
-        tmp_path / "studies" / "unit", state_root=tmp_path, emit=lambda _: None,
+        tmp_path / "studies" / "unit", state_root=tmp_path, options=StudyOptions(emit=lambda _: None),
     ).run()
     assert [type(job.params["units"]) for job in jobs] == [int, int, int]
     assert {job.params["act"] for job in jobs} <= {"relu", "tanh"}

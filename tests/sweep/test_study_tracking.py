@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 
 from hepsweep.sweep.search_space import parse_search_space
 from hepsweep.sweep.settings import SweepSettings
-from hepsweep.sweep.study import StudyRunner
+from hepsweep.sweep.study import StudyOptions, StudyRunner
 
 from .helpers import PythonLauncher
 from .test_study import learning_curve
@@ -33,7 +33,7 @@ def make_runner(
         )
     )
     space = parse_search_space({"x": "interval(0.0, 1.0)"}, arguments)
-    return StudyRunner(settings, space, PythonLauncher(objective, pruner=settings.pruner), tmp_path / "studies" / "tracked", state_root=tmp_path, emit=lines.append)
+    return StudyRunner(settings, space, PythonLauncher(objective, pruner=settings.pruner), tmp_path / "studies" / "tracked", state_root=tmp_path, options=StudyOptions(emit=lines.append))
 
 
 def test_parent_run_per_study_and_a_nested_run_per_trial(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping
 import awkward as ak
 import numpy as np
 
-from hepsweep.errors import ConfigError, DataError, HepsweepError
+from hepsweep.errors import ConfigError, DataError, HepsweepError, message_line
 
 
 def _reduce(function: Callable[..., Any]) -> Callable[[Any], Any]:
@@ -100,7 +100,7 @@ class Expression:
         except HepsweepError:
             raise
         except (ValueError, TypeError, ArithmeticError) as exc:  # awkward's broadcasting, numpy's types
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            reason = message_line(exc)
             raise DataError(
                 f"{self.key}={self.text!r} cannot be computed ({reason}); combine columns of the same shape: "
                 "one value per event, or entries of the same collection"

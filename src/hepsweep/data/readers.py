@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from hepsweep.data.arrays import Arrays
-from hepsweep.errors import DataError
+from hepsweep.errors import DataError, message_line
 
 CSV_CHUNK_ROWS = 250_000
 
@@ -76,7 +76,7 @@ def _csv_chunks(path: Path, n_columns: int, max_rows: int | None) -> Iterator[np
         raise DataError(f"'{path.name}' is empty; give a CSV with a header line and data rows") from None
     except pd.errors.ParserError as exc:
         raise DataError(
-            f"'{path.name}' is not a well-formed CSV ({str(exc).splitlines()[0]}); "
+            f"'{path.name}' is not a well-formed CSV ({message_line(exc)}); "
             "every row needs the same number of comma-separated values"
         ) from exc
     except (UnicodeDecodeError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
@@ -140,7 +140,7 @@ def read_label_first_text(path: Path, n_values: int, max_events: int | None = No
         data = np.loadtxt(path, dtype=np.float32, max_rows=max_events, ndmin=2)
     except ValueError as exc:
         raise DataError(
-            f"'{path.name}' is not whitespace-separated numbers ({str(exc).splitlines()[0]}); "
+            f"'{path.name}' is not whitespace-separated numbers ({message_line(exc)}); "
             "fix the file"
         ) from exc
     if data.shape[1] != n_values + 1:

@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from hepsweep.errors import ExportError, HepsweepError, StudyError
+from hepsweep.errors import ExportError, HepsweepError, StudyError, message_line
 from hepsweep.export.exporter import FORMATS, check_format, export_run
 from hepsweep.export.latency import format_latency, latency_metrics
 from hepsweep.export.origin import Origin
@@ -84,7 +84,7 @@ def register(args: list[str]) -> int:
     except HepsweepError:
         raise
     except Exception as exc:  # MLflow's refusal (a name it does not take, a store that does not answer)
-        line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        line = message_line(exc)
         raise StudyError(f"MLflow could not register the chosen trial of study '{study.study_name}' as {options.name!r}: {mask(line)}") from None
     print(f"registered trial {version.trial} of study {study.study_name} as {options.name} version {version.version} (alias champion): "
           f"mlflow.pyfunc.load_model('models:/{options.name}@champion')")

@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from hepsweep.errors import ExportError
+from hepsweep.errors import ExportError, message_line
 from hepsweep.export.serving import OUTPUT_NAME
 
 INSTALL_HINT = "pip install onnx tf2onnx onnxruntime (hepsweep's own dependencies: reinstall hepsweep)"
@@ -72,7 +72,7 @@ def write_onnx(model: Any, path: Path, metadata: Mapping[str, str]) -> None:
         try:
             model.export(str(raw), format="onnx", verbose=False)
         except Exception as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            first = message_line(exc)
             raise ExportError(f"the ONNX converter failed on model '{model.name}': {first}") from None
         graph = onnx.load(str(raw))
     _refuse_unknown_ops(onnx, graph, model)
@@ -131,7 +131,7 @@ def onnx_predictor(path: Path) -> tuple[Callable[[np.ndarray], np.ndarray], dict
     try:
         session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:
-        raise ExportError(f"ONNX Runtime cannot load the converted model: {str(exc).splitlines()[0]}") from None
+        raise ExportError(f"ONNX Runtime cannot load the converted model: {message_line(exc)}") from None
     input_name = session.get_inputs()[0].name
 
     def predict(x: np.ndarray) -> np.ndarray:

@@ -27,8 +27,10 @@ from typing import Any, Callable, Mapping, Sequence
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
-from optuna.samplers import BaseSampler
+from optuna.samplers import BaseSampler, GridSampler
 from optuna.trial import FrozenTrial, TrialState
+
+from hepsweep.sweep._optuna_private import cached_trials
 
 # samplers whose randomness is a stream: safe to reseed for every trial
 _STREAM_SAMPLERS = ("TPESampler", "RandomSampler", "CmaEsSampler", "NSGAIISampler", "NSGAIIISampler", "GPSampler")
@@ -63,11 +65,12 @@ def configuration(params: Mapping[str, Any], names: Sequence[str]) -> tuple[Any,
 
 def tried(trials: Sequence[FrozenTrial], names: Sequence[str], ignore: int | None = None) -> set[tuple[Any, ...]]:
     """The configurations of the study's trials, whatever their state (a failed one is not asked
-    again either: its retry, if any, is queued by the study runner with the same parameters)."""
+    again either: its retry, if any, is queued by the study runner with the same parameters),
+    leaving out trial number ``ignore`` (the one being sampled)."""
     return {
         configuration(t.params, names)
         for t in trials
-        if t._trial_id != ignore and t.params and len(t.params) >= len(names)
+        if t.number != ignore and t.params and len(t.params) >= len(names)
     }
 
 
@@ -103,11 +106,15 @@ class DistinctSampler(BaseSampler):
         name = type(self._template).__name__
         self._reseeded = name in _STREAM_SAMPLERS
         # the grid sampler picks whole configurations itself, from the study's trials
-        self._dedupe = self._values is not None and name != "GridSampler"
+        self._dedupe = self._values is not None and not isinstance(self._template, GridSampler)
 
     @property
     def wrapped(self) -> BaseSampler:
         return self._template
+
+    def exhausted(self, study: optuna.Study) -> bool:
+        """Whether the wrapped sampler is a grid every point of which has been tried."""
+        return isinstance(self._template, GridSampler) and self._template.is_exhausted(study)
 
     def reseed_rng(self) -> None:
         self._template.reseed_rng()
@@ -129,7 +136,7 @@ class DistinctSampler(BaseSampler):
     ) -> dict[str, Any]:
         if not self._dedupe:
             return self._current.sample_relative(study, trial, search_space)
-        taken = tried(study._get_trials(deepcopy=False, use_cache=True), self._names, ignore=trial._trial_id)
+        taken = tried(cached_trials(study), self._names, ignore=trial.number)
         candidate: dict[str, Any] = {}
         for _ in range(PROPOSALS):
             candidate = self._propose(study, trial)

@@ -9,9 +9,8 @@ from typing import Any
 from datetime import datetime, timedelta
 
 import optuna
-from optuna.storages._rdb import models
-from optuna.storages._rdb.storage import _create_scoped_session
-from sqlalchemy import orm
+
+from hepsweep.sweep._optuna_private import running_without_heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -58,27 +57,14 @@ class Heartbeat:
         self._thread.join(timeout=self.interval + 1)
 
 
-def beat_orphans(storage: optuna.storages.BaseStorage, study_id: int, grace_period: float) -> None:
+def beat_orphans(storage: optuna.storages.BaseStorage, study_name: str, grace_period: float) -> None:
     """Give one heartbeat to every RUNNING trial that has none and started more than
     ``grace_period`` seconds ago: its sweeper died between asking for it and its first heartbeat.
     Optuna never finds such a trial stale; with this beat it does, after the grace period, and
     the trial is failed and retried like any dead one."""
-    backend = getattr(storage, "_backend", storage)  # Optuna may wrap the RDB storage in a cache
-    if not isinstance(backend, optuna.storages.RDBStorage):
-        return
-    # Optuna keeps heartbeat rows to itself; its own stale check reads them the same way
     cutoff = datetime.now() - timedelta(seconds=grace_period)
     try:
-        with _create_scoped_session(backend.scoped_session) as session:
-            running = (
-                session.query(models.TrialModel)
-                .options(orm.selectinload(models.TrialModel.heartbeats))
-                .filter(models.TrialModel.state == optuna.trial.TrialState.RUNNING)
-                .filter(models.TrialModel.study_id == study_id)
-                .all()
-            )
-            orphans = [t.trial_id for t in running if not t.heartbeats and t.datetime_start and t.datetime_start < cutoff]
-        for trial_id in orphans:
-            backend.record_heartbeat(trial_id)
+        for trial_id in running_without_heartbeat(storage, study_name, cutoff):
+            storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
     except Exception as exc:  # a safety net: never the study's end
         log.debug("looking for trials without heartbeats failed: %s", exc)

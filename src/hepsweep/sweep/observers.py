@@ -17,8 +17,8 @@ from typing import Any, Callable, Sequence
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from hepsweep.errors import out_of_space
-from hepsweep.sweep.outcome import counted, first_line
+from hepsweep.errors import first_line, out_of_space
+from hepsweep.sweep.outcome import counted
 from hepsweep.sweep.records import FailKind, TrialRecord, pruned_after_epoch
 
 log = logging.getLogger(__name__)

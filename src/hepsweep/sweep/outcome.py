@@ -10,7 +10,7 @@ import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-from hepsweep.errors import ConfigError, DataError, DeviceError, JobLostError
+from hepsweep.errors import ConfigError, DataError, DeviceError, JobLostError, first_line
 from hepsweep.sweep.records import FREE_FAILURES, FailKind, TrialRecord
 from hepsweep.sweep.trial_link import TrialLink
 
@@ -37,11 +37,6 @@ class JobRequest:
 
 class Launch(Protocol):
     def __call__(self, job: JobRequest) -> JobOutcome: ...
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
 def classify(outcome: JobOutcome, n_objectives: int) -> tuple[TrialState, list[float] | None, str | None, FailKind | None]:

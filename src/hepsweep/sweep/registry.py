@@ -21,7 +21,7 @@ from typing import Any, Callable
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from hepsweep.errors import StudyError
+from hepsweep.errors import StudyError, message_line
 from hepsweep.redaction import mask
 from hepsweep.sweep.observers import StudyObserver
 from hepsweep.sweep.records import TrialRecord
@@ -158,6 +158,6 @@ class ModelRegistryObserver(StudyObserver):
             elif self.log_models == "all" or (self.log_models == "best" and best):
                 trial_model(study, trial, self.uri)
         except Exception as exc:  # the study goes on; `hepsweep register` does it later
-            line = (str(exc).splitlines() or [type(exc).__name__])[0]
+            line = message_line(exc)
             print(f"note: could not log or register the model of trial {trial.number} ({mask(line)}); "
                   f"hepsweep register {study.study_name} NAME does it later", file=sys.stderr)

@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from hepsweep.errors import ConfigError
 from hepsweep.sweep.distinct import DistinctSampler
 from hepsweep.sweep.search_space import SearchSpace
+from hepsweep.train.objective import prunable
 
 SAMPLERS = {
     "tpe": "TPESampler",
@@ -141,6 +142,18 @@ def make_pruner(spec: Any) -> optuna.pruners.BasePruner:
         kwargs["wrapped_pruner"] = make_pruner(kwargs.get("wrapped_pruner") or "median")
         kwargs.setdefault("patience", 1)
     return _instantiate(module, cls, kwargs, "pruner", optuna.pruners, optuna.pruners.BasePruner)
+
+
+def pruner_spec(spec: Any, n_objectives: int) -> Any:
+    """The pruner spec a study of ``n_objectives`` objectives runs with: ``spec`` (the sweeper's
+    ``pruner``), or None (no pruning) for several objectives, which Optuna cannot prune."""
+    return plain(spec) if prunable(n_objectives) else None
+
+
+def study_pruner(spec: Any, n_objectives: int) -> optuna.pruners.BasePruner:
+    """The pruner of a study of ``n_objectives`` objectives, built from the sweeper's ``pruner``
+    spec (by the sweeper for its study, and by each job for the study it reports to)."""
+    return make_pruner(pruner_spec(spec, n_objectives))
 
 
 def describe(spec: Any, default: str) -> str:

@@ -30,7 +30,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from hepsweep.errors import SearchSpaceError
+from hepsweep.errors import SearchSpaceError, message_line
 from hepsweep.redaction import mask
 
 _PRIMITIVE = (str, int, float, bool, type(None))
@@ -123,7 +123,7 @@ def _parse_one(key: str, text: str) -> Parameter | str:
     try:
         override = OverridesParser.create().parse_override(f"{key}={text}")
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = message_line(exc)
         raise SearchSpaceError(
             f"hydra.sweeper.params.{key}: cannot parse {text!r} ({first}); use choice(...), "
             "range(start, stop), interval(low, high), int(interval(...)) or tag(log, interval(...))"
@@ -200,7 +200,7 @@ def parse_search_space(params: Mapping[str, Any] | None, arguments: Iterable[str
         try:
             override = parser.parse_override(argument)
         except Exception as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            first = message_line(exc)
             raise SearchSpaceError(f"cannot parse the override {argument!r} ({first}); write it as key=value") from None
         key = override.get_key_element()
         if override.value_type is None:  # a deletion without a value: ~key

@@ -80,10 +80,6 @@ class SweepSettings:
         values = direction if isinstance(direction, (list, tuple)) else [direction]
         return [str(d).lower() for d in values]
 
-    @property
-    def multi_objective(self) -> bool:
-        return len(self.directions) > 1
-
     def settle_directions(self, objective_names: Optional[List[str]]) -> None:
         """Directions for hepsweep's objectives (``objective=...``): derived when not given,
         else checked against each objective's own; another app's objectives are left alone."""

@@ -9,10 +9,10 @@ from typing import Any, Callable
 import optuna
 from optuna.storages.journal import JournalFileBackend
 
-from hepsweep.errors import StudyError
+from hepsweep.errors import StudyError, message_line
 from hepsweep.locks import open_database
 from hepsweep.redaction import mask
-from hepsweep.sweep.samplers import make_pruner
+from hepsweep.sweep.samplers import study_pruner
 
 SQLITE_TIMEOUT_S = 120
 _CACHE: dict[tuple[Any, ...], optuna.storages.BaseStorage] = {}
@@ -33,9 +33,9 @@ def open_trial(
     trial_type: Callable[[optuna.Study, int], optuna.Trial] = optuna.trial.Trial,
 ) -> optuna.Trial:
     """A live trial of ``study_name`` rebuilt from its storage (what a launched job reports to),
-    pruned by the pruner spec ``pruner`` (the job's own ``hydra.sweeper.pruner``; none for a
-    study of several objectives, which Optuna cannot prune); ``trial_type``: a subclass of
-    ``optuna.Trial`` to build it as."""
+    pruned by the pruner spec ``pruner`` (the job's own ``hydra.sweeper.pruner``), as the study's
+    sweeper prunes it (:func:`~hepsweep.sweep.samplers.study_pruner`); ``trial_type``: a subclass
+    of ``optuna.Trial`` to build it as."""
     storage = open_storage(url)
     try:
         study_id = storage.get_study_id_from_name(study_name)
@@ -48,7 +48,7 @@ def open_trial(
             "launch trials with hepsweep -m (only the sweeper sets HEPSWEEP_TRIAL), or unset it"
         ) from None
     directions = storage.get_study_directions(study_id)
-    study = optuna.load_study(study_name=study_name, storage=storage, pruner=make_pruner(pruner if len(directions) == 1 else None))
+    study = optuna.load_study(study_name=study_name, storage=storage, pruner=study_pruner(pruner, len(directions)))
     return trial_type(study, trial_id)
 
 
@@ -88,7 +88,7 @@ def open_storage(
                 f"no database driver for storage {mask(url)} ({exc}); for PostgreSQL: pip install 'psycopg[binary]'"
             ) from None
         except Exception as exc:
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            first = message_line(exc)
             raise StudyError(
                 f"cannot open storage {mask(url)} ({first}); check hydra.sweeper.storage and that the database is up"
             ) from None

@@ -16,26 +16,28 @@ import threading
 import time
 import warnings
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-from hepsweep.errors import StudyError, out_of_space
+from hepsweep.errors import StudyError, first_line, out_of_space
 from hepsweep.redaction import mask, mask_data
 from hepsweep.sweep import study_index
-from hepsweep.sweep.distinct import configuration, finite_values, space_size, tried
+from hepsweep.sweep._optuna_private import keeps_heartbeats, trial_id
+from hepsweep.sweep.distinct import DistinctSampler, configuration, finite_values, space_size, tried
 from hepsweep.sweep.failure_policy import FailurePolicy
 from hepsweep.sweep.heartbeat import Heartbeat, beat_orphans
 from hepsweep.sweep.observers import Observers, ProgressPrinter, StudyEnd, StudyObserver
-from hepsweep.sweep.outcome import JobOutcome, JobRequest, Launch, budget_used, classify, first_line, over_budget
+from hepsweep.sweep.outcome import JobOutcome, JobRequest, Launch, budget_used, classify, over_budget
 from hepsweep.sweep.records import FailKind, StudyRecord, TrialRecord
 from hepsweep.sweep.report import trials_view
 from hepsweep.sweep.results import RenderView, ResultsWriter
 from hepsweep.sweep.retrain import retrain_best
-from hepsweep.sweep.samplers import describe, make_pruner, plain, study_sampler
+from hepsweep.sweep.samplers import describe, pruner_spec, study_pruner, study_sampler
 from hepsweep.sweep.search_space import SearchSpace
 from hepsweep.sweep.settings import SweepSettings
 from hepsweep.sweep.storage import default_storage_url, open_storage
@@ -63,13 +65,12 @@ def open_study(
 ) -> optuna.Study:
     """Create the study, or load it when it exists with the same directions and search space."""
     s = settings
-    pruner = None if s.multi_objective else make_pruner(s.pruner)
     try:
         study = optuna.create_study(
             study_name=s.study_name,
             storage=storage,
             sampler=study_sampler(s.sampler, s.seed, space),
-            pruner=pruner,
+            pruner=study_pruner(s.pruner, len(s.directions)),
             directions=s.directions,
             load_if_exists=True,
         )
@@ -97,6 +98,34 @@ def open_study(
     return study
 
 
+@dataclass(frozen=True)
+class StudyOptions:
+    """What a study is besides its sweeper settings: how it is described, shown and extended.
+
+    Attributes:
+        command: The command that started the study (for ``hepsweep resume``).
+        objective_names: The names of the study's objectives (``value``, ``value_0``... when None).
+        view: The name of the study's view, recorded for ``hepsweep report``.
+        render: Draws the view when the study ends.
+        description: Describes the study's MLflow experiment (the sweep file's header).
+        emit: Where progress lines go (stderr, prefixed with the study's name, when None).
+        extend_trial: Suggests more parameters on each trial (a custom search space).
+        after_last_job: Called once no more jobs will be launched, before the study's results
+            are written (a launcher lets its workers go meanwhile).
+        observers: Follow the study after hepsweep's own, as Optuna's callbacks do.
+    """
+
+    command: Mapping[str, Any] = field(default_factory=dict)
+    objective_names: Sequence[str] | None = None
+    view: str | None = None
+    render: RenderView = trials_view
+    description: str | None = None
+    emit: Callable[[str], None] | None = None
+    extend_trial: Callable[[optuna.Trial], None] | None = None
+    after_last_job: Callable[[], None] | None = None
+    observers: Sequence[StudyObserver] = ()
+
+
 class StudyRunner:
     """Runs the study described by ``settings`` over ``space``, launching jobs with ``launch``.
 
@@ -112,32 +141,19 @@ class StudyRunner:
         study_dir: Path,
         *,
         state_root: Path,
-        command: dict[str, Any] | None = None,
-        objective_names: list[str] | None = None,
-        view: str | None = None,
-        emit: Callable[[str], None] | None = None,
-        extend_trial: Callable[[optuna.Trial], None] | None = None,
-        description: str | None = None,
-        render: RenderView = trials_view,
-        after_last_job: Callable[[], None] | None = None,
-        observers: Sequence[StudyObserver] = (),
+        options: StudyOptions = StudyOptions(),
     ) -> None:
         """``state_root`` holds the embedded stores (optuna.db, mlflow.db) when the settings name
-        none. ``view`` names the study's view (recorded for ``hepsweep report``) and ``render`` draws
-        it when the study ends; ``description`` (the sweep file's header) describes the study's
-        MLflow experiment; ``extend_trial`` suggests more parameters on each trial;
-        ``after_last_job`` is called once no more jobs will be launched, before the study's
-        results are written (a launcher lets its workers go meanwhile); ``observers`` follow the
-        study after hepsweep's own (as Optuna's callbacks do)."""
+        none; ``options`` describe, show and extend the study."""
         self.settings, self.space, self.launch = settings, space, launch
         self.study_dir = Path(study_dir)
-        self.command = command or {}
+        self.command = dict(options.command)
         n = len(settings.directions)
-        self.objective_names = objective_names or (["value"] if n == 1 else [f"value_{i}" for i in range(n)])
-        self.view = view
-        self.extend_trial = extend_trial
-        self.after_last_job = after_last_job
-        say = emit or (lambda line: print(f"[{settings.study_name}] {line}", file=sys.stderr, flush=True))
+        self.objective_names = list(options.objective_names or (["value"] if n == 1 else [f"value_{i}" for i in range(n)]))
+        self.view = options.view
+        self.extend_trial = options.extend_trial
+        self.after_last_job = options.after_last_job
+        say = options.emit or (lambda line: print(f"[{settings.study_name}] {line}", file=sys.stderr, flush=True))
         self.emit: Callable[[str], None] = lambda line: say(mask(line))
         root = Path(state_root)
         self.storage_url = settings.storage or default_storage_url(root)
@@ -155,16 +171,17 @@ class StudyRunner:
         self.observers = Observers(
             [
                 ProgressPrinter(self.emit, settings.n_trials, self.objective_names),
-                ResultsWriter(self.study_dir, self.objective_names, self.emit, render),
-                TrackingObserver(self.tracking, settings, space, self.storage_url, self.objective_names, description),
+                ResultsWriter(self.study_dir, self.objective_names, self.emit, options.render),
+                TrackingObserver(self.tracking, settings, space, self.storage_url, self.objective_names, options.description),
                 *self._model_observers(settings),
-                *observers,
+                *options.observers,
             ]
         )
         self._ask_lock = threading.Lock()
         self._abort: str | None = None
         self._stop: str | None = None
         self.study: optuna.Study | None = None
+        self.storage: optuna.storages.BaseStorage  # opened with the study
 
     def stop(self, reason: str) -> None:
         """Start no more trials: the running ones end (their launcher may cancel them), the
@@ -187,14 +204,15 @@ class StudyRunner:
     def open_study(self) -> optuna.Study:
         """Open the study and write its record (what ``hepsweep report``/``resume``/``ui`` read)."""
         s = self.settings
-        storage = open_storage(self.storage_url, s.heartbeat_interval, s.grace_period, self._on_stale_trial)
-        if s.multi_objective and describe(s.pruner, "none") != "none":
+        storage = self.storage = open_storage(self.storage_url, s.heartbeat_interval, s.grace_period, self._on_stale_trial)
+        pruner = pruner_spec(s.pruner, len(s.directions))
+        if pruner is None and describe(s.pruner, "none") != "none":
             self.emit("pruning is off: Optuna cannot prune multi-objective studies (hydra.sweeper.pruner ignored)")
         study = open_study(s, self.space, storage, self.storage_url, self.objective_names)
         # for reading only: jobs take the pruner and the real URLs from their own config
         StudyRecord.write(
             study,
-            pruner=None if s.multi_objective else mask_data(plain(s.pruner)),
+            pruner=mask_data(pruner),
             tracking_uri=mask(self.tracking.uri) if self.tracking.uri and self.tracking.enabled else None,
             study_dir=str(self.study_dir.resolve()),
         )
@@ -218,7 +236,7 @@ class StudyRunner:
             link = TrialLink(
                 storage=self.storage_url,
                 study=study.study_name,
-                trial_id=trial._trial_id,
+                trial_id=trial_id(trial),
                 # with no run yet (MLflow away), the job spools its records for the back-fill
                 tracking_uri=self.tracking.uri if self.tracking.enabled else None,
             )
@@ -234,7 +252,7 @@ class StudyRunner:
                 self._tell(study, trial, values, state)
                 if outcome.error is not None and out_of_space(outcome.error):
                     self._storage_failed(outcome.error, f"trial {trial.number}")  # every later trial would fail the same way
-                frozen = study._storage.get_trial(trial._trial_id)
+                frozen = self.storage.get_trial(trial_id(trial))
                 if kind == FailKind.LOST:
                     retry_line, stop = self.policy.retry_lost(study, frozen)
                     self._abort = self._abort or stop
@@ -252,7 +270,7 @@ class StudyRunner:
                 pass
             self.emit(f"trial {trial.number} FAIL: {first_line(exc)}")
         finally:
-            heartbeat.remove(trial._trial_id)
+            heartbeat.remove(trial_id(trial))
 
     def _extended(self, study: optuna.Study, trial: optuna.Trial) -> bool:
         """Let the custom search space suggest its parameters; a trial it fails on is FAIL."""
@@ -268,9 +286,10 @@ class StudyRunner:
     def _tell(self, study: optuna.Study, trial: optuna.Trial, values: list[float] | None, state: TrialState) -> None:
         try:
             study.tell(trial, values=values, state=state)
-        except RuntimeError as exc:
-            # GridSampler asks the study to stop once the grid is exhausted; the trial is told.
-            if "Study.stop" not in str(exc):
+        except RuntimeError:
+            # GridSampler calls Study.stop once its grid is exhausted, which raises outside
+            # Study.optimize; the trial is told all the same.
+            if not (isinstance(study.sampler, DistinctSampler) and study.sampler.exhausted(study)):
                 raise
             self._stop = "the grid is exhausted"
 
@@ -326,23 +345,23 @@ class StudyRunner:
                     if self._storage_failed(exc, "asking for a trial"):
                         return None
                     raise
-                heartbeat.add(trial._trial_id)  # at once: a sweeper killed now leaves a trial that goes stale
+                heartbeat.add(trial_id(trial))  # at once: a sweeper killed now leaves a trial that goes stale
                 if self.extend_trial is not None and not self._extended(study, trial):
-                    heartbeat.remove(trial._trial_id)
+                    heartbeat.remove(trial_id(trial))
                     continue
                 dropped = self._dropped(study, trial)
                 if dropped is None:
                     return trial
                 TrialRecord.write(trial, fail_reason=dropped[1], fail_kind=dropped[0])
                 study.tell(trial, state=TrialState.FAIL)
-                heartbeat.remove(trial._trial_id)
+                heartbeat.remove(trial_id(trial))
         return None
 
     def _dropped(self, study: optuna.Study, trial: optuna.Trial) -> tuple[str, str] | None:
         """(kind, reason) when a trial of another sweeper, asked at the same instant, makes this
         one redundant: the budget is full without it, or it repeats a configuration on a finite
         space. The later trial gives way; a queued trial or a retry is owed its run."""
-        frozen = study._storage.get_trial(trial._trial_id)
+        frozen = self.storage.get_trial(trial_id(trial))
         if frozen.system_attrs.get("fixed_params") or RetryHeartbeatStaleTrialCallback.retry_history(frozen):
             return None
         trials = study.get_trials(deepcopy=False)
@@ -372,8 +391,8 @@ class StudyRunner:
         )
         if not self.space.distributions:
             self.emit("warning: hydra.sweeper.params is empty, so one trial is run, not n_trials; add params to search")
-        storage = study._storage
-        heartbeats = optuna.storages._heartbeat.is_heartbeat_enabled(storage)
+        storage = self.storage
+        heartbeats = keeps_heartbeats(storage)
         if not heartbeats and self._others_running(study):
             self.emit(
                 "this storage keeps no heartbeats, so trials left RUNNING by a crash cannot be told from live "
@@ -385,7 +404,7 @@ class StudyRunner:
             while True:
                 if time.monotonic() - last_stale_check > s.heartbeat_interval and self._abort is None:
                     try:
-                        beat_orphans(storage, study._study_id, s.grace_period)
+                        beat_orphans(storage, study.study_name, s.grace_period)
                         optuna.storages.fail_stale_trials(study)
                     except Exception as exc:
                         if not self._storage_failed(exc, "the check for dead trials"):

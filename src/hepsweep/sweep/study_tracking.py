@@ -18,9 +18,10 @@ from typing import Any, Callable, Mapping
 
 import optuna
 
+from hepsweep.errors import first_line
 from hepsweep.redaction import MASK, mask, restore
 from hepsweep.sweep.observers import StudyEnd, StudyObserver
-from hepsweep.sweep.samplers import describe
+from hepsweep.sweep.samplers import describe, pruner_spec
 from hepsweep.sweep.search_space import SearchSpace
 from hepsweep.metrics import Shown, shown_in
 from hepsweep.sweep.settings import SweepSettings
@@ -99,7 +100,7 @@ class StudyTracking:
         try:
             result = action()
         except Exception as exc:
-            reason = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+            reason = first_line(exc)
             if self._away_until is None:
                 self.emit(
                     f"MLflow at {mask(self.uri or '')} failed while {what} ({mask(reason)}); the study goes on, its "
@@ -391,7 +392,7 @@ class TrackingObserver(StudyObserver):
             "study_name": s.study_name,
             "directions": ",".join(s.directions),
             "sampler": describe(s.sampler, "tpe"),
-            "pruner": describe(s.pruner, "none"),
+            "pruner": describe(pruner_spec(s.pruner, len(s.directions)), "none"),
             "storage": mask(self.storage_url),
             "objective": ",".join(self.objective_names),
         }

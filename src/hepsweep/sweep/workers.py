@@ -32,6 +32,8 @@ from typing import Any, Callable
 import cloudpickle
 import psutil
 
+from hepsweep.errors import first_line
+
 log = logging.getLogger(__name__)
 
 STOP = b"stop"
@@ -67,8 +69,7 @@ def _portable(error: BaseException) -> BaseException:
         pickle.loads(pickle.dumps(error))
         return error
     except Exception:
-        text = (str(error).strip().splitlines() or [""])[0]
-        return RuntimeError(f"{type(error).__name__}: {text}")
+        return RuntimeError(first_line(error))
 
 
 PARENT_CHECK_S = 1.0

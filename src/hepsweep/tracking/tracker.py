@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Protocol
 
+from hepsweep.errors import first_line
 from hepsweep.redaction import mask
 from hepsweep.tracking import spool
 from hepsweep.tracking.background import defer
@@ -87,7 +88,7 @@ class MlflowTracker:
                 spool.send(client(self.tracking_uri), self.run_id or "", record)
                 return
             except Exception as exc:  # MLflow raises many types: server down, DB locked, bad value
-                self.failed = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                self.failed = first_line(exc)
                 later = f"its records are kept in {self.spool} and sent when MLflow answers" if self.spool else "the run goes on without tracking"
                 log.warning(
                     "MLflow logging failed while %s (%s); %s. Check that the tracking store %s is reachable (tracking.uri).",

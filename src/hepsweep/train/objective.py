@@ -12,6 +12,12 @@ from hepsweep.errors import ConfigError
 from hepsweep.metrics import metric
 
 
+def prunable(n_objectives: int) -> bool:
+    """Whether a study of ``n_objectives`` objectives can prune its trials: Optuna prunes, and
+    takes a trial's per-epoch reports, only in a study of one objective."""
+    return n_objectives == 1
+
+
 @dataclass(frozen=True)
 class Objective:
     names: tuple[str, ...]
@@ -24,6 +30,11 @@ class Objective:
         for name in names:
             metric(str(name))  # refuses an unknown name in one line
         return cls(tuple(str(n) for n in names))
+
+    @property
+    def prunable(self) -> bool:
+        """Whether a trial of this objective reports its epochs and may be pruned."""
+        return prunable(len(self.names))
 
     @property
     def monitor(self) -> str:

@@ -223,36 +223,33 @@ def _compiled_model(cfg: DictConfig, data: Any, device: Any) -> Any:
     return COMPILED_MODELS.get(key, build, check_learning_rate(cfg.optimizer))
 
 
-def _train_and_evaluate(
-    cfg: DictConfig,
-    data: Any,
-    device: Any,
-    objective: Objective,
-    summary: RunSummary,
-    folder: Path,
-    listeners: RunListeners,
-) -> RunResult:
-    """Build (or reuse), fit and evaluate on the chosen device; write the outputs."""
-    tracker, trial, emit = listeners.tracker, listeners.trial, listeners.emit
+@dataclass
+class _Watchers:
+    """The callbacks of one fit, and those whose findings the run reads afterwards."""
+
+    validation: ValidationScores
+    timer: EpochTimer
+    divergence: DivergenceGuard
+    resume: ResumeFromLastEpoch
+    stopper: keras.callbacks.EarlyStopping | None
+    pruning: PruningCallback | None
+    callbacks: list[keras.callbacks.Callback]
 
 
-    if int(cfg.train.steps_per_execution) < 1:
-        raise ConfigError(f"train.steps_per_execution={cfg.train.steps_per_execution} must be at least 1")
-    model = _compiled_model(cfg, data, device)
-    batch = int(cfg.train.batch_size)
+def _watchers(cfg: DictConfig, model: Any, data: Any, objective: Objective, folder: Path, listeners: RunListeners) -> _Watchers:
+    """Validation scores, timing, divergence, history, early stopping, resume and pruning, in
+    the order Keras calls them."""
     epochs = int(cfg.train.epochs)
-    train_ds = _training_batches(data, batch, bool(cfg.train.shuffle), int(cfg.train.seed))
     val_x = as_model_input(data.val.x)
     val_weights = None if data.val.w is None else np.asarray(data.val.w)
     validation = ValidationScores(lambda: model_outputs(model, val_x), np.asarray(data.val.y), data.n_classes, val_weights)
-
     timer, divergence = EpochTimer(), DivergenceGuard()
     # a run killed mid-training and started again in its folder continues from its last finished epoch
     resume = ResumeFromLastEpoch(folder / RESUME_DIR, _fingerprint(cfg), history=folder / benchmark.HISTORY)
     history_csv = EpochHistory(str(folder / benchmark.HISTORY), append=resume.resumed_epochs > 0)
-    callbacks: list[keras.callbacks.Callback] = [validation, timer, divergence, history_csv, EpochMetricsLogger(tracker)]
+    callbacks: list[keras.callbacks.Callback] = [validation, timer, divergence, history_csv, EpochMetricsLogger(listeners.tracker)]
     if cfg.train.progress:
-        callbacks.append(EpochLine(epochs, timer, emit))
+        callbacks.append(EpochLine(epochs, timer, listeners.emit))
     stopper = None
     if cfg.train.early_stopping_patience > 0:
         stopper = keras.callbacks.EarlyStopping(
@@ -265,72 +262,110 @@ def _train_and_evaluate(
     resume.stopper = stopper
     callbacks.append(resume)
     pruning = None
-    if trial is not None and len(objective.names) == 1:
-        pruning = PruningCallback(trial, objective.monitor, last_epoch=epochs - 1)
+    if listeners.trial is not None and objective.prunable:
+        pruning = PruningCallback(listeners.trial, objective.monitor, last_epoch=epochs - 1)
         callbacks.append(pruning)
     if cfg.train.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(folder / benchmark.TENSORBOARD), profile_batch=0))
+    return _Watchers(validation, timer, divergence, resume, stopper, pruning, callbacks)
 
+
+def _fit(cfg: DictConfig, model: Any, data: Any, device: Any, watchers: _Watchers, summary: RunSummary, tracker: Tracker) -> None:
+    """Fit the model while sampling the machine's utilisation; record the training's figures
+    (time, throughput, size, epochs, utilisation) on the summary and the tracker."""
+    epochs = int(cfg.train.epochs)
+    train_ds = _training_batches(data, int(cfg.train.batch_size), bool(cfg.train.shuffle), int(cfg.train.seed))
     sampler = UtilisationSampler(cfg.tracking.utilisation_interval_s, uses_gpu=device.kind == "gpu").start()
     summary.train_started_at = datetime.now(timezone.utc).isoformat()
     start = time.perf_counter()
     try:
-        model.fit(train_ds, epochs=epochs, callbacks=callbacks, verbose=0, shuffle=False)
+        model.fit(train_ds, epochs=epochs, callbacks=watchers.callbacks, verbose=0, shuffle=False)
     finally:
         train_time = time.perf_counter() - start
         utilisation = sampler.stop()
+    durations = watchers.timer.durations
     summary.utilisation = utilisation.as_dict()
-    summary.epochs_run = resume.resumed_epochs + len(timer.durations)
-    summary.early_stopped = bool(stopper is not None and stopper.stopped_epoch > 0)
+    summary.epochs_run = watchers.resume.resumed_epochs + len(durations)
+    summary.early_stopped = bool(watchers.stopper is not None and watchers.stopper.stopped_epoch > 0)
     summary.metrics.update(
         train_time_s=train_time,
-        time_per_epoch_s=float(np.mean(timer.durations)) if timer.durations else float("nan"),
+        time_per_epoch_s=float(np.mean(durations)) if durations else float("nan"),
         n_params=float(model.count_params()),
         epochs_run=float(summary.epochs_run),
-        samples_per_s=len(data.train) * len(timer.durations) / train_time if train_time > 0 else 0.0,
+        samples_per_s=len(data.train) * len(durations) / train_time if train_time > 0 else 0.0,
     )
     for step, reading in enumerate(utilisation.series):
         tracker.log_metrics({f"system/{k}": v for k, v in reading.items() if k != "t_s"}, step=step)
     tracker.log_metrics(utilisation.metrics())
     tracker.set_tags({"gpu_present": utilisation.gpu_present, "device": device.kind})
 
-    def finish(status: str, deferred: Callable[[], None] | None = None) -> RunSummary:
-        summary.status = status
-        summary.write(folder)
-        if listeners.on_summary is not None:
-            listeners.on_summary(summary)
-        # One name, one meaning: the val_* figures of the weights the run ends with (the best
-        # epoch's, when early stopping restored it) are logged again at the last epoch, so that
-        # MLflow's value of val_auc is the trial's value in Optuna; the rest carry no step.
-        finite = {k: v for k, v in summary.metrics.items() if not math.isnan(v)}
-        tracker.log_metrics({k: v for k, v in finite.items() if not k.startswith("val_")})
-        tracker.log_metrics({k: v for k, v in finite.items() if k.startswith("val_")}, step=summary.epochs_run)
-        tracker.set_tags({"early_stopped": summary.early_stopped, "pruned": summary.pruned, "run_status": status})
 
-        def outputs() -> None:  # nothing here decides the next trial: written in the background
-            if deferred is not None:
-                deferred()
-            if cfg.tracking.log_artifacts:
-                tracker.log_artifacts(folder, "benchmark")
+def _finish(
+    status: str,
+    cfg: DictConfig,
+    folder: Path,
+    summary: RunSummary,
+    listeners: RunListeners,
+    deferred: Callable[[], None] | None = None,
+) -> RunSummary:
+    """End the run as ``status``: write its summary, hand it over, log its figures and tags, and
+    upload its outputs (``deferred`` writes more of them first) in the background."""
+    tracker = listeners.tracker
+    summary.status = status
+    summary.write(folder)
+    if listeners.on_summary is not None:
+        listeners.on_summary(summary)
+    # One name, one meaning: the val_* figures of the weights the run ends with (the best
+    # epoch's, when early stopping restored it) are logged again at the last epoch, so that
+    # MLflow's value of val_auc is the trial's value in Optuna; the rest carry no step.
+    finite = {k: v for k, v in summary.metrics.items() if not math.isnan(v)}
+    tracker.log_metrics({k: v for k, v in finite.items() if not k.startswith("val_")})
+    tracker.log_metrics({k: v for k, v in finite.items() if k.startswith("val_")}, step=summary.epochs_run)
+    tracker.set_tags({"early_stopped": summary.early_stopped, "pruned": summary.pruned, "run_status": status})
 
-        defer(outputs)
-        return summary
+    def outputs() -> None:  # nothing here decides the next trial: written in the background
+        if deferred is not None:
+            deferred()
+        if cfg.tracking.log_artifacts:
+            tracker.log_artifacts(folder, "benchmark")
 
-    if divergence.bad_epoch is not None:
-        summary.failure = f"{divergence.reason} in epoch {divergence.bad_epoch + 1}"
-        finish("failed")
+    defer(outputs)
+    return summary
+
+
+def _train_and_evaluate(
+    cfg: DictConfig,
+    data: Any,
+    device: Any,
+    objective: Objective,
+    summary: RunSummary,
+    folder: Path,
+    listeners: RunListeners,
+) -> RunResult:
+    """Build (or reuse), fit and evaluate on the chosen device; write the outputs."""
+    if int(cfg.train.steps_per_execution) < 1:
+        raise ConfigError(f"train.steps_per_execution={cfg.train.steps_per_execution} must be at least 1")
+    model = _compiled_model(cfg, data, device)
+    watchers = _watchers(cfg, model, data, objective, folder, listeners)
+    _fit(cfg, model, data, device, watchers, summary, listeners.tracker)
+
+    if watchers.divergence.bad_epoch is not None:
+        summary.failure = f"{watchers.divergence.reason} in epoch {watchers.divergence.bad_epoch + 1}"
+        _finish("failed", cfg, folder, summary, listeners)
         raise TrainingError(
             f"{summary.failure}; lower optimizer.lr (now {cfg.optimizer.lr}) or set optimizer.clipnorm=1.0"
         )
 
-    kept = _kept_epoch(stopper, summary.epochs_run)
-    if kept is not None and kept >= resume.resumed_epochs:  # the scores of this run's own epochs
-        summary.metrics.update(validation.history[kept - resume.resumed_epochs])
+    kept = _kept_epoch(watchers.stopper, summary.epochs_run)
+    resumed = watchers.resume.resumed_epochs
+    if kept is not None and kept >= resumed:  # the scores of this run's own epochs
+        summary.metrics.update(watchers.validation.history[kept - resumed])
 
+    pruning = watchers.pruning
     if pruning is not None and pruning.pruned_at_epoch is not None:
         summary.pruned, summary.pruned_after_epoch = True, pruning.pruned_at_epoch + 1
-        finish("pruned")
-        emit(f"pruned after epoch {pruning.pruned_at_epoch + 1} ({objective.monitor} not promising)")
+        _finish("pruned", cfg, folder, summary, listeners)
+        listeners.emit(f"pruned after epoch {pruning.pruned_at_epoch + 1} ({objective.monitor} not promising)")
         raise optuna.TrialPruned(f"pruned after epoch {pruning.pruned_at_epoch + 1}")
 
     test = evaluate(
@@ -344,8 +379,8 @@ def _train_and_evaluate(
     )
     summary.metrics.update(test.figures)
     _write_outputs(folder, cfg, model, data, test, summary)
-    finish("complete", lambda: _write_plots(folder, cfg, data, test, summary))
-    emit(summary.one_line())
+    _finish("complete", cfg, folder, summary, listeners, lambda: _write_plots(folder, cfg, data, test, summary))
+    listeners.emit(summary.one_line())
     return RunResult(summary, folder, objective)
 
 

@@ -23,15 +23,16 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from hepsweep._resources import sweep_description
-from hepsweep.errors import ConfigError
+from hepsweep.errors import ConfigError, first_line
 from hepsweep.hydra_errors import explain_hydra_error
 from hepsweep.redaction import mask_logs, scrub_hydra_files
 from hepsweep.studies import VIEWS, render
-from hepsweep.sweep.outcome import JobOutcome, JobRequest, first_line
+from hepsweep.sweep.outcome import JobOutcome, JobRequest
 from hepsweep.sweep.search_space import SearchSpace, parse_search_space
 from hepsweep.sweep.settings import SweepSettings
-from hepsweep.sweep.study import StudyRunner
-from hydra_plugins.hepsweep_sweeper.launcher import TRIAL_LINK_OVERRIDE
+from hepsweep.sweep.study import StudyOptions, StudyRunner
+from hydra_plugins.hepsweep_sweeper._hydra_private import is_basic_launcher, job_value
+from hydra_plugins.hepsweep_sweeper.launcher import TRIAL_LINK_OVERRIDE, PooledLauncher
 from hydra_plugins.hepsweep_sweeper._submitit_jobs import CancelDeadTrialJobs, SubmititTrials, is_submitit
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,7 @@ class HydraStudyRunner:
             return JobOutcome(value=result.return_value)
         # for a failed job JobReturn.return_value logs "Error executing job" (for every pruned
         # trial too: a TrialPruned is the job's exception) and raises; the outcome is the exception
-        error = result._return_value
+        error = job_value(result)
         if not isinstance(error, BaseException):
             error = RuntimeError(f"job ended with status {result.status.name}")
         return JobOutcome(error=error)
@@ -141,8 +142,7 @@ class HydraStudyRunner:
         names = _objective_names(self.config)
         settings.settle_directions(names)
         self._check_composes(space)
-        launcher_name = type(getattr(self.launcher, "launcher", self.launcher)).__name__
-        if settings.n_jobs > 1 and launcher_name == "BasicLauncher":
+        if settings.n_jobs > 1 and is_basic_launcher(self.launcher):
             print(
                 f"[{settings.study_name}] the basic launcher runs one trial at a time; "
                 "use hydra/launcher=joblib (or submitit_local/submitit_slurm) for n_jobs > 1",
@@ -162,31 +162,31 @@ class HydraStudyRunner:
             space,
             functools.partial(self._launch, space),
             study_dir,
-            command=command,
-            objective_names=names,
-            view=str(view) if view else None,
             # hepsweep's app keeps its stores under output_root; any other app in its lasting sweep folder
             state_root=Path(str(output_root)) if output_root else lasting_sweep_folder(self.config),
-            extend_trial=(
-                custom_search_space(settings.custom_search_space, self.config, self.task_function)
-                if settings.custom_search_space
-                else None
+            options=StudyOptions(
+                command=command,
+                objective_names=names,
+                view=str(view) if view else None,
+                extend_trial=(
+                    custom_search_space(settings.custom_search_space, self.config, self.task_function)
+                    if settings.custom_search_space
+                    else None
+                ),
+                description=_sweep_description(self.config),
+                render=render,
+                # hepsweep's launcher: its workers finish their uploads and exit while the results are written
+                after_last_job=self.launcher.release if isinstance(self.launcher, PooledLauncher) else None,
+                observers=[CancelDeadTrialJobs()] if isinstance(self.launcher, SubmititTrials) else [],
             ),
-            description=_sweep_description(self.config),
-            render=render,
-            # hepsweep's launcher: its workers finish their uploads and exit while the results are written
-            after_last_job=getattr(self.launcher, "release", None),
-            observers=[CancelDeadTrialJobs()] if isinstance(self.launcher, SubmititTrials) else [],
         )
         restore = self._stop_on_signals(runner, settings.study_name)
         try:
             return runner.run()
         finally:
             restore()
-            close = getattr(self.launcher, "close", None)
-            if close is not None:  # hepsweep's launcher: stop its worker processes
-                close()
-
+            if isinstance(self.launcher, PooledLauncher):  # hepsweep's launcher: stop its worker processes
+                self.launcher.close()
 
     def _stop_on_signals(self, runner: StudyRunner, study_name: str) -> Callable[[], None]:
         """SIGTERM or Ctrl-C while trials run as SLURM (submitit) jobs: cancel the jobs, say so in

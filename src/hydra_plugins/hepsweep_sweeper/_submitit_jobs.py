@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -31,7 +32,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, JobStatus, run_job, setup_globals
+from hydra.core.utils import JobReturn, run_job, setup_globals
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, flag_override, open_dict
@@ -39,10 +40,11 @@ from omegaconf import DictConfig, OmegaConf, flag_override, open_dict
 import optuna
 from optuna.trial import FrozenTrial
 
-from hepsweep.errors import JobLostError
+from hepsweep.errors import JobLostError, message_line
 from hepsweep.redaction import has_secret, mask, mask_data, restore
 from hepsweep.sweep.observers import StudyObserver
 from hepsweep.sweep.records import TrialRecord
+from hydra_plugins.hepsweep_sweeper._hydra_private import failed_job, job_value, submitit_cluster
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +59,9 @@ _PENDING = {"PENDING", "RUNNING", "REQUEUED", "COMPLETING", "PREEMPTED", "READY"
 
 def is_submitit(launcher: Launcher) -> bool:
     """Whether ``launcher`` is one of hydra-submitit-launcher's (SLURM or local)."""
-    return type(launcher).__module__.startswith("hydra_plugins.hydra_submitit_launcher") and hasattr(launcher, "params")
+    # a launcher of that plugin exists only once its module is imported: no import needed here
+    plugin = sys.modules.get("hydra_plugins.hydra_submitit_launcher.submitit_launcher")
+    return plugin is not None and isinstance(launcher, plugin.BaseSubmititLauncher)
 
 
 # --- secrets out of what is pickled, back in the job ------------------------------------------
@@ -151,7 +155,7 @@ class TrialJobCall:
 def _masked_return(result: JobReturn) -> JobReturn:
     """The job's return as the sweeper needs it (status, value or exception, folder), written
     to the result file without the job's config or any secret."""
-    value = result._return_value
+    value = job_value(result)
     if isinstance(value, BaseException) and has_secret(str(value)):
         try:
             value = type(value)(mask(str(value)))
@@ -159,15 +163,16 @@ def _masked_return(result: JobReturn) -> JobReturn:
             value = RuntimeError(f"{type(value).__name__}: {mask(str(value))}")
     elif isinstance(value, str):
         value = mask(value)
-    return JobReturn(
+    masked = JobReturn(
         overrides=mask_data(list(result.overrides or [])),
         cfg=OmegaConf.create(),
         hydra_cfg=None,
         working_dir=result.working_dir,
         task_name=result.task_name,
         status=result.status,
-        _return_value=value,
     )
+    masked.return_value = value
+    return masked
 
 
 def _not_requeued(error: Any) -> Optional[str]:
@@ -198,7 +203,7 @@ class SubmititTrials:
         from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf  # optional: as above
 
         launcher: Any = self.launcher
-        kind = launcher._EXECUTOR
+        kind = submitit_cluster(launcher)
         params = dict(launcher.params)
         init = {"folder": params.pop("submitit_folder")}
         if "max_num_timeout" in params:
@@ -229,7 +234,7 @@ class SubmititTrials:
             job = executor.submit(call)
             os.environ.pop(SECRETS_ENV_VAR, None)
             self._jobs[job.job_id] = job
-        log.info("trial job #%d: %s job %s", idx, launcher._EXECUTOR, job.job_id)
+        log.info("trial job #%d: %s job %s", idx, submitit_cluster(launcher), job.job_id)
         try:
             return self._wait(job, overrides)
         finally:
@@ -263,18 +268,18 @@ class SubmititTrials:
         try:
             result = job.result()
         except Exception as exc:  # the job's process failed outside the task (an import, the pickle)
-            return JobReturn(overrides=overrides, status=JobStatus.FAILED, _return_value=RuntimeError(mask(str(exc).splitlines()[0])))
+            return failed_job(overrides, RuntimeError(mask(message_line(exc))))
         if not isinstance(result, JobReturn):
-            return JobReturn(overrides=overrides, status=JobStatus.FAILED, _return_value=RuntimeError(f"job returned {type(result).__name__}"))
-        signalled = _not_requeued(result._return_value)
+            return failed_job(overrides, RuntimeError(f"job returned {type(result).__name__}"))
+        signalled = _not_requeued(job_value(result))
         if signalled is not None:
             return self._lost(job, overrides, signalled)
         return result
 
     def _lost(self, job: Any, overrides: List[str], what: str) -> JobReturn:
-        kind = "SLURM" if getattr(self.launcher, "_EXECUTOR", "") == "slurm" else "submitit"
+        kind = "SLURM" if submitit_cluster(self.launcher) == "slurm" else "submitit"
         error = JobLostError(f"{kind} job {job.job_id} did not finish: {what}")
-        return JobReturn(overrides=overrides, status=JobStatus.FAILED, _return_value=error)
+        return failed_job(overrides, error)
 
     def cancel_all(self) -> List[str]:
         """Cancel every job still running; their ids."""

@@ -13,11 +13,12 @@ give the same config.
 import copy
 from typing import Dict, Sequence, Tuple
 
-from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.core.config_loader import ConfigLoader
 from omegaconf import DictConfig, OmegaConf, open_dict
+
+from hydra_plugins.hepsweep_sweeper._hydra_private import apply_value_overrides, overrides_dirname
 
 
 class JobComposer:
@@ -57,14 +58,14 @@ class JobComposer:
         if shape not in self._bases:
             self._bases[shape] = self.loader.load_sweep_config(self.master, list(shape))
         config = copy.deepcopy(self._bases[shape])
-        ConfigLoaderImpl._apply_overrides_to_config([o for o in parsed if not self._changes_shape(o)], config)
+        apply_value_overrides([o for o in parsed if not self._changes_shape(o)], config)
         every = self.parser.parse_overrides(list(self.master.hydra.overrides.hydra)) + parsed
         task = [o for o in every if not o.is_hydra_override()]
         job = config.hydra.job
         with open_dict(config.hydra):
             config.hydra.overrides.hydra = [o.input_line for o in every if o.is_hydra_override()]
             config.hydra.overrides.task = [o.input_line for o in task]
-            job.override_dirname = get_overrides_dirname(
+            job.override_dirname = overrides_dirname(
                 overrides=task,
                 kv_sep=job.config.override_dirname.kv_sep,
                 item_sep=job.config.override_dirname.item_sep,

@@ -15,6 +15,7 @@ from hydra.plugins.config_source import ConfigLoadError, ConfigResult, ConfigSou
 from omegaconf import OmegaConf
 
 from hepsweep._resources import sweeps_dir
+from hydra_plugins.hepsweep_sweeper._hydra_private import config_file_name, config_header
 
 GROUP = "sweep"
 
@@ -32,14 +33,14 @@ class HepsweepSweepsConfigSource(ConfigSource):
         head, _, name = config_path.partition("/")
         if head != GROUP or not name:
             return None
-        return os.path.join(self._folder, self._normalize_file_name(name))
+        return os.path.join(self._folder, config_file_name(name))
 
     def load_config(self, config_path: str) -> ConfigResult:
         file = self._file(config_path)
         if file is None or not os.path.isfile(file):
             raise ConfigLoadError(f"Config not found : {config_path}")
         with open(file, encoding="utf-8") as handle:
-            header = ConfigSource._get_header_dict(handle.read(512))
+            header = config_header(handle.read(512))
             handle.seek(0)
             config = OmegaConf.load(handle)
         return ConfigResult(config=config, path=self.full_path(), provider=self.provider, header=header)

@@ -12,16 +12,17 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Protocol, Sequence, runtime_checkable
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, run_job, setup_globals
+from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, open_dict
 
 from hepsweep.sweep.trial_link import ENV_VAR
+from hydra_plugins.hepsweep_sweeper._hydra_private import failed_job
 from hydra_plugins.hepsweep_sweeper.compose import JobComposer, composer_for
 from hepsweep.sweep.workers import WorkerDiedError, WorkerPool
 from hepsweep.tracking.background import finish_background_work
@@ -85,7 +86,19 @@ def shown_overrides(overrides: Sequence[str]) -> str:
     return " ".join(o for o in filter_overrides(overrides) if not o.startswith(TRIAL_LINK_OVERRIDE))
 
 
-class HepsweepLauncher(Launcher):
+@runtime_checkable
+class PooledLauncher(Protocol):
+    """A launcher that keeps worker processes across a sweep's jobs (``hydra/launcher=hepsweep``):
+    the sweeper tells it when the study launches no more jobs, and when to stop its workers."""
+
+    def release(self) -> None:
+        """The study launches no more jobs: the workers may finish their work and exit."""
+
+    def close(self) -> None:
+        """Stop the workers."""
+
+
+class HepsweepLauncher(Launcher):  # a PooledLauncher
     def __init__(self, workers: int = 1, threads: Optional[int] = None, recycle_mb: float = 1024.0) -> None:
         self.workers, self.threads, self.recycle_mb = int(workers), threads, float(recycle_mb)
         self.pool: Optional[WorkerPool] = None
@@ -117,7 +130,7 @@ class HepsweepLauncher(Launcher):
             try:
                 result = self.pool.run(execute_job, idx, list(overrides), after=finish_background_work)
             except WorkerDiedError as exc:
-                result = JobReturn(overrides=list(overrides), status=JobStatus.FAILED, _return_value=exc)
+                result = failed_job(overrides, exc)
             returns.append(result)
         return returns
 

@@ -10,7 +10,7 @@ from typing import Iterator, Mapping, Sequence
 
 import awkward as ak
 
-from hepsweep.errors import DataError
+from hepsweep.errors import DataError, message_line
 
 # column name -> values of that column for the rows of one chunk
 Chunk = Mapping[str, ak.Array]
@@ -75,5 +75,5 @@ def closest(name: str, candidates: Sequence[str]) -> str:
 
 def open_error(path: Path, fmt: str, exc: Exception) -> DataError:
     """The one line for a file that cannot be read as ``fmt``."""
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    reason = message_line(exc)
     return DataError(f"cannot read '{path.name}' as {fmt} ({reason}); check that the file is whole and in that format")
