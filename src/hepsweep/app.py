@@ -29,7 +29,8 @@ from hepsweep.job import TrialJob
 from hepsweep.quiet import quiet_libraries
 from hepsweep.redaction import mask_logs, scrub_hydra_files
 from hepsweep.sweep.settings import SweepSettings
-from hepsweep.train.warm import import_tensorflow
+from hepsweep.train.warm import import_tensorflow, warm_up
+from hydra_plugins.hepsweep_sweeper import _app_hooks as hooks
 
 log = logging.getLogger("hepsweep")
 
@@ -163,6 +164,14 @@ def task(cfg: DictConfig) -> Any:
     return result.value
 
 
+def sweep_hooks() -> hooks.AppHooks:
+    """What hepsweep's app adds to its sweeps: the reference studies' views, and TensorFlow
+    imported by each worker of ``hydra/launcher=hepsweep`` before its first trial."""
+    from hepsweep.studies import VIEWS, render  # heavy: pandas and the views' figures, for a sweep only
+
+    return hooks.AppHooks(views=tuple(VIEWS), render=render, warm_up=warm_up)
+
+
 def main(argv: list[str]) -> None:
     """Run the Hydra app with ``argv`` (everything after ``hepsweep``)."""
     quiet_libraries()
@@ -172,6 +181,7 @@ def main(argv: list[str]) -> None:
     if not any(f in flags for f in ("--help", "-h", "--hydra-help", "--version", "--info", "-i", "--shell-completion", "-sc")):
         _validate_overrides(overrides)
     register_configs()
+    hooks.install(sweep_hooks)
     sys.argv = ["hepsweep", *argv]
     # Let errors reach hepsweep's command line, which prints them as one line.
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")

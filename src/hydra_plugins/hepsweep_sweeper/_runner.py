@@ -26,12 +26,13 @@ from hepsweep._resources import sweep_description
 from hepsweep.errors import ConfigError, first_line
 from hepsweep.hydra_errors import explain_hydra_error
 from hepsweep.redaction import mask_logs, scrub_hydra_files
-from hepsweep.studies import VIEWS, render
 from hepsweep.sweep.outcome import JobOutcome, JobRequest
+from hepsweep.sweep.report import trials_view
 from hepsweep.sweep.search_space import SearchSpace, parse_search_space
 from hepsweep.sweep.settings import SweepSettings
 from hepsweep.sweep.study import StudyOptions, StudyRunner
 from hydra_plugins.hepsweep_sweeper._hydra_private import is_basic_launcher, job_value
+from hydra_plugins.hepsweep_sweeper._app_hooks import AppHooks, installed
 from hydra_plugins.hepsweep_sweeper.launcher import TRIAL_LINK_OVERRIDE, PooledLauncher
 from hydra_plugins.hepsweep_sweeper._submitit_jobs import CancelDeadTrialJobs, SubmititTrials, is_submitit
 
@@ -152,9 +153,8 @@ class HydraStudyRunner:
         mask_logs()
         study_dir = Path(str(self.config.hydra.sweep.dir))
         command = {"argv": list(sys.argv), "cwd": os.getcwd(), "python": sys.executable}
-        view = self.config.get("report")
-        if view and str(view) not in VIEWS:
-            raise ConfigError(f"report={view} is not a study view; use one of {', '.join(VIEWS)}")
+        hooks = installed()
+        view = _view_name(self.config, hooks)
         output_root = self.config.get("output_root")
         self._follow_task_tracking(settings)
         runner = StudyRunner(
@@ -167,14 +167,14 @@ class HydraStudyRunner:
             options=StudyOptions(
                 command=command,
                 objective_names=names,
-                view=str(view) if view else None,
+                view=view,
                 extend_trial=(
                     custom_search_space(settings.custom_search_space, self.config, self.task_function)
                     if settings.custom_search_space
                     else None
                 ),
                 description=_sweep_description(self.config),
-                render=render,
+                render=hooks.render or trials_view,
                 # hepsweep's launcher: its workers finish their uploads and exit while the results are written
                 after_last_job=self.launcher.release if isinstance(self.launcher, PooledLauncher) else None,
                 observers=[CancelDeadTrialJobs()] if isinstance(self.launcher, SubmititTrials) else [],
@@ -225,6 +225,15 @@ def lasting_sweep_folder(config: DictConfig) -> Path:
     if timed is None:
         return sweep_dir
     return sweep_dir.parents[min(len(parts) - timed, len(sweep_dir.parents)) - 1]
+
+
+def _view_name(config: DictConfig, hooks: AppHooks) -> str | None:
+    """The study view named by the app's ``report`` key, checked against the views the app
+    installed; an app that installed none has no ``report`` key of the sweeper's."""
+    view = config.get("report") if hooks.views else None
+    if view and str(view) not in hooks.views:
+        raise ConfigError(f"report={view} is not a study view; use one of {', '.join(hooks.views)}")
+    return str(view) if view else None
 
 
 def _sweep_description(config: DictConfig) -> str | None:
