@@ -29,26 +29,27 @@ from hepsweep.job import TrialJob
 from hepsweep.quiet import quiet_libraries
 from hepsweep.redaction import mask_logs, scrub_hydra_files
 from hepsweep.sweep.settings import SweepSettings
-from hepsweep.train.warm import import_tensorflow
+from hepsweep.train.warm import import_tensorflow, warm_up
+from hydra_plugins.hepsweep_sweeper import _app_hooks as hooks
+from hydra_plugins.hepsweep_sweeper._hydra_private import command_line_flags
 
 log = logging.getLogger("hepsweep")
 
 CONFIG_NAME = "config"
-# Hydra's own flags that take no value, and those that take one.
-_FLAGS = {"-m", "--multirun", "--info", "-i", "--shell-completion", "-sc", "--resolve", "--help", "-h", "--hydra-help", "--version"}
-_FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--experimental-rerun"}
 
 
 def split_command_line(argv: list[str]) -> tuple[list[str], list[str]]:
-    """Hydra flags (with their values) and overrides, in the order given."""
+    """Hydra flags (with their values) and overrides, in the order given; the flags that take a
+    value are those of Hydra's own parser."""
+    _, with_value = command_line_flags()
     flags, overrides, i = [], [], 0
     while i < len(argv):
         arg = argv[i]
-        if arg in _FLAGS_WITH_VALUE and i + 1 < len(argv):
+        if arg in with_value and i + 1 < len(argv):
             flags += [arg, argv[i + 1]]
             i += 2
             continue
-        (flags if arg in _FLAGS or arg.startswith("-") else overrides).append(arg)
+        (flags if arg.startswith("-") else overrides).append(arg)
         i += 1
     return flags, overrides
 
@@ -163,6 +164,14 @@ def task(cfg: DictConfig) -> Any:
     return result.value
 
 
+def sweep_hooks() -> hooks.AppHooks:
+    """What hepsweep's app adds to its sweeps: the reference studies' views, and TensorFlow
+    imported by each worker of ``hydra/launcher=hepsweep`` before its first trial."""
+    from hepsweep.studies import VIEWS, render  # heavy: pandas and the views' figures, for a sweep only
+
+    return hooks.AppHooks(views=tuple(VIEWS), render=render, warm_up=warm_up)
+
+
 def main(argv: list[str]) -> None:
     """Run the Hydra app with ``argv`` (everything after ``hepsweep``)."""
     quiet_libraries()
@@ -172,6 +181,7 @@ def main(argv: list[str]) -> None:
     if not any(f in flags for f in ("--help", "-h", "--hydra-help", "--version", "--info", "-i", "--shell-completion", "-sc")):
         _validate_overrides(overrides)
     register_configs()
+    hooks.install(sweep_hooks)
     sys.argv = ["hepsweep", *argv]
     # Let errors reach hepsweep's command line, which prints them as one line.
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")

@@ -38,7 +38,7 @@ from omegaconf import DictConfig
 
 from hepsweep.sweep.records import StudyRecord, TrialRecord
 from hepsweep.sweep.storage import open_trial
-from hepsweep.sweep.trial_link import ENV_VAR, TrialLink
+from hepsweep.sweep.trial_link import ENV_VAR, TrialLink, job_link
 from hepsweep.tracking import MlflowTracker, NullTracker, Tracker
 from hepsweep.tracking.single_run import single_run_tracker
 from hepsweep.tracking.spool import SPOOL_NAME
@@ -62,17 +62,11 @@ class TrialJob:
     def from_environment(
         cls, task_config: DictConfig | None = None, trial_type: Callable[[optuna.Study, int], optuna.Trial] = optuna.trial.Trial
     ) -> "TrialJob":
-        """The running job's link (``HEPSWEEP_TRIAL``), its masked URLs restored from the job's
-        ``hydra.sweeper`` and, for hepsweep's task, its ``tracking.uri`` (which also governs the
-        study's runs)."""
-        text = os.environ.get(ENV_VAR)
-        link = TrialLink.decode(text) if text else TrialLink()
+        """The running job's link (``HEPSWEEP_TRIAL``) with the real URLs of its own config
+        (:func:`~hepsweep.sweep.trial_link.job_link`)."""
         sweeper = HydraConfig.get().get("sweeper") if HydraConfig.initialized() else None
-        if sweeper is not None:
-            tracking = sweeper.get("tracking") or {}
-            task_uri = task_config.get("tracking", {}).get("uri") if task_config is not None else None
-            link = link.restored([sweeper.get("storage")], [tracking.get("uri"), task_uri])
-        return cls(link, sweeper, trial_type)
+        task_tracking = task_config.get("tracking") if task_config is not None else None
+        return cls(job_link(os.environ.get(ENV_VAR), sweeper, task_tracking), sweeper, trial_type)
 
     def trial(self) -> optuna.Trial | None:
         """The live trial, pruned by the job's own ``hydra.sweeper.pruner``; None outside a study."""

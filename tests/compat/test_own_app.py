@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -99,3 +100,36 @@ def test_an_app_s_stores_live_above_its_dated_sweep_folders(sweep_dir: str, last
     setup_globals()  # Hydra's resolvers (now), as in a Hydra run
     config = OmegaConf.create({"hydra": {"job": {"name": "app"}, "sweep": {"dir": sweep_dir}}})
     assert lasting_sweep_folder(config) == Path(lasting)
+
+
+PROBED_SPHERE = """
+import sys
+
+import hydra
+
+
+@hydra.main(version_base=None, config_path="conf", config_name="config")
+def sphere(cfg):
+    return cfg.x**2 + cfg.y**2
+
+
+if __name__ == "__main__":
+    sphere()
+    heavy = ("tensorflow", "keras", "hepsweep.studies", "hepsweep.train.warm")
+    print("imported:", sorted(m for m in heavy if m in sys.modules))
+"""
+
+
+def test_a_plain_app_s_sweep_imports_neither_tensorflow_nor_hepsweep_s_study_views(tmp_path: Path) -> None:
+    """The sweeper serves any Hydra app: only hepsweep's own app hands it its reference studies'
+    views and its TensorFlow warm-up (the basic launcher runs the jobs in the sweeper's process,
+    and Hydra's plugin scan imports hepsweep's launcher module in every app)."""
+    shutil.copytree(APPS / "conf", tmp_path / "conf")
+    (tmp_path / "app.py").write_text(PROBED_SPHERE)
+    args = ["-m", "hydra.sweeper.n_trials=2", "hydra.sweeper.tracking.enabled=false",
+            "hydra.sweep.dir=sweep", "+report=hepmass"]
+    result = subprocess.run([sys.executable, "app.py", *args], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "imported: []" in result.stdout, result.stdout[-2000:]
+    # the app's own `report` key is no study view of the sweeper's: the plain table of trials
+    assert (tmp_path / "sweep" / "optimization_results.yaml").exists()

@@ -43,6 +43,7 @@ PRIVATE = [
     (HYDRA_ADAPTER, "hydra._internal.core_plugins.basic_launcher", "BasicLauncher", None),
     (HYDRA_ADAPTER, "hydra.plugins.config_source", "ConfigSource._get_header_dict", ["config_text"]),
     (HYDRA_ADAPTER, "hydra.plugins.config_source", "ConfigSource._normalize_file_name", ["filename"]),
+    (HYDRA_ADAPTER, "hydra._internal.utils", "get_args_parser", []),
 ]
 
 
@@ -122,3 +123,15 @@ def test_the_optuna_adapter_reads_trial_ids_cached_trials_and_heartbeats(tmp_pat
     storage.record_heartbeat(_optuna_private.trial_id(trial))
     assert _optuna_private.running_without_heartbeat(storage, "adapter", later) == []
     assert _optuna_private.running_without_heartbeat(optuna.storages.InMemoryStorage(), "adapter", later) == []
+
+
+def test_hydra_s_own_parser_names_its_flags_and_the_command_line_splits_on_them() -> None:
+    from hepsweep.app import split_command_line
+
+    bare, with_value = _hydra_private.command_line_flags()
+    assert {"-m", "--multirun", "--help", "--hydra-help", "--version", "--info", "-sc", "--resolve"} <= bare
+    assert {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd",
+            "--experimental-rerun"} <= with_value
+    assert not bare & with_value
+    argv = ["-m", "--config-name", "other", "model=cnn", "-cd", "/conf", "train.epochs=2", "--info"]
+    assert split_command_line(argv) == (["-m", "--config-name", "other", "-cd", "/conf", "--info"], ["model=cnn", "train.epochs=2"])

@@ -19,7 +19,7 @@ from hepsweep.metrics import Shown, shown_in
 from hepsweep.sweep.records import StudyRecord, TrialRecord
 from hepsweep.sweep.saved_command import is_allowed
 from hepsweep.sweep.storage import open_trial
-from hepsweep.sweep.trial_link import TrialLink
+from hepsweep.sweep.trial_link import TrialLink, job_link
 
 from tests.conftest import run_hepsweep
 
@@ -60,6 +60,20 @@ def test_the_link_a_job_gets_in_its_environment_holds_no_password() -> None:
     decoded = TrialLink.decode(link.encode())
     assert decoded.storage == mask(PG) and decoded.tracking_uri == "http://bob:***@host:5000"
     assert "pa:ss@word" not in repr(decoded) and ":pw@" not in repr(decoded)
+
+
+def test_a_job_takes_its_passwords_from_its_own_config_only() -> None:
+    sent = TrialLink(storage=PG, study="s", trial_id=3, tracking_uri="http://bob:pw@host:5000").encode()
+    own = {"storage": PG, "tracking": {"uri": None}}
+    link = job_link(sent, own, {"uri": "http://bob:pw@host:5000"})
+    assert (link.storage, link.tracking_uri, link.study, link.trial_id) == (PG, "http://bob:pw@host:5000", "s", 3)
+    # another password in the job's config, or no sweeper config at all: the URL stays masked
+    other = job_link(sent, {"storage": "postgresql+psycopg://alice:other@db/hep", "tracking": {}})
+    assert other.storage == mask(PG) and other.tracking_uri == "http://bob:***@host:5000"
+    assert job_link(sent, None).storage == mask(PG)
+    # a URL with no secret (a default SQLite file) is taken as sent; outside a sweep, no link
+    assert job_link(TrialLink(storage="sqlite:///o/optuna.db", trial_id=1).encode(), None).storage == "sqlite:///o/optuna.db"
+    assert job_link(None, None) == TrialLink()
 
 
 def test_hydra_files_and_log_records_are_scrubbed(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

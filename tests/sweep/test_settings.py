@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hepsweep.errors import ConfigError
-from hepsweep.sweep.settings import SweepSettings
+from hepsweep.sweep.settings import SweepSettings, study_settings
 
 APP = """
 import hydra
@@ -80,6 +81,22 @@ def test_the_task_tracking_uri_fills_an_unset_sweeper_uri(tmp_path: Path) -> Non
     assert experiment is not None and client.get_experiment_by_name("follow") is None
     roles = sorted(r.data.tags.get("hepsweep.role") for r in client.search_runs([experiment.experiment_id]))
     assert roles == ["study", "trial"]
+
+
+def test_a_study_s_settings_are_built_once_frozen_and_checked_when_derived() -> None:
+    task_tracking = {"enabled": True, "uri": "sqlite:///task.db", "experiment": "task", "log_models": "all"}
+    sweeper = {"n_jobs": 4, "tracking": {"experiment": "mine"}}
+    settings = study_settings(sweeper, objective_names=["val_loss"], task_tracking=task_tracking, one_trial_at_a_time=True)
+    assert settings.direction == "minimize" and settings.n_jobs == 1
+    assert (settings.tracking.uri, settings.tracking.experiment, settings.tracking.log_models) == ("sqlite:///task.db", "mine", "all")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.n_jobs = 2  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.tracking.enabled = False  # type: ignore[misc]
+    with pytest.raises(ConfigError, match="n_jobs=0 must be at least 1"):
+        dataclasses.replace(settings, n_jobs=0)
+    off = study_settings({}, task_tracking={"enabled": False})
+    assert not off.tracking.enabled and study_settings({}).n_jobs == 1 and study_settings({"n_jobs": 3}).n_jobs == 3
 
 
 def test_misspelt_keys_are_named() -> None:

@@ -65,29 +65,26 @@ def test_max_retry_zero_never_retries(tmp_path: Path) -> None:
     ],
 )
 def test_directions_are_derived_from_hepsweeps_objective(objective: list[str], expected) -> None:
-    settings = SweepSettings.from_config({})
-    settings.settle_directions(objective)
+    settings = SweepSettings.from_config({}).with_directions(objective)
     assert settings.direction == expected
     assert settings.directions == (expected if isinstance(expected, list) else [expected])
 
 
 def test_a_given_direction_that_agrees_is_kept_and_one_that_contradicts_is_refused() -> None:
-    agreeing = SweepSettings.from_config({"direction": ["maximize", "minimize"]})
-    agreeing.settle_directions(["val_auc", "train_time_s"])
+    agreeing = SweepSettings.from_config({"direction": ["maximize", "minimize"]}).with_directions(["val_auc", "train_time_s"])
     assert agreeing.directions == ["maximize", "minimize"]
     with pytest.raises(ConfigError, match=r"objective=val_loss should be minimized but hydra.sweeper.direction says maximize; set hydra.sweeper.direction=minimize"):
-        SweepSettings.from_config({"direction": "maximize"}).settle_directions(["val_loss"])
+        SweepSettings.from_config({"direction": "maximize"}).with_directions(["val_loss"])
     with pytest.raises(ConfigError, match=r"objective=n_params should be minimized .* says maximize"):
-        SweepSettings.from_config({"direction": ["maximize", "maximize"]}).settle_directions(["val_auc", "n_params"])
+        SweepSettings.from_config({"direction": ["maximize", "maximize"]}).with_directions(["val_auc", "n_params"])
     with pytest.raises(ConfigError, match=r"objective lists 2 metric\(s\) but hydra.sweeper.direction gives 1"):
-        SweepSettings.from_config({"direction": "maximize"}).settle_directions(["val_auc", "n_params"])
+        SweepSettings.from_config({"direction": "maximize"}).with_directions(["val_auc", "n_params"])
 
 
 def test_another_apps_objective_leaves_the_direction_alone() -> None:
     """Only hepsweep's objective names have a known direction; other apps keep minimize."""
     for names in (None, [], ["my_metric"], ["val_auc", "my_metric"]):
-        settings = SweepSettings.from_config({})
-        settings.settle_directions(names)
+        settings = SweepSettings.from_config({}).with_directions(names)
         assert settings.direction is None and settings.directions == ["minimize"]
 
 

@@ -6,8 +6,9 @@ the same here, so an existing sweep switches by changing its ``override hydra/sw
 This module imports nothing heavy: Hydra reads it while it scans its plugins.
 """
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -19,7 +20,7 @@ from hepsweep.metrics import is_metric, metric
 DIRECTIONS = ("maximize", "minimize")
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrackingSettings:
     """MLflow tracking of the study: a parent run per study, a child run per trial."""
 
@@ -37,9 +38,10 @@ class TrackingSettings:
     register_as: Optional[str] = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class SweepSettings:
-    """Everything a study needs besides the search space's launcher."""
+    """Everything a study needs besides the search space's launcher; frozen: a changed setting
+    is a new object (:func:`study_settings` builds the one a study runs with)."""
 
     # tpe | random | grid | cmaes | nsgaii | qmc | gp, a dict {name: tpe, ...kwargs}, or {_target_: ...}
     sampler: Any = "tpe"
@@ -80,15 +82,16 @@ class SweepSettings:
         values = direction if isinstance(direction, (list, tuple)) else [direction]
         return [str(d).lower() for d in values]
 
-    def settle_directions(self, objective_names: Optional[List[str]]) -> None:
-        """Directions for hepsweep's objectives (``objective=...``): derived when not given,
-        else checked against each objective's own; another app's objectives are left alone."""
-        names = objective_names
+    def with_directions(self, objective_names: Optional[Sequence[str]]) -> "SweepSettings":
+        """The settings with directions for hepsweep's objectives (``objective=...``): derived
+        when not given, else checked against each objective's own; another app's objectives
+        leave them as they are."""
+        names = list(objective_names or [])
         if not names or not all(is_metric(n) for n in names):
-            return
+            return self
         if self.direction is None:
-            self.direction = [metric(n).direction for n in names] if len(names) > 1 else metric(names[0]).direction
-            return
+            derived = [metric(n).direction for n in names]
+            return dataclasses.replace(self, direction=derived if len(names) > 1 else derived[0])
         if len(names) != len(self.directions):
             raise ConfigError(
                 f"objective lists {len(names)} metric(s) but hydra.sweeper.direction gives {len(self.directions)}; "
@@ -101,10 +104,31 @@ class SweepSettings:
                     f"objective={name} should be {expected}d but hydra.sweeper.direction says "
                     f"{direction}; set hydra.sweeper.direction={expected}"
                 )
+        return self
+
+    def with_task_tracking(self, task: Optional[Mapping[str, Any]]) -> "SweepSettings":
+        """The settings under a task config's ``tracking`` group (hepsweep's), which also governs
+        the study's MLflow runs: ``tracking=off`` switches them off, ``tracking.uri``,
+        ``experiment`` and ``register_as`` fill unset sweeper keys, ``log_models`` replaces it."""
+        if task is None:
+            return self
+        tracking = self.tracking
+        return dataclasses.replace(
+            self,
+            tracking=dataclasses.replace(
+                tracking,
+                enabled=tracking.enabled and bool(task.get("enabled", True)),
+                uri=tracking.uri or task.get("uri"),
+                experiment=tracking.experiment or task.get("experiment"),
+                log_models=str(task.get("log_models") or tracking.log_models),
+                register_as=tracking.register_as or task.get("register_as"),
+            ),
+        )
 
     @classmethod
     def from_config(cls, raw: "Mapping[str, Any] | DictConfig") -> "SweepSettings":
-        """Plain settings from the sweeper's config node (or a dict), checked."""
+        """Settings from the sweeper's config node (or a dict): its plumbing keys dropped, an
+        unknown key refused."""
         node = raw if isinstance(raw, DictConfig) else OmegaConf.create(dict(raw))
         data = OmegaConf.to_container(node, resolve=True)
         assert isinstance(data, dict)
@@ -122,11 +146,11 @@ class SweepSettings:
                 f"hydra.sweeper.tracking has no key(s) {unknown}; use {', '.join(TrackingSettings.__dataclass_fields__)}"
             )
         tracking = TrackingSettings(**tracking_keys)
-        settings = cls(tracking=tracking, **data)
-        settings.check()
-        return settings
+        return cls(tracking=tracking, **data)
 
-    def check(self) -> None:
+    def __post_init__(self) -> None:
+        """Every value in range, as one line naming the key and the fix: checked here only, so a
+        settings object (and each one derived from it) is always a valid one."""
         for d in self.directions:
             if d not in DIRECTIONS:
                 raise ConfigError(f"hydra.sweeper.direction={d!r} is unknown; use maximize or minimize (or a list)")
@@ -162,3 +186,17 @@ class SweepSettings:
         if self.max_retry < 0:
             raise ConfigError(f"hydra.sweeper.max_retry={self.max_retry} cannot be negative; 0 retries no trial")
 
+
+
+def study_settings(
+    raw: "Mapping[str, Any] | DictConfig",
+    *,
+    objective_names: Optional[Sequence[str]] = None,
+    task_tracking: Optional[Mapping[str, Any]] = None,
+    one_trial_at_a_time: bool = False,
+) -> SweepSettings:
+    """The settings a study runs with, built once: the sweeper's keys (``raw``) checked, the
+    directions settled for hepsweep's objectives, the task's ``tracking`` group followed, and
+    ``n_jobs`` brought to 1 where the launcher runs one trial at a time."""
+    settings = SweepSettings.from_config(raw).with_directions(objective_names).with_task_tracking(task_tracking)
+    return dataclasses.replace(settings, n_jobs=1) if one_trial_at_a_time else settings

@@ -8,8 +8,22 @@ storage (:func:`hepsweep.sweep.storage.open_trial`), reports each epoch, and rai
 the wire format, light enough for Hydra's plugin scan; what a job does with it is
 :mod:`hepsweep.job`.
 
-The link holds no secret (its URLs are masked) and names no code: the job takes the real URLs
-and the pruner from its own config (``hydra.sweeper``), never from the environment or the store.
+What a job is told, and where its secrets come from, is decided here and nowhere else:
+
+- :meth:`TrialLink.encode` is all a job is told: the study's name, the trial's id, its MLflow
+  run, and where the stores are, each URL with its secrets masked (``***``). The link is an
+  environment variable: launch lines, ``.hydra`` files and SLURM scripts may show it.
+- :func:`job_link` gives the job its link with the real URLs: a masked URL is replaced only by a
+  URL of the job's own config (``hydra.sweeper.storage``, ``hydra.sweeper.tracking.uri``, the
+  task's ``tracking.uri``) whose masked form it equals; a URL holding no secret (the default
+  SQLite files the sweeper derived) is taken as it is. (A SLURM job's config travels masked and
+  is made whole from the job's environment before the job reads it:
+  ``hydra_plugins.hepsweep_sweeper._submitit_jobs``.)
+
+The security rule: never execute, import or send a secret to anything named by data read back
+from a store or an environment variable. Only the user's config decides: a job's passwords and
+its pruner (code, with a ``_target_``) come from its own config, never from the link or the
+study's storage, which hold masked copies for reading only.
 """
 
 from __future__ import annotations
@@ -18,7 +32,7 @@ import base64
 import dataclasses
 import json
 from dataclasses import dataclass, fields
-from typing import Any, Sequence
+from typing import Any, Mapping
 
 from hepsweep.errors import ConfigError
 from hepsweep.redaction import mask, restore
@@ -63,12 +77,6 @@ class TrialLink:
                 f"{ENV_VAR} holds no trial link from the hepsweep sweeper; unset it (only the sweeper sets it)"
             ) from None
 
-    def restored(self, storages: Sequence[Any], tracking_uris: Sequence[Any]) -> "TrialLink":
-        """The link with its masked URLs replaced by the first of the job's own that matches."""
-        return dataclasses.replace(
-            self, storage=restore(self.storage, list(storages)), tracking_uri=restore(self.tracking_uri, list(tracking_uris))
-        )
-
     @property
     def in_study(self) -> bool:
         return self.trial_id is not None and self.storage is not None
@@ -76,3 +84,19 @@ class TrialLink:
 
 def _masked(url: str | None) -> str | None:
     return mask(url) if url else url
+
+
+def job_link(text: str | None, sweeper: Mapping[str, Any] | None, task_tracking: Mapping[str, Any] | None = None) -> TrialLink:
+    """The link of a job (``text``: its ``HEPSWEEP_TRIAL``, None outside a sweep) with the real
+    URLs of the job's own config: ``sweeper``, its ``hydra.sweeper`` node (None when Hydra runs
+    no sweep), and ``task_tracking``, the task's ``tracking`` group (hepsweep's app, which also
+    governs the study's runs). A masked URL that none of them matches stays masked."""
+    link = TrialLink.decode(text) if text else TrialLink()
+    if sweeper is None:
+        return link
+    tracking = sweeper.get("tracking") or {}
+    storages = [sweeper.get("storage")]
+    tracking_uris = [tracking.get("uri"), (task_tracking or {}).get("uri")]
+    return dataclasses.replace(
+        link, storage=restore(link.storage, storages), tracking_uri=restore(link.tracking_uri, tracking_uris)
+    )

@@ -9,10 +9,12 @@ tested.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence
+import functools
+from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
 from hydra._internal.core_plugins.basic_launcher import BasicLauncher
+from hydra._internal.utils import get_args_parser
 from hydra.core.override_parser.types import Override
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.config_source import ConfigSource
@@ -21,6 +23,7 @@ from omegaconf import DictConfig
 
 __all__ = [
     "apply_value_overrides",
+    "command_line_flags",
     "config_file_name",
     "config_header",
     "failed_job",
@@ -78,3 +81,17 @@ def submitit_cluster(launcher: Launcher) -> str:
     """The submitit cluster of one of hydra-submitit-launcher's launchers (``slurm`` or
     ``local``), which the launcher keeps as a class attribute of its own."""
     return str(getattr(type(launcher), "_EXECUTOR"))
+
+
+@functools.lru_cache(maxsize=None)
+def command_line_flags() -> Tuple[FrozenSet[str], FrozenSet[str]]:
+    """Hydra's own command-line flags, read from the parser ``hydra.main`` parses with: those that
+    take no value (``-m``; ``--info``, whose value is optional), and those that take one
+    (``--config-name NAME``). Hydra keeps the parser in its internal utilities, and argparse
+    lists a parser's options only in its ``_actions``."""
+    bare: set = set()
+    valued: set = set()
+    for action in get_args_parser()._actions:
+        if action.option_strings:  # not the positional overrides
+            (valued if action.nargs is None or action.nargs == 1 else bare).update(action.option_strings)
+    return frozenset(bare), frozenset(valued)

@@ -26,12 +26,13 @@ from hepsweep._resources import sweep_description
 from hepsweep.errors import ConfigError, first_line
 from hepsweep.hydra_errors import explain_hydra_error
 from hepsweep.redaction import mask_logs, scrub_hydra_files
-from hepsweep.studies import VIEWS, render
 from hepsweep.sweep.outcome import JobOutcome, JobRequest
+from hepsweep.sweep.report import trials_view
 from hepsweep.sweep.search_space import SearchSpace, parse_search_space
-from hepsweep.sweep.settings import SweepSettings
+from hepsweep.sweep.settings import SweepSettings, study_settings
 from hepsweep.sweep.study import StudyOptions, StudyRunner
 from hydra_plugins.hepsweep_sweeper._hydra_private import is_basic_launcher, job_value
+from hydra_plugins.hepsweep_sweeper._app_hooks import AppHooks, installed
 from hydra_plugins.hepsweep_sweeper.launcher import TRIAL_LINK_OVERRIDE, PooledLauncher
 from hydra_plugins.hepsweep_sweeper._submitit_jobs import CancelDeadTrialJobs, SubmititTrials, is_submitit
 
@@ -90,9 +91,27 @@ class HydraStudyRunner:
     ) -> None:
         """``launcher``: the Hydra launcher of the sweep's config, already set up."""
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
-        self.settings = SweepSettings.from_config(OmegaConf.create(dict(settings)))
         # a submitit launcher's jobs are submitted and watched by hepsweep (masked, bounded waits)
         self.launcher: Any = SubmititTrials(launcher) if is_submitit(launcher) else launcher
+        self.settings: SweepSettings = self._study_settings(settings)
+
+    def _study_settings(self, raw: Mapping[str, Any]) -> SweepSettings:
+        """The settings the study runs with, built once from the sweeper's keys, the task's
+        objectives and ``tracking`` group, and the launcher."""
+        one_at_a_time, node = is_basic_launcher(self.launcher), OmegaConf.create(dict(raw))
+        settings = study_settings(
+            node,
+            objective_names=_objective_names(self.config),
+            task_tracking=self.config.get("tracking"),
+            one_trial_at_a_time=one_at_a_time,
+        )
+        if one_at_a_time and int(node.get("n_jobs", 1)) > 1:
+            print(
+                f"[{settings.study_name}] the basic launcher runs one trial at a time; "
+                "use hydra/launcher=joblib (or submitit_local/submitit_slurm) for n_jobs > 1",
+                file=sys.stderr,
+            )
+        return settings
 
     def _check_composes(self, space: SearchSpace) -> None:
         try:
@@ -123,40 +142,16 @@ class HydraStudyRunner:
             error = RuntimeError(f"job ended with status {result.status.name}")
         return JobOutcome(error=error)
 
-    def _follow_task_tracking(self, settings: SweepSettings) -> None:
-        """A task config's ``tracking`` group (hepsweep's) also governs the study's MLflow runs:
-        ``tracking=off`` switches them off, ``tracking.uri``/``experiment`` fill unset sweeper keys."""
-        task = self.config.get("tracking")
-        if task is None:
-            return
-        if not task.get("enabled", True):
-            settings.tracking.enabled = False
-        settings.tracking.uri = settings.tracking.uri or task.get("uri")
-        settings.tracking.experiment = settings.tracking.experiment or task.get("experiment")
-        settings.tracking.log_models = str(task.get("log_models") or settings.tracking.log_models)
-        settings.tracking.register_as = settings.tracking.register_as or task.get("register_as")
-
     def sweep(self, arguments: list[str]) -> optuna.Study:
         settings = self.settings
         space = parse_search_space(settings.params, arguments)
-        names = _objective_names(self.config)
-        settings.settle_directions(names)
         self._check_composes(space)
-        if settings.n_jobs > 1 and is_basic_launcher(self.launcher):
-            print(
-                f"[{settings.study_name}] the basic launcher runs one trial at a time; "
-                "use hydra/launcher=joblib (or submitit_local/submitit_slurm) for n_jobs > 1",
-                file=sys.stderr,
-            )
-            settings.n_jobs = 1
         mask_logs()
         study_dir = Path(str(self.config.hydra.sweep.dir))
         command = {"argv": list(sys.argv), "cwd": os.getcwd(), "python": sys.executable}
-        view = self.config.get("report")
-        if view and str(view) not in VIEWS:
-            raise ConfigError(f"report={view} is not a study view; use one of {', '.join(VIEWS)}")
+        hooks = installed()
+        view = _view_name(self.config, hooks)
         output_root = self.config.get("output_root")
-        self._follow_task_tracking(settings)
         runner = StudyRunner(
             settings,
             space,
@@ -166,15 +161,15 @@ class HydraStudyRunner:
             state_root=Path(str(output_root)) if output_root else lasting_sweep_folder(self.config),
             options=StudyOptions(
                 command=command,
-                objective_names=names,
-                view=str(view) if view else None,
+                objective_names=_objective_names(self.config),
+                view=view,
                 extend_trial=(
                     custom_search_space(settings.custom_search_space, self.config, self.task_function)
                     if settings.custom_search_space
                     else None
                 ),
                 description=_sweep_description(self.config),
-                render=render,
+                render=hooks.render or trials_view,
                 # hepsweep's launcher: its workers finish their uploads and exit while the results are written
                 after_last_job=self.launcher.release if isinstance(self.launcher, PooledLauncher) else None,
                 observers=[CancelDeadTrialJobs()] if isinstance(self.launcher, SubmititTrials) else [],
@@ -225,6 +220,15 @@ def lasting_sweep_folder(config: DictConfig) -> Path:
     if timed is None:
         return sweep_dir
     return sweep_dir.parents[min(len(parts) - timed, len(sweep_dir.parents)) - 1]
+
+
+def _view_name(config: DictConfig, hooks: AppHooks) -> str | None:
+    """The study view named by the app's ``report`` key, checked against the views the app
+    installed; an app that installed none has no ``report`` key of the sweeper's."""
+    view = config.get("report") if hooks.views else None
+    if view and str(view) not in hooks.views:
+        raise ConfigError(f"report={view} is not a study view; use one of {', '.join(hooks.views)}")
+    return str(view) if view else None
 
 
 def _sweep_description(config: DictConfig) -> str | None:

@@ -7,15 +7,38 @@ sweeper builds the sampler itself (``_recursive_: false``), so that a ``_target_
 Optuna sampler class and the grid gets its search space from ``params``.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, Field, dataclass, field, fields, make_dataclass
 from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
-from hepsweep.sweep.settings import SweepSettings
+from hepsweep.sweep.settings import SweepSettings, TrackingSettings
+
+
+def config_node(settings: type, name: str, nested: Optional[Dict[str, type]] = None) -> type:
+    """A mutable twin of the frozen ``settings`` dataclass, with its keys, types and defaults
+    (``nested``: the twins of its dataclass fields): Hydra merges overrides into a config node,
+    which OmegaConf keeps read-only for a frozen dataclass."""
+    nested = nested or {}
+    specs = []
+    for f in fields(settings):
+        default: Field[Any]
+        if f.name in nested:
+            default = field(default_factory=nested[f.name])
+        elif f.default_factory is not MISSING:
+            default = field(default_factory=f.default_factory)
+        else:
+            default = field(default=f.default)
+        specs.append((f.name, nested.get(f.name, f.type), default))
+    node = make_dataclass(name, specs)
+    node.__module__ = __name__
+    return node
+
+
+TrackingConf = config_node(TrackingSettings, "TrackingConf")
 
 
 @dataclass
-class HepsweepSweeperConf(SweepSettings):
+class HepsweepSweeperConf(config_node(SweepSettings, "SweepConf", {"tracking": TrackingConf})):  # type: ignore[misc]
     _target_: str = "hydra_plugins.hepsweep_sweeper.sweeper.HepsweepSweeper"
     _recursive_: bool = False
     # no sampler group selected: ``sampler`` (default tpe); ``override hydra/sweeper/sampler:

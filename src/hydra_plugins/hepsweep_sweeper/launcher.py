@@ -1,7 +1,8 @@
 """``hydra/launcher=hepsweep``: each job runs in a warm worker process that is reused and recycled.
 
-The worker pool (:mod:`hepsweep.sweep.workers`) starts its processes in ``setup``, so they import
-TensorFlow while the sweeper opens the study. Each job is composed and run inside its worker
+The worker pool (:mod:`hepsweep.sweep.workers`) starts its processes in ``setup``, so they run the
+app's warm-up (:mod:`~hydra_plugins.hepsweep_sweeper._app_hooks`: hepsweep's imports TensorFlow) while
+the sweeper opens the study. Each job is composed and run inside its worker
 exactly as Hydra's basic launcher would run it in-process (``run_job``: output folder,
 ``.hydra/`` files, job logging, ``env_set``), and its ``JobReturn`` comes back through a pipe.
 """
@@ -24,9 +25,9 @@ from omegaconf import DictConfig, open_dict
 from hepsweep.sweep.trial_link import ENV_VAR
 from hydra_plugins.hepsweep_sweeper._hydra_private import failed_job
 from hydra_plugins.hepsweep_sweeper.compose import JobComposer, composer_for
+from hydra_plugins.hepsweep_sweeper._app_hooks import installed
 from hepsweep.sweep.workers import WorkerDiedError, WorkerPool
 from hepsweep.tracking.background import finish_background_work
-from hepsweep.train.warm import warm_up
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ class HepsweepLauncher(Launcher):  # a PooledLauncher
             threads = max(1, (os.cpu_count() or 1) // self.workers)
         context = JobContext(hydra_context, config, task_function, Singleton.get_state())
         self.pool = WorkerPool(
-            self.workers, warm_up=warm_up, threads=threads, recycle_mb=self.recycle_mb, context=context
+            self.workers, warm_up=installed().warm_up, threads=threads, recycle_mb=self.recycle_mb, context=context
         )
         self.pool.start()
         atexit.register(self.close)
