@@ -38,6 +38,9 @@ largest ratio of its wall time to the fastest anchor's.
     python scripts/bench_pruning.py --arms hs:default,hs:median --problems 4l_cross --seeds 0
     python scripts/bench_pruning.py --quick               # one tiny problem and seed (CI smoke)
     python scripts/bench_pruning.py --out results.json    # rows as JSON too
+    python scripts/bench_pruning.py --problems hepmass --threads 1 --out a.json &   # split over two
+    python scripts/bench_pruning.py --problems 4l_cross --threads 1 --out b.json     # invocations,
+    python scripts/bench_pruning.py --tables a.json b.json                          # one table
 
 Needs the bench extra: pip install -e '.[bench]'.
 """
@@ -631,8 +634,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=0, help="override every problem's epochs")
     parser.add_argument("--tolerance", type=float, default=0.002)
     parser.add_argument("--quick", action="store_true", help="4l_cross, seed 0, 4 trials of 4 epochs, small data")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="TensorFlow threads (0: its default); 1 lets two invocations share 2 cores evenly")
     parser.add_argument("--out", help="write the rows as JSON")
+    parser.add_argument("--tables", nargs="+", metavar="JSON",
+                        help="print the tables of earlier --out files together (a suite split over invocations)")
     args = parser.parse_args(argv)
+    if args.tables:
+        rows, replayed = [], []
+        for path in args.tables:
+            with open(path) as stored:
+                figures = json.load(stored)
+            rows += figures["rows"]
+            replayed += figures.get("replayed", [])
+        print_table(rows, args.tolerance)
+        if replayed:
+            print_replays(replayed, args.tolerance)
+        return 0
     if args.quick:
         args.problems, args.seeds, args.trials, args.scale, args.epochs = "4l_cross", "0", 4, 0.3, 4
     arms = args.arms.split(",") + ([a for a in CANDIDATES if a not in args.arms.split(",")] if args.candidates else [])
@@ -645,6 +663,9 @@ def main(argv: list[str] | None = None) -> int:
     import optuna
 
     tf.get_logger().setLevel("ERROR")
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     print(f"bench_pruning: {args.problems} x seeds {args.seeds} x {len(arms)} arms, {args.trials} trials, "
           f"hs:default = {hepsweep_default()}", flush=True)
