@@ -133,3 +133,22 @@ def test_a_plain_app_s_sweep_imports_neither_tensorflow_nor_hepsweep_s_study_vie
     assert "imported: []" in result.stdout, result.stdout[-2000:]
     # the app's own `report` key is no study view of the sweeper's: the plain table of trials
     assert (tmp_path / "sweep" / "optimization_results.yaml").exists()
+
+
+def test_a_plain_app_s_trials_run_in_hepsweep_s_workers(tmp_path: Path) -> None:
+    """A Hydra app that knows nothing of hepsweep, swept with its sweeper and its launcher given
+    on the command line: each trial runs in a worker process, which runs Hydra's plugin scan
+    again, and its result (with the job's config) comes back to the sweeper."""
+    (tmp_path / "app.py").write_text(PROBED_SPHERE)
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "config.yaml").write_text("x: 1\ny: 1\n")
+    storage = f"sqlite:///{tmp_path / 'plain.db'}"
+    args = ["-m", "hydra/sweeper=hepsweep", "hydra/launcher=hepsweep", "hydra.sweeper.study_name=plain",
+            f"hydra.sweeper.storage={storage}", "hydra.sweeper.n_trials=3", "hydra.sweeper.tracking.enabled=false",
+            "hydra.sweep.dir=sweep", "x=range(-2, 2)", "y=choice(0, 1)"]
+    result = subprocess.run([sys.executable, "app.py", *args], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    trials = optuna.load_study(study_name="plain", storage=storage).trials
+    assert len(trials) == 3
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 3, result.stderr[-3000:]
+    assert all(t.value == t.params["x"] ** 2 + t.params["y"] ** 2 for t in trials)

@@ -3,29 +3,29 @@
 The worker pool (:mod:`hepsweep.sweep.workers`) starts its processes in ``setup``, so they run the
 app's warm-up (:mod:`~hydra_plugins.hepsweep_sweeper._app_hooks`: hepsweep's imports TensorFlow) while
 the sweeper opens the study. Each job is composed and run inside its worker
-exactly as Hydra's basic launcher would run it in-process (``run_job``: output folder,
-``.hydra/`` files, job logging, ``env_set``), and its ``JobReturn`` comes back through a pipe.
+exactly as Hydra's basic launcher would run it in-process
+(:mod:`~hydra_plugins.hepsweep_sweeper._worker_jobs`), and its ``JobReturn`` comes back through a
+pipe. Its config node is :class:`~hydra_plugins.hepsweep_sweeper._config_nodes.HepsweepLauncherConf`.
 """
 
 
 import atexit
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Protocol, Sequence, runtime_checkable
+from typing import List, Optional, Protocol, Sequence, runtime_checkable
 
-from hydra.core.config_store import ConfigStore
 from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
+from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
 from hepsweep.sweep.trial_link import ENV_VAR
-from hydra_plugins.hepsweep_sweeper._hydra_private import failed_job
-from hydra_plugins.hepsweep_sweeper.compose import JobComposer, composer_for
+import hydra_plugins.hepsweep_sweeper.config  # noqa: F401  (registers the config nodes)
 from hydra_plugins.hepsweep_sweeper._app_hooks import installed
+from hydra_plugins.hepsweep_sweeper._hydra_private import failed_job
+from hydra_plugins.hepsweep_sweeper._worker_jobs import JobContext, execute_job
 from hepsweep.sweep.workers import WorkerDiedError, WorkerPool
 from hepsweep.tracking.background import finish_background_work
 
@@ -33,53 +33,6 @@ log = logging.getLogger(__name__)
 
 # The override that hands a job its trial (the sweeper adds it); plumbing, not something to print.
 TRIAL_LINK_OVERRIDE = f"++hydra.job.env_set.{ENV_VAR}="
-
-
-@dataclass
-class HepsweepLauncherConf:
-    _target_: str = "hydra_plugins.hepsweep_sweeper.launcher.HepsweepLauncher"
-    # worker processes: one per trial that may run at once (the sweeper's n_jobs)
-    workers: int = "${oc.select:hydra.sweeper.n_jobs,1}"  # type: ignore[assignment]
-    # CPU threads of each worker's TensorFlow; null: all cores for one worker, else cores / workers
-    threads: Optional[int] = None
-    # replace a worker by a fresh one once its memory grew this much (MiB) since its first trial
-    recycle_mb: float = 1024.0
-
-
-ConfigStore.instance().store(group="hydra/launcher", name="hepsweep", node=HepsweepLauncherConf, provider="hepsweep")
-
-
-@dataclass
-class JobContext:
-    """What every job of a sweep shares: sent once to each worker."""
-
-    hydra_context: HydraContext
-    config: DictConfig
-    task_function: TaskFunction
-    singleton_state: Dict[Any, Any]
-
-
-# the job composers of this process (a worker serves one sweep; the sweeper's own retrain job too)
-_COMPOSERS: Dict[int, JobComposer] = {}
-
-
-def execute_job(context: JobContext, idx: int, overrides: Sequence[str]) -> JobReturn:
-    """Compose and run one job inside a worker, as the basic launcher does in-process."""
-    hydra_context, config = context.hydra_context, context.config
-    singleton_state = context.singleton_state
-    setup_globals()
-    Singleton.set_state(singleton_state)
-    sweep_config = composer_for(hydra_context.config_loader, config, _COMPOSERS).compose(overrides)
-    with open_dict(sweep_config):
-        sweep_config.hydra.job.id = idx
-        sweep_config.hydra.job.num = idx
-    return run_job(
-        hydra_context=hydra_context,
-        task_function=context.task_function,
-        config=sweep_config,
-        job_dir_key="hydra.sweep.dir",
-        job_subdir_key="hydra.sweep.subdir",
-    )
 
 
 def shown_overrides(overrides: Sequence[str]) -> str:

@@ -9,7 +9,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
-from hydra_plugins.hepsweep_sweeper.config import HepsweepSweeperConf  # noqa: F401  (registers the config)
+import hydra_plugins.hepsweep_sweeper.config  # noqa: F401  (registers the config nodes)
 
 
 class HepsweepSweeper(Sweeper):
