@@ -378,10 +378,11 @@ CANDIDATES: dict[str, tuple[Any, Any, int]] = {
 
 def hepsweep_default() -> tuple[Any, Any, int]:
     """What a study whose sweep file names no sampler or pruner gets, with train's defaults."""
+    from hepsweep.sweep.samplers import pruner_spec
     from hepsweep.sweep.settings import SweepSettings
 
     settings = SweepSettings()
-    return settings.sampler, getattr(settings, "pruner", None), 3
+    return settings.sampler, pruner_spec(settings.pruner, 1), 3
 
 
 def arm_hepsweep(name: str, problem: Problem, data: Splits, seed: int, n_trials: int) -> ArmRun:

@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from hepsweep.errors import ConfigError
 from hepsweep.sweep.distinct import DistinctSampler
 from hepsweep.sweep.search_space import SearchSpace
+from hepsweep.sweep.settings import DEFAULT_PRUNER
 from hepsweep.train.objective import prunable
 
 SAMPLERS = {
@@ -146,8 +147,12 @@ def make_pruner(spec: Any) -> optuna.pruners.BasePruner:
 
 def pruner_spec(spec: Any, n_objectives: int) -> Any:
     """The pruner spec a study of ``n_objectives`` objectives runs with: ``spec`` (the sweeper's
-    ``pruner``), or None (no pruning) for several objectives, which Optuna cannot prune."""
-    return plain(spec) if prunable(n_objectives) else None
+    ``pruner``; unset: :data:`~hepsweep.sweep.settings.DEFAULT_PRUNER`), or None (no pruning)
+    for several objectives, which Optuna cannot prune."""
+    if not prunable(n_objectives):
+        return None
+    spec = plain(spec)
+    return dict(DEFAULT_PRUNER) if spec is None else spec
 
 
 def study_pruner(spec: Any, n_objectives: int) -> optuna.pruners.BasePruner:

@@ -19,6 +19,15 @@ from hepsweep.metrics import is_metric, metric
 
 DIRECTIONS = ("maximize", "minimize")
 
+# The pruner of a study whose sweep file names none (``pruner: none`` turns pruning off). Chosen
+# by its worst case over a suite of problems and seeds (scripts/bench_pruning.py; the table is in
+# docs/performance.md): a median pruner that lets the first five trials run to their end and
+# decides nothing before the end of epoch 4, because early rankings are not final rankings when
+# learning curves cross. With the default early stopping (3 epochs without improvement, best
+# weights restored) it never lost more than the tolerance of the pick of the same trials trained
+# in full.
+DEFAULT_PRUNER: dict[str, Any] = {"name": "median", "n_startup_trials": 5, "n_warmup_steps": 3}
+
 
 @dataclass(frozen=True)
 class TrackingSettings:
@@ -45,7 +54,8 @@ class SweepSettings:
 
     # tpe | random | grid | cmaes | nsgaii | qmc | gp, a dict {name: tpe, ...kwargs}, or {_target_: ...}
     sampler: Any = "tpe"
-    # none | median | percentile | successive_halving | hyperband | threshold | patient, a dict, or {_target_: ...}
+    # none | median | percentile | successive_halving | hyperband | threshold | patient, a dict, or
+    # {_target_: ...}; null: DEFAULT_PRUNER
     pruner: Any = None
     # maximize | minimize, or a list of them for a multi-objective study; null: what hepsweep's
     # objective wants (val_auc: maximize), or minimize (hydra-optuna-sweeper's default)
