@@ -15,6 +15,7 @@ import pytest
 from hepsweep.cli import main
 from hepsweep.export.exporter import check_events
 from hepsweep.export.serving import load_run
+from hepsweep.sweep.observers import StudyEnd
 from hepsweep.sweep.records import StudyRecord, TrialRecord
 from hepsweep.sweep.registry import CHAMPION, ModelRegistryObserver, VersionTag, register_best
 from hepsweep.tracking import store
@@ -151,6 +152,7 @@ def test_the_champion_moves_with_the_best_and_a_trial_is_registered_once(folder:
     finish(0.6)  # trial 0: the first best
     finish(0.5)  # trial 1: worse, no version
     finish(0.9)  # trial 2: the new best
+    observer.study_finished(study.study, StudyEnd())  # the models are logged on a thread of their own
     versions = sorted(client.search_model_versions("name = 'hep-classifier'"), key=lambda v: int(v.version))
     assert [v.tags[VersionTag.TRIAL] for v in versions] == ["0", "2"]
     assert client.get_model_version_by_alias("hep-classifier", CHAMPION).version == versions[-1].version
@@ -189,6 +191,7 @@ def test_log_models_decides_which_trials_log_a_model(folder: Path, tmp_path: Pat
     for value in (0.8, 0.6):
         number = study.trial(value, folder)
         observer.trial_finished(study.study, study.study.trials[number])
+    observer.study_finished(study.study, StudyEnd())
     runs = [TrialRecord.of(t).run_id for t in study.study.trials]
     assert [n for n, run_id in enumerate(runs) if logged_models(study.uri, run_id)] == logged
     assert store.client(study.uri).search_registered_models() == []
