@@ -142,10 +142,11 @@ class ModelRegistryObserver(StudyObserver):
     """During a sweep: logs trials' models (``log_models``: best, all or none) and registers the
     new best as ``register_as`` each time the best trial changes.
 
-    The logging runs on a thread of its own, in the order the trials finished, while the next
-    trials train (a model costs TensorFlow's import once, then about a second); the study's end
-    waits for it. With ``log_models: best`` and no registration, a best overtaken before its turn
-    logs no model: the newer best does."""
+    A trial's job logs its own model when it can (:meth:`hepsweep.job.TrialJob.log_model`);
+    what is left to do here (a model to log costs this process TensorFlow's import, then about a
+    second each) runs on a thread of its own, in the order the trials finished, while the next
+    trials train; the study's end waits for it. With ``log_models: best`` and no registration, a
+    best overtaken before its turn logs no model: the newer best does."""
 
     def __init__(self, tracking_uri: str, log_models: str, register_as: str | None, emit: Callable[[str], None]) -> None:
         if log_models not in LOG_MODELS:
