@@ -129,10 +129,13 @@ class TrialJob:
             maximize = study.direction == StudyDirection.MAXIMIZE
             if done and not (float(value) > max(done) if maximize else float(value) < min(done)):
                 return
+        frozen = study._storage.get_trial(trial._trial_id)
+        if not TrialRecord.of(frozen).run_id:
+            return  # no MLflow run yet (MLflow was away): the sweeper logs it once the run exists
         try:
-            trial_model(study, study._storage.get_trial(trial._trial_id), uri)
-        except Exception as exc:  # the sweeper tries again
-            log.warning("could not log the trial's MLflow model from its job: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            trial_model(study, frozen, uri)
+        except Exception:  # the sweeper tries again, and says so in one line if it fails too
+            log.debug("the job could not log its MLflow model", exc_info=True)
 
     def continue_lost_trial(self, output_dir: str | Path, tracker: Tracker, monitor: str | None) -> int:
         """A retry of a trial whose job was lost (cancelled, timed out, its node or sweeper gone)
