@@ -7,6 +7,7 @@ end the training: they log it once and carry on.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import math
@@ -266,9 +267,11 @@ class ResumeFromLastEpoch(keras.callbacks.BackupAndRestore):
             shutil.copyfile(weights, self._prev_weights_path)
             if metadata.is_file():
                 shutil.copyfile(metadata, self._prev_training_metadata_path)
-        with h5py.File(weights, "w") as f:
+        image = io.BytesIO()  # written whole at once: a full disk is one OSError here, not h5py's at close
+        with h5py.File(image, "w") as f:
             for i, variable in enumerate(self._variables()):
                 f.create_dataset(str(i), data=keras.ops.convert_to_numpy(variable))
+        weights.write_bytes(image.getvalue())
         metadata.write_text(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
 
     def _load_model(self) -> None:
