@@ -163,6 +163,8 @@ def task(cfg: DictConfig) -> Any:
             if not quiet:
                 log.exception("the run failed")  # the full traceback goes to the job's log file
             raise
+        if sweep:
+            job.log_model(cfg, output_dir, result.value)
     if not sweep:
         print(f"run folder: {output_dir}", flush=True)
     return result.value

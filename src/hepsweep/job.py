@@ -33,6 +33,8 @@ from typing import Any, Callable, Iterator, Mapping
 
 import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.study import StudyDirection
+from optuna.trial import TrialState
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
@@ -42,7 +44,7 @@ from hepsweep.sweep.trial_link import ENV_VAR, TrialLink, job_link
 from hepsweep.tracking import MlflowTracker, NullTracker, Tracker
 from hepsweep.tracking.single_run import single_run_tracker
 from hepsweep.tracking.spool import SPOOL_NAME
-from hepsweep.train.benchmark import HISTORY, RunSummary
+from hepsweep.train.benchmark import CHECKPOINT, HISTORY, RunSummary
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +103,33 @@ class TrialJob:
             )
         except Exception as exc:  # the figures are a convenience; the trial's value is what counts
             log.warning("could not record the run's figures on its trial: %s", exc)
+
+    def log_model(self, cfg: DictConfig, output_dir: str | Path, value: Any) -> None:
+        """Log the complete trial's MLflow model from the job, where TensorFlow and the model are
+        at hand, when ``tracking.log_models`` asks for it: ``all``, or ``best`` and ``value``
+        beats every complete trial so far. The sweeper logs what a job could not."""
+        from hepsweep.sweep.registry import trial_model
+
+        trial, uri = self.trial(), self.link.tracking_uri
+        tracking = (self.sweeper.get("tracking") or {}) if self.sweeper is not None else {}
+        policy = str(cfg.get("tracking", {}).get("log_models") or tracking.get("log_models") or "none")
+        if trial is None or not uri or policy == "none" or not (Path(output_dir) / CHECKPOINT).is_file():
+            return
+        study = trial.study
+        if len(study.directions) > 1 or value is None:
+            return
+        if policy == "best":
+            done = [t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
+            maximize = study.direction == StudyDirection.MAXIMIZE
+            if done and not (float(value) > max(done) if maximize else float(value) < min(done)):
+                return
+        frozen = study._storage.get_trial(trial._trial_id)
+        if not TrialRecord.of(frozen).run_id:
+            return  # no MLflow run yet (MLflow was away): the sweeper logs it once the run exists
+        try:
+            trial_model(study, frozen, uri)
+        except Exception:  # the sweeper tries again, and says so in one line if it fails too
+            log.debug("the job could not log its MLflow model", exc_info=True)
 
     def continue_lost_trial(self, output_dir: str | Path, tracker: Tracker, monitor: str | None) -> int:
         """A retry of a trial whose job was lost (cancelled, timed out, its node or sweeper gone)

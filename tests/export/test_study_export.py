@@ -15,6 +15,7 @@ import pytest
 from hepsweep.cli import main
 from hepsweep.export.exporter import check_events
 from hepsweep.export.serving import load_run
+from hepsweep.sweep.observers import StudyEnd
 from hepsweep.sweep.records import StudyRecord, TrialRecord
 from hepsweep.sweep.registry import CHAMPION, ModelRegistryObserver, VersionTag, register_best
 from hepsweep.tracking import store
@@ -151,6 +152,7 @@ def test_the_champion_moves_with_the_best_and_a_trial_is_registered_once(folder:
     finish(0.6)  # trial 0: the first best
     finish(0.5)  # trial 1: worse, no version
     finish(0.9)  # trial 2: the new best
+    observer.study_finished(study.study, StudyEnd())  # the models are logged on a thread of their own
     versions = sorted(client.search_model_versions("name = 'hep-classifier'"), key=lambda v: int(v.version))
     assert [v.tags[VersionTag.TRIAL] for v in versions] == ["0", "2"]
     assert client.get_model_version_by_alias("hep-classifier", CHAMPION).version == versions[-1].version
@@ -189,10 +191,42 @@ def test_log_models_decides_which_trials_log_a_model(folder: Path, tmp_path: Pat
     for value in (0.8, 0.6):
         number = study.trial(value, folder)
         observer.trial_finished(study.study, study.study.trials[number])
+    observer.study_finished(study.study, StudyEnd())
     runs = [TrialRecord.of(t).run_id for t in study.study.trials]
     assert [n for n, run_id in enumerate(runs) if logged_models(study.uri, run_id)] == logged
     assert store.client(study.uri).search_registered_models() == []
 
+
+def test_a_job_logs_its_model_when_it_beats_every_complete_trial_and_the_sweeper_keeps_it(folder: Path, tmp_path: Path) -> None:
+    from omegaconf import OmegaConf
+
+    from hepsweep.export.mlflow_model import logged_models
+    from hepsweep.job import TrialJob
+    from hepsweep.sweep.trial_link import TrialLink
+
+    study = Study(tmp_path)
+    study.trial(0.8, folder)
+    cfg = OmegaConf.create({"tracking": {"log_models": "best"}})
+
+    def job(value: float) -> tuple[optuna.Trial, str]:
+        trial = study.study.ask()
+        run_id = store.create_run(study.uri, study.study.study_name, f"trial-{trial.number}")
+        TrialRecord.write(trial, run_id=run_id, output_dir=str(folder))
+        link = TrialLink(storage=study.storage, study=study.study.study_name, trial_id=trial._trial_id, tracking_uri=study.uri)
+        TrialJob(link).log_model(cfg, folder, value)
+        return trial, run_id
+
+    worse, worse_run = job(0.7)
+    better, better_run = job(0.9)
+    assert not logged_models(study.uri, worse_run)
+    logged = logged_models(study.uri, better_run)
+    assert len(logged) == 1
+    study.study.tell(worse, 0.7)
+    study.study.tell(better, 0.9)
+    observer = ModelRegistryObserver(study.uri, "best", None, emit=lambda _: None)
+    observer.trial_finished(study.study, study.study.trials[better.number])
+    observer.study_finished(study.study, StudyEnd())
+    assert [m.model_id for m in logged_models(study.uri, better_run)] == [logged[0].model_id]  # not logged twice
 
 def test_a_name_mlflow_refuses_is_one_line_and_leaves_nothing(folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     study = Study(tmp_path)

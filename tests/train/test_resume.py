@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hepsweep.train import run
-from hepsweep.train.callbacks import RESUME_DIR
+from hepsweep.train.callbacks import RESUME_DIR, ResumeFromLastEpoch
 
 
 class Killed(BaseException):
@@ -82,3 +82,31 @@ def test_an_unreadable_saved_epoch_is_dropped_and_training_starts_from_epoch_1(c
     lines: list[str] = []
     run(cfg, output_dir=folder, emit=lines.append)
     assert [line.split()[1] for line in lines if line.startswith("epoch ")] == ["1/3", "2/3", "3/3"]
+
+
+def test_the_saved_state_puts_back_every_variable_of_a_model_built_anew(tmp_path: Path) -> None:
+    """Weights and optimizer state (its step count too) come back into another instance of the
+    same architecture, whose layers Keras names differently (built later in the process)."""
+    import keras
+    import numpy as np
+
+    def model() -> keras.Model:
+        net = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)])
+        net.compile(optimizer="adam", loss="mse")
+        return net
+
+    x, y = np.random.default_rng(0).normal(size=(64, 4)).astype("float32"), np.ones((64, 1), "float32")
+    trained = model()
+    trained.fit(x, y, epochs=2, verbose=0)
+    saver = ResumeFromLastEpoch(tmp_path / RESUME_DIR, "same")
+    saver.set_model(trained)
+    saver.on_epoch_end(1)  # the state after epoch 2, as a kill right after it would leave it
+    again = model()
+    loader = ResumeFromLastEpoch(tmp_path / RESUME_DIR, "same")
+    loader.set_model(again)
+    loader.on_train_begin()
+    assert loader.resumed_epochs == 2 and again._initial_epoch == 2
+    mine, theirs = again.weights + again.optimizer.variables, trained.weights + trained.optimizer.variables
+    assert len(mine) == len(theirs) and int(again.optimizer.iterations.numpy()) == 4
+    for a, b in zip(mine, theirs):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())

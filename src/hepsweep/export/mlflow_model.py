@@ -11,14 +11,15 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-import keras
 import numpy as np
 import pandas as pd
 
-from hepsweep.export.serving import TrainedRun, serving_model
 from hepsweep.tracking import store
+
+if TYPE_CHECKING:
+    from hepsweep.export.serving import TrainedRun
 
 ARTIFACT_NAME = "model"
 EXAMPLE_EVENTS = 5
@@ -43,6 +44,10 @@ def mlflow_ready(run: TrainedRun) -> Any:
     """The model MLflow logs: for named feature columns, one input per column, so that a
     DataFrame is read by column name (any order; a missing column is refused); else the
     serving model, which reads a tensor (images, or columns by position)."""
+    import keras  # heavy: TensorFlow
+
+    from hepsweep.export.serving import serving_model  # heavy: TensorFlow
+
     serving = serving_model(run.network, run.preprocessing)
     names = run.preprocessing.features
     if not by_name(names):
@@ -90,6 +95,7 @@ def _on_run(tracking_uri: str, run_id: str) -> Iterator[None]:
 def log_model(run: TrainedRun, raw: np.ndarray, tracking_uri: str, run_id: str, tags: dict[str, str] | None = None) -> LoggedModel:
     """Log ``run`` (with its preprocessing) as a logged model of MLflow run ``run_id``;
     ``raw`` holds a few raw events for the input example."""
+    import keras  # heavy: TensorFlow
     import mlflow.tensorflow  # heavy: MLflow's TensorFlow flavour (its Keras one cannot save an input example)
     import tensorflow as tf  # heavy: its version, for the model's requirements
 

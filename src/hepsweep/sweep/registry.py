@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -23,7 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hepsweep.errors import StudyError, message_line
 from hepsweep.redaction import mask
-from hepsweep.sweep.observers import StudyObserver
+from hepsweep.sweep.observers import StudyEnd, StudyObserver
 from hepsweep.sweep.records import TrialRecord
 from hepsweep.sweep.study_tracking import study_tracking_uri
 from hepsweep.sweep.winner import pick_trial, trial_folder, trial_origin
@@ -53,9 +54,7 @@ class RegisteredVersion:
 
 def trial_model(study: optuna.Study, trial: FrozenTrial, tracking_uri: str) -> Any:
     """The trial's logged model (the newest), logged now from its run folder when it has none."""
-    from hepsweep.export import mlflow_model  # heavy: TensorFlow and MLflow
-    from hepsweep.export.exporter import stored_test_events  # heavy: TensorFlow
-    from hepsweep.export.serving import load_run  # heavy: TensorFlow
+    from hepsweep.export import mlflow_model  # MLflow; TensorFlow only to log a model
 
     run_id = TrialRecord.of(trial).run_id
     if not run_id:
@@ -63,6 +62,9 @@ def trial_model(study: optuna.Study, trial: FrozenTrial, tracking_uri: str) -> A
     existing = mlflow_model.logged_models(tracking_uri, run_id)
     if existing:
         return existing[0]
+    from hepsweep.export.exporter import stored_test_events  # heavy: TensorFlow
+    from hepsweep.export.serving import load_run  # heavy: TensorFlow
+
     run = load_run(trial_folder(study, trial))
     raw = run.preprocessing.unscale(stored_test_events(run, mlflow_model.EXAMPLE_EVENTS))
     logged = mlflow_model.log_model(run, raw, tracking_uri, run_id, tags={VersionTag.STUDY: study.study_name, VersionTag.TRIAL: str(trial.number)})
@@ -138,12 +140,19 @@ def _has_checkpoint(trial: FrozenTrial) -> bool:
 
 class ModelRegistryObserver(StudyObserver):
     """During a sweep: logs trials' models (``log_models``: best, all or none) and registers the
-    new best as ``register_as`` each time the best trial changes."""
+    new best as ``register_as`` each time the best trial changes.
+
+    A trial's job logs its own model when it can (:meth:`hepsweep.job.TrialJob.log_model`);
+    what is left to do here (a model to log costs this process TensorFlow's import, then about a
+    second each) runs on a thread of its own, in the order the trials finished, while the next
+    trials train; the study's end waits for it. With ``log_models: best`` and no registration, a
+    best overtaken before its turn logs no model: the newer best does."""
 
     def __init__(self, tracking_uri: str, log_models: str, register_as: str | None, emit: Callable[[str], None]) -> None:
         if log_models not in LOG_MODELS:
             raise StudyError(f"tracking.log_models={log_models!r} is unknown; use one of {', '.join(LOG_MODELS)}")
         self.uri, self.log_models, self.register_as, self.emit = tracking_uri, log_models, register_as, emit
+        self._pool: ThreadPoolExecutor | None = None
 
     def trial_finished(self, study: optuna.Study, trial: FrozenTrial) -> None:
         if trial.state != TrialState.COMPLETE or len(study.directions) > 1:
@@ -151,11 +160,23 @@ class ModelRegistryObserver(StudyObserver):
         best = study.best_trial.number == trial.number
         if not (self.register_as or _has_checkpoint(trial)):
             return  # a run without a checkpoint (train.checkpoint=false, another app's task): nothing to log
+        if (self.register_as and best) or self.log_models == "all" or (self.log_models == "best" and best):
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="hepsweep-models")
+            self._pool.submit(self._log, study, trial, best)
+
+    def study_finished(self, study: optuna.Study, end: StudyEnd) -> None:
+        """Wait for the models still being logged."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def _log(self, study: optuna.Study, trial: FrozenTrial, best: bool) -> None:
         try:
             if self.register_as and best:
                 version = register_best(study, self.register_as, trial.number, self.uri)
                 self.emit(f"trial {trial.number} is the new best: registered as {self.register_as} version {version.version} (alias {CHAMPION})")
-            elif self.log_models == "all" or (self.log_models == "best" and best):
+            elif self.log_models == "all" or study.best_trial.number == trial.number:
                 trial_model(study, trial, self.uri)
         except Exception as exc:  # the study goes on; `hepsweep register` does it later
             line = message_line(exc)
