@@ -108,7 +108,7 @@ class TrialJob:
         """Log the complete trial's MLflow model from the job, where TensorFlow and the model are
         at hand, when ``tracking.log_models`` asks for it: ``all``, or ``best`` and ``value``
         beats every complete trial so far. The sweeper logs what a job could not."""
-        from hepsweep.sweep.registry import trial_model
+        from hepsweep.sweep.registry import trial_model  # heavy: MLflow and the model's flavour, in the job that trains
 
         trial, uri = self.trial(), self.link.tracking_uri
         tracking = (self.sweeper.get("tracking") or {}) if self.sweeper is not None else {}

@@ -54,7 +54,7 @@ class RegisteredVersion:
 
 def trial_model(study: optuna.Study, trial: FrozenTrial, tracking_uri: str) -> Any:
     """The trial's logged model (the newest), logged now from its run folder when it has none."""
-    from hepsweep.export import mlflow_model  # MLflow; TensorFlow only to log a model
+    from hepsweep.export import mlflow_model  # heavy: MLflow (TensorFlow only to log a model)
 
     run_id = TrialRecord.of(trial).run_id
     if not run_id:
