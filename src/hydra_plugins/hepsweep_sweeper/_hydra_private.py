@@ -10,6 +10,7 @@ tested.
 from __future__ import annotations
 
 import functools
+import sys
 from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
@@ -73,8 +74,10 @@ def job_value(result: JobReturn) -> Any:
 
 def is_basic_launcher(launcher: Launcher) -> bool:
     """Whether ``launcher`` is Hydra's basic launcher, which runs one job at a time in the
-    sweeper's process (Hydra keeps the class in its internal core plugins)."""
-    return isinstance(launcher, BasicLauncher)
+    sweeper's process (Hydra keeps the class in its internal core plugins). Hydra's plugin scan
+    executes that module again, so the class is also looked up where it lives now."""
+    current = getattr(sys.modules.get(BasicLauncher.__module__), "BasicLauncher", BasicLauncher)
+    return isinstance(launcher, (BasicLauncher, current))
 
 
 def submitit_cluster(launcher: Launcher) -> str:
