@@ -34,6 +34,7 @@ The summary gives, per arm, the worst case over the suite: the largest AUC short
 largest ratio of its wall time to the fastest anchor's.
 
     python scripts/bench_pruning.py                       # 4 problems x 3 seeds, default + anchors
+                                                          # (about 40 min on 2 cores, half the events)
     python scripts/bench_pruning.py --candidates          # also every hs: candidate (longer)
     python scripts/bench_pruning.py --arms hs:default,hs:median --problems 4l_cross --seeds 0
     python scripts/bench_pruning.py --quick               # one tiny problem and seed (CI smoke)
@@ -631,7 +632,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--arms", default="hs:default,optuna_hb,kerastuner_hb,reference")
     parser.add_argument("--candidates", action="store_true", help="add every hs: candidate to --arms")
     parser.add_argument("--trials", type=int, default=20)
-    parser.add_argument("--scale", type=float, default=1.0, help="event counts x this")
+    parser.add_argument("--scale", type=float, default=0.5, help="event counts x this (1: the sizes below)")
     parser.add_argument("--epochs", type=int, default=0, help="override every problem's epochs")
     parser.add_argument("--tolerance", type=float, default=0.002)
     parser.add_argument("--quick", action="store_true", help="4l_cross, seed 0, 4 trials of 4 epochs, small data")
