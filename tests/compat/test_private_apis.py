@@ -135,3 +135,29 @@ def test_hydra_s_own_parser_names_its_flags_and_the_command_line_splits_on_them(
     assert not bare & with_value
     argv = ["-m", "--config-name", "other", "model=cnn", "-cd", "/conf", "train.epochs=2", "--info"]
     assert split_command_line(argv) == (["-m", "--config-name", "other", "-cd", "/conf", "--info"], ["model=cnn", "train.epochs=2"])
+
+
+def test_a_time_limit_signal_wrapped_by_tensorflow_still_reaches_the_sweeper_as_a_lost_job() -> None:
+    """A signal that arrives while TensorFlow binds a traced function's inputs comes back as
+    TensorFlow's TypeError; the job's result carries submitit's own answer instead."""
+    from hydra.core.utils import JobReturn, JobStatus
+    from submitit.core.utils import UncompletedJobError
+
+    from hydra_plugins.hepsweep_sweeper._submitit_jobs import _masked_return, _not_requeued
+
+    signal = UncompletedJobError("Job not requeued because: timed-out too many times.")
+    try:
+        try:
+            raise signal
+        except UncompletedJobError as exc:
+            raise TypeError(f"Binding inputs to tf.function failed due to `{exc}`.") from exc
+    except TypeError as wrapped:
+        result = JobReturn(overrides=["x=1"], status=JobStatus.FAILED)
+        result.return_value = wrapped
+    returned = _hydra_private.job_value(_masked_return(result))
+    assert returned is signal
+    assert "ended TIMEOUT" in (_not_requeued(returned) or "")
+    # any other failure comes back as it was raised
+    other = JobReturn(overrides=["x=1"], status=JobStatus.FAILED)
+    other.return_value = ValueError("bad input")
+    assert isinstance(_hydra_private.job_value(_masked_return(other)), ValueError)

@@ -98,8 +98,11 @@ def test_a_pruner_written_into_the_store_is_never_imported(tmp_path: Path) -> No
     job_trial = open_trial(url, study.study_name, trial._trial_id, "median")  # what the job's own config says
     assert isinstance(job_trial.study.pruner, optuna.pruners.MedianPruner)
     assert not marker.exists()
+    # a job whose config names no pruner gets hepsweep's default, never the stored one
     bare = open_trial(url, study.study_name, trial._trial_id)
-    assert isinstance(bare.study.pruner, optuna.pruners.NopPruner) and not marker.exists()
+    assert isinstance(bare.study.pruner, optuna.pruners.MedianPruner) and not marker.exists()
+    off = open_trial(url, study.study_name, trial._trial_id, "none")
+    assert isinstance(off.study.pruner, optuna.pruners.NopPruner) and not marker.exists()
 
 
 def test_a_target_must_name_an_optuna_class(tmp_path: Path) -> None:

@@ -152,10 +152,28 @@ class TrialJobCall:
         return submitit.helpers.DelayedSubmission(self)
 
 
+def _signal_answer(error: BaseException) -> BaseException:
+    """submitit's answer to SLURM's signal before the time limit, where the job raised it as the
+    cause of another error (a signal that arrives while TensorFlow binds a traced function's
+    inputs comes back wrapped in its TypeError): the cause chain is not pickled to the sweeper."""
+    from submitit.core.utils import UncompletedJobError  # optional: hydra-submitit-launcher's dependency
+
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, UncompletedJobError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return error
+
+
 def _masked_return(result: JobReturn) -> JobReturn:
     """The job's return as the sweeper needs it (status, value or exception, folder), written
     to the result file without the job's config or any secret."""
     value = job_value(result)
+    if isinstance(value, BaseException):
+        value = _signal_answer(value)
     if isinstance(value, BaseException) and has_secret(str(value)):
         try:
             value = type(value)(mask(str(value)))
