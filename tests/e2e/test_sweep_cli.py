@@ -4,6 +4,7 @@ resume, the submitit launcher. Each trial trains a small Keras model for real.""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -79,6 +80,7 @@ def test_study_prunes_and_every_trial_is_a_nested_mlflow_run(tmp_path: Path) -> 
     assert ("absent" in table) is not GPU_PRESENT  # GPU utilisation reads "absent" only without a GPU
     assert f"MLflow runs: hepsweep ui --study pruning --tracking-uri 'sqlite:///{tmp_path / 'outputs' / 'mlflow.db'}'" in result.stderr
     assert "ExperimentalWarning" not in result.stderr  # the study's deliberate use of Optuna's heartbeats
+    assert "ms/step" not in result.stdout + result.stderr  # logging the best model predicts without a progress bar
 
     elsewhere = tmp_path / "elsewhere"  # the study index finds the study from any folder
     elsewhere.mkdir()
@@ -96,6 +98,9 @@ def test_parallel_workers_finish_exactly_n_trials(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    console = result.stdout + result.stderr
+    assert re.search(r"#\d+ : .*train\.epochs=2 .*optimizer\.lr=", console)  # joblib's launch lines, the trial's values...
+    assert "HEPSWEEP_TRIAL" not in console  # ... without the trial link
     study = load(tmp_path, "parallel")
     assert sorted(t.number for t in study.trials) == [0, 1, 2, 3, 4]
     assert all(t.state == TrialState.COMPLETE for t in study.trials)

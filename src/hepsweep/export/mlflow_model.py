@@ -105,9 +105,11 @@ def log_model(run: TrainedRun, raw: np.ndarray, tracking_uri: str, run_id: str, 
     quiet = keras.config.is_interactive_logging_enabled()
     if quiet:  # MLflow predicts on the input example: no progress bar on the sweep's console
         keras.config.disable_interactive_logging()
-    tf_log = logging.getLogger("tensorflow")
-    level = tf_log.level
-    tf_log.setLevel(logging.ERROR)  # nor TensorFlow's retracing notes: each logged model is a new model
+    # nor the bar Keras then sends to absl's logger, nor TensorFlow's retracing notes (each logged model is new)
+    quieted = [logging.getLogger(name) for name in ("absl", "tensorflow")]
+    levels = [logger.level for logger in quieted]
+    for logger in quieted:
+        logger.setLevel(logging.ERROR)
     try:
         with _on_run(tracking_uri, run_id):
             info = mlflow.tensorflow.log_model(
@@ -122,7 +124,8 @@ def log_model(run: TrainedRun, raw: np.ndarray, tracking_uri: str, run_id: str, 
                           "signal_class": run.preprocessing.signal_class},
             )
     finally:
-        tf_log.setLevel(level)
+        for logger, level in zip(quieted, levels):
+            logger.setLevel(level)
         if quiet:
             keras.config.enable_interactive_logging()
     return LoggedModel(str(info.model_id), f"models:/{info.model_id}", time.perf_counter() - started)

@@ -33,7 +33,7 @@ from hepsweep.sweep.settings import SweepSettings, study_settings
 from hepsweep.sweep.study import StudyOptions, StudyRunner
 from hydra_plugins.hepsweep_sweeper._hydra_private import is_basic_launcher, job_value
 from hydra_plugins.hepsweep_sweeper._app_hooks import AppHooks, installed
-from hydra_plugins.hepsweep_sweeper.launcher import TRIAL_LINK_OVERRIDE, PooledLauncher
+from hydra_plugins.hepsweep_sweeper.launcher import TRIAL_LINK_OVERRIDE, PooledLauncher, hide_trial_links_in_logs
 from hydra_plugins.hepsweep_sweeper._submitit_jobs import CancelDeadTrialJobs, SubmititTrials, is_submitit
 
 log = logging.getLogger(__name__)
@@ -147,6 +147,7 @@ class HydraStudyRunner:
         space = parse_search_space(settings.params, arguments)
         self._check_composes(space)
         mask_logs()
+        hide_trial_links_in_logs()
         study_dir = Path(str(self.config.hydra.sweep.dir))
         command = {"argv": list(sys.argv), "cwd": os.getcwd(), "python": sys.executable}
         hooks = installed()

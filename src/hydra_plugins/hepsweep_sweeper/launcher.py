@@ -12,8 +12,9 @@ pipe. Its config node is :class:`~hydra_plugins.hepsweep_sweeper._config_nodes.H
 import atexit
 import logging
 import os
+import re
 from pathlib import Path
-from typing import List, Optional, Protocol, Sequence, runtime_checkable
+from typing import Any, List, Optional, Protocol, Sequence, runtime_checkable
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
@@ -35,9 +36,34 @@ log = logging.getLogger(__name__)
 TRIAL_LINK_OVERRIDE = f"++hydra.job.env_set.{ENV_VAR}="
 
 
+_LINK_IN_TEXT = re.compile(r" ?" + re.escape(TRIAL_LINK_OVERRIDE) + r"\S*")
+
+
 def shown_overrides(overrides: Sequence[str]) -> str:
     """The overrides of a job as a user reads them (without the trial link)."""
     return " ".join(o for o in filter_overrides(overrides) if not o.startswith(TRIAL_LINK_OVERRIDE))
+
+
+def hide_trial_links_in_logs() -> None:
+    """Leave the trial link out of every log line of this process: the launch lines of Hydra's
+    other launchers (joblib, submitit) print each job's overrides, the link's long base64 text
+    among them, which buries the trial's values."""
+    factory = logging.getLogRecordFactory()
+    if getattr(factory, "hides_trial_links", False):
+        return
+
+    def make(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is logging's to report
+            return record
+        if TRIAL_LINK_OVERRIDE in message:
+            record.msg, record.args = _LINK_IN_TEXT.sub("", message), None
+        return record
+
+    make.hides_trial_links = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(make)
 
 
 @runtime_checkable
