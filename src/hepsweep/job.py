@@ -123,7 +123,7 @@ class TrialJob:
             maximize = study.direction == StudyDirection.MAXIMIZE
             if done and not (float(value) > max(done) if maximize else float(value) < min(done)):
                 return
-        frozen = study._storage.get_trial(trial._trial_id)
+        frozen = next(t for t in study.get_trials(deepcopy=False) if t.number == trial.number)
         if not TrialRecord.of(frozen).run_id:
             return  # no MLflow run yet (MLflow was away): the sweeper logs it once the run exists
         try:

@@ -9,6 +9,7 @@ adapter against the installed library.
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 from datetime import datetime, timedelta
@@ -161,3 +162,37 @@ def test_a_time_limit_signal_wrapped_by_tensorflow_still_reaches_the_sweeper_as_
     other = JobReturn(overrides=["x=1"], status=JobStatus.FAILED)
     other.return_value = ValueError("bad input")
     assert isinstance(_hydra_private.job_value(_masked_return(other)), ValueError)
+
+
+# private names of Optuna's and Hydra's objects that only the adapters may touch
+PRIVATE_ATTRIBUTES = {
+    "_storage", "_trial_id", "_study_id", "_get_trials", "_return_value", "_backend",
+    "_apply_overrides_to_config", "_get_header_dict", "_normalize_file_name", "_cached_frozen_trial",
+}
+ADAPTERS = {Path(OPTUNA_ADAPTER).name, Path(HYDRA_ADAPTER).name}
+SOURCE = Path(__file__).resolve().parents[2] / "src"
+
+
+def _private_uses(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            modules = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+            for module in modules:
+                parts = module.split(".")
+                if parts[0] in ("optuna", "hydra") and any(p.startswith("_") for p in parts[1:]):
+                    found.append(f"{path.relative_to(SOURCE)}:{node.lineno} imports {module}")
+        elif isinstance(node, ast.Attribute) and node.attr in PRIVATE_ATTRIBUTES:
+            receiver = node.value
+            if not (isinstance(receiver, ast.Name) and receiver.id in ("self", "cls")):
+                found.append(f"{path.relative_to(SOURCE)}:{node.lineno} reads .{node.attr}")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr", "setattr", "hasattr"):
+            if len(node.args) > 1 and isinstance(node.args[1], ast.Constant) and node.args[1].value in PRIVATE_ATTRIBUTES:
+                found.append(f"{path.relative_to(SOURCE)}:{node.lineno} {node.func.id}s {node.args[1].value}")
+    return found
+
+
+def test_only_the_adapters_touch_optuna_s_and_hydra_s_private_names() -> None:
+    uses = [use for path in sorted(SOURCE.rglob("*.py")) if path.name not in ADAPTERS for use in _private_uses(path)]
+    assert not uses, "private Optuna/Hydra names outside the adapters (move them into one): " + "; ".join(uses)
