@@ -2,7 +2,10 @@
 the per-epoch figure that stands for it while a model trains, and where it is shown.
 
 Every other module asks this table: the objective a run returns (``objective=...``), the
-figures a trial records and ``hepsweep report`` prints, the columns of the study's MLflow view.
+figures a trial records and ``hepsweep report`` prints, the columns of the study's MLflow view
+and of the reference studies' views. Each name is spelled once, as a constant beside the table
+(``TEST_AUC``; the per-epoch figures as Keras logs them: ``LOSS``, ``ACCURACY``, ``AUC``, under a
+split's prefix), and imported wherever it is used.
 A working point is a family of metrics, one per signal efficiency:
 ``test_bkg_rejection_at_30pct_sig`` is the background rejection 1/eps_B where 30% of the
 signal passes; ``metrics.signal_efficiencies`` chooses which are measured, and any one named
