@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -11,6 +14,10 @@ from sklearn.metrics import roc_auc_score
 from hepsweep.data.weights import training_weights
 from hepsweep.errors import ConfigError
 from hepsweep.metrics import (
+    EPOCH_FIGURES,
+    TABLE,
+    VALIDATION,
+    WORKING_POINT,
     Scored,
     Shown,
     background_rejection,
@@ -19,6 +26,8 @@ from hepsweep.metrics import (
     figures_of_merit,
     max_significance_improvement,
     metric,
+    names,
+    recorded,
     roc_auc,
     shown_in,
 )
@@ -120,3 +129,56 @@ def test_training_weights_balance_the_classes_and_follow_the_negative_weight_pol
     assert training_weights(labels, None, 2, balance=True, negative="keep") is None
     with pytest.raises(ConfigError, match="negative_weights"):
         training_weights(labels, weights, 2, balance=True, negative="flip")
+
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+# (file, name) pairs that may spell a metric's name, and why
+SPELLED_ELSEWHERE = {
+    # the parameter count is a key of the exported networks' JSON formats: a file format keeps
+    # its keys when the metric is renamed
+    ("hepsweep/export/dense_json.py", "n_params"),
+    ("hepsweep/drone/network.py", "n_params"),
+    ("hepsweep/drone/command.py", "n_params"),
+    # for now: how a trial's result travels back (job.py, train/training.py's _finish) is being
+    # reworked on another branch; these move to the table's names when it lands
+    ("hepsweep/job.py", "early_stopped"),
+    ("hepsweep/train/training.py", "early_stopped"),
+}
+
+
+def _spelled(name: str) -> bool:
+    return name in names() or name in EPOCH_FIGURES or WORKING_POINT.fullmatch(name) is not None
+
+
+def test_no_module_but_metrics_spells_a_metric_name() -> None:
+    """Every metric's name (and every per-epoch figure's) is written once, in metrics.py; the
+    other modules import it, so a renamed metric breaks at import instead of drifting apart.
+    Docstrings may name metrics."""
+    found = []
+    for path in sorted(SRC.rglob("*.py")):
+        relative = path.relative_to(SRC).as_posix()
+        if relative == "hepsweep/metrics.py":
+            continue
+        tree = ast.parse(path.read_text(), filename=str(path))
+        docstrings = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Expr)}
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+                and _spelled(node.value) and (relative, node.value) not in SPELLED_ELSEWHERE
+            ):
+                found.append(f"src/{relative}:{node.lineno}: {node.value!r}")
+    assert not found, "metric names spelled outside metrics.py; import them from hepsweep.metrics:\n" + "\n".join(sorted(set(found)))
+
+
+def test_the_per_epoch_figures_of_the_validation_split_are_rows_that_every_monitor_names() -> None:
+    validation = [VALIDATION + name for name in EPOCH_FIGURES]
+    assert all(metric(name).monitor == name for name in validation)
+    assert {row.monitor for row in TABLE} <= set(validation)
+
+
+def test_a_view_may_read_only_the_figures_recorded_on_trials() -> None:
+    assert recorded("test_auc", "test_bkg_rejection_at_50pct_sig") == ("test_auc", "test_bkg_rejection_at_50pct_sig")
+    with pytest.raises(LookupError, match="n_params"):
+        recorded("test_auc", "n_params")
+    with pytest.raises(LookupError, match="banana"):
+        recorded("banana")

@@ -17,6 +17,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from hepsweep.errors import ConfigError
+from hepsweep.metrics import VAL_AUC
 
 
 OUTPUT_ENV = "HEPSWEEP_OUTPUT"
@@ -264,7 +265,7 @@ class HepsweepConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
-    objective: Any = "val_auc"
+    objective: Any = VAL_AUC
     output_root: str = "outputs"
     # how `hepsweep report` and the study's parent run present the study:
     # trials | hipster | batch_size | hepmass | cms

@@ -2,7 +2,10 @@
 the per-epoch figure that stands for it while a model trains, and where it is shown.
 
 Every other module asks this table: the objective a run returns (``objective=...``), the
-figures a trial records and ``hepsweep report`` prints, the columns of the study's MLflow view.
+figures a trial records and ``hepsweep report`` prints, the columns of the study's MLflow view
+and of the reference studies' views. Each name is spelled once, as a constant beside the table
+(``TEST_AUC``; the per-epoch figures as Keras logs them: ``LOSS``, ``ACCURACY``, ``AUC``, under a
+split's prefix), and imported wherever it is used.
 A working point is a family of metrics, one per signal efficiency:
 ``test_bkg_rejection_at_30pct_sig`` is the background rejection 1/eps_B where 30% of the
 signal passes; ``metrics.signal_efficiencies`` chooses which are measured, and any one named
@@ -169,42 +172,66 @@ def _balanced(scored: Scored) -> float | None:
 MAX, MIN = "maximize", "minimize"
 _REPORT, _VIEW, _LINE = Shown.REPORT, Shown.VIEW, Shown.LINE
 
+# The names, each spelled here once: every other module imports them, and tests/test_metrics.py
+# fails on a metric's name written out anywhere else in src/.
+
+# what a figure's name starts with for the split it is measured on; Keras logs the training
+# split's figures with no prefix, the trackers show them under TRAINING's
+TRAINING, VALIDATION, TEST = "train_", "val_", "test_"
+# the per-epoch figures, without their split: Keras' loss, the accuracy the model is compiled
+# with (under this Keras name) and the exact ROC AUC that ValidationScores adds
+LOSS, ACCURACY, AUC = "loss", "accuracy", "auc"
+EPOCH_FIGURES = (LOSS, ACCURACY, AUC)  # in the order the epoch line prints them
+
+VAL_AUC, VAL_ACCURACY, VAL_LOSS = VALIDATION + AUC, VALIDATION + ACCURACY, VALIDATION + LOSS
+TEST_ACCURACY, TEST_AUC, TEST_LOSS = TEST + ACCURACY, TEST + AUC, TEST + LOSS
+TEST_BALANCED_EFFICIENCY = "test_balanced_efficiency"
+TEST_MAX_SIGNIFICANCE_IMPROVEMENT = "test_max_significance_improvement"
+INFERENCE_US_PER_EVENT = "inference_us_per_event"
+TRAIN_TIME_S = "train_time_s"
+TIME_PER_EPOCH_S = "time_per_epoch_s"
+N_PARAMS = "n_params"
+EPOCHS_RUN = "epochs_run"
+SAMPLES_PER_S = "samples_per_s"
+CPU_PERCENT_MEAN = "cpu_percent_mean"
+GPU_UTIL_PERCENT_MEAN = "gpu_util_percent_mean"
+EARLY_STOPPED = "early_stopped"
+
 WORKING_POINT = re.compile(r"test_bkg_rejection_at_(\d{1,2})pct_sig")
 WORKING_POINT_SLOT = "test_bkg_rejection_at_{pct}pct_sig"  # where working points stand in the table
 
 TABLE: tuple[Metric, ...] = (
-    Metric("val_auc", MAX, "val_auc", "ROC AUC on the validation split (weighted), after the epoch kept",
-           frozenset({_LINE})),
-    Metric("val_accuracy", MAX, "val_accuracy", "accuracy on the validation split (weighted)", frozenset({_LINE})),
-    Metric("val_loss", MIN, "val_loss", "cross-entropy on the validation split (weighted)"),
-    Metric("test_accuracy", MAX, "val_accuracy", "accuracy on the untouched test split (weighted)",
+    Metric(VAL_AUC, MAX, VAL_AUC, "ROC AUC on the validation split (weighted), after the epoch kept", frozenset({_LINE})),
+    Metric(VAL_ACCURACY, MAX, VAL_ACCURACY, "accuracy on the validation split (weighted)", frozenset({_LINE})),
+    Metric(VAL_LOSS, MIN, VAL_LOSS, "cross-entropy on the validation split (weighted)"),
+    Metric(TEST_ACCURACY, MAX, VAL_ACCURACY, "accuracy on the untouched test split (weighted)",
            frozenset({_REPORT, _VIEW, _LINE}), lambda s: accuracy(s.labels, s.probabilities, s.weights)),
-    Metric("test_auc", MAX, "val_auc", "ROC AUC on the test split (weighted; macro one-vs-rest for several classes)",
+    Metric(TEST_AUC, MAX, VAL_AUC, "ROC AUC on the test split (weighted; macro one-vs-rest for several classes)",
            frozenset({_REPORT, _VIEW, _LINE}), lambda s: roc_auc(s.labels, s.probabilities, s.weights)),
-    Metric("test_loss", MIN, "val_loss", "cross-entropy on the test split (weighted)",
+    Metric(TEST_LOSS, MIN, VAL_LOSS, "cross-entropy on the test split (weighted)",
            frozenset({_LINE}), lambda s: log_loss(s.labels, s.probabilities, s.weights)),
-    Metric("test_balanced_efficiency", MAX, "val_accuracy",
+    Metric(TEST_BALANCED_EFFICIENCY, MAX, VAL_ACCURACY,
            "mean of signal efficiency and background rejection of the argmax decision (signal class only)",
            frozenset({_REPORT}), _balanced),
-    Metric(WORKING_POINT_SLOT, MAX, "val_auc",
+    Metric(WORKING_POINT_SLOT, MAX, VAL_AUC,
            "background rejection 1/eps_B at that signal efficiency (metrics.signal_efficiencies)", frozenset({_REPORT})),
-    Metric("test_max_significance_improvement", MAX, "val_auc",
+    Metric(TEST_MAX_SIGNIFICANCE_IMPROVEMENT, MAX, VAL_AUC,
            "the largest eps_S/sqrt(eps_B) over cuts on the signal probability", frozenset({_REPORT}),
            max_significance_improvement),
-    Metric("inference_us_per_event", MIN, "val_loss", "microseconds per test event of the model's forward pass"),
-    Metric("train_time_s", MIN, "val_loss", "seconds spent in fit", frozenset({_REPORT, _VIEW, _LINE})),
-    Metric("time_per_epoch_s", MIN, "val_loss", "mean seconds per epoch", frozenset({_REPORT, _LINE})),
-    Metric("n_params", MIN, "val_loss", "trainable and other parameters of the model"),
-    Metric("epochs_run", MIN, "val_loss", "epochs trained (fewer when pruned or stopped early)", frozenset({_REPORT})),
-    Metric("samples_per_s", MAX, "val_loss", "training events per second", frozenset({_REPORT})),
-    Metric("cpu_percent_mean", MIN, "val_loss", "mean CPU utilisation while training", frozenset({_REPORT, _VIEW})),
-    Metric("gpu_util_percent_mean", MIN, "val_loss", "mean GPU utilisation while training ('absent' without a GPU)",
+    Metric(INFERENCE_US_PER_EVENT, MIN, VAL_LOSS, "microseconds per test event of the model's forward pass"),
+    Metric(TRAIN_TIME_S, MIN, VAL_LOSS, "seconds spent in fit", frozenset({_REPORT, _VIEW, _LINE})),
+    Metric(TIME_PER_EPOCH_S, MIN, VAL_LOSS, "mean seconds per epoch", frozenset({_REPORT, _LINE})),
+    Metric(N_PARAMS, MIN, VAL_LOSS, "trainable and other parameters of the model"),
+    Metric(EPOCHS_RUN, MIN, VAL_LOSS, "epochs trained (fewer when pruned or stopped early)", frozenset({_REPORT})),
+    Metric(SAMPLES_PER_S, MAX, VAL_LOSS, "training events per second", frozenset({_REPORT})),
+    Metric(CPU_PERCENT_MEAN, MIN, VAL_LOSS, "mean CPU utilisation while training", frozenset({_REPORT, _VIEW})),
+    Metric(GPU_UTIL_PERCENT_MEAN, MIN, VAL_LOSS, "mean GPU utilisation while training ('absent' without a GPU)",
            frozenset({_REPORT, _VIEW})),
-    Metric("early_stopped", MIN, "val_loss", "1 when early stopping ended the training", frozenset({_REPORT})),
+    Metric(EARLY_STOPPED, MIN, VAL_LOSS, "1 when early stopping ended the training", frozenset({_REPORT})),
 )
 _BY_NAME = {m.name: m for m in TABLE}
 # names of earlier releases -> today's
-RENAMED = {"signal_efficiency": "test_balanced_efficiency"}
+RENAMED = {"signal_efficiency": TEST_BALANCED_EFFICIENCY}
 
 
 def working_point_name(signal_efficiency: float) -> str:
@@ -294,6 +321,17 @@ def shown_in(place: Shown, present: Iterable[str] | None = None) -> list[str]:
         elif row.name in present:
             ordered.append(row.name)
     return ordered
+
+
+def recorded(*names: str) -> tuple[str, ...]:
+    """``names``, each checked to be a figure recorded on a trial (a metric shown in the report,
+    working points included): what a study's view declares it reads, so that a view naming a
+    metric the table no longer records fails when it is imported rather than showing an empty
+    column."""
+    for name in names:
+        if not is_metric(name) or Shown.REPORT not in metric(name).shown:
+            raise LookupError(f"{name!r} is not a figure recorded on trials; use one of {', '.join(shown_in(Shown.REPORT))}")
+    return names
 
 
 def is_finite_number(value: Any) -> bool:

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 
 from hepsweep.drone.growth import GrowthRule
+from hepsweep.metrics import LOSS
 
 
 def build_drone(n_inputs: int, hidden: int, lr: float) -> Any:
@@ -76,7 +77,7 @@ def train_drone(
             self.grow_now = False
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            loss = float((logs or {})["loss"])
+            loss = float((logs or {})[LOSS])
             losses.append(loss)
             hidden = self.model.get_layer("hidden").units
             if rule.update(loss, hidden):

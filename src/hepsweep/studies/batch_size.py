@@ -7,9 +7,19 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
+from hepsweep.metrics import (
+    CPU_PERCENT_MEAN, EPOCHS_RUN, GPU_UTIL_PERCENT_MEAN, SAMPLES_PER_S, TEST_ACCURACY, TEST_AUC, TIME_PER_EPOCH_S,
+    TRAIN_TIME_S, recorded,
+)
 from hepsweep.studies._view import StudyView, param_or_attr, trial_rows
 from hepsweep.sweep.records import FailKind, TrialRecord
 from hepsweep.sweep.report import ABSENT
+
+# the trials' figures this view reads (checked against the metrics table on import)
+FIGURES = recorded(
+    EPOCHS_RUN, TRAIN_TIME_S, TIME_PER_EPOCH_S, SAMPLES_PER_S, CPU_PERCENT_MEAN, GPU_UTIL_PERCENT_MEAN, TEST_ACCURACY, TEST_AUC
+)
+
 
 def batch_size_table(study: optuna.Study) -> pd.DataFrame:
     rows = []
@@ -19,15 +29,15 @@ def batch_size_table(study: optuna.Study) -> pd.DataFrame:
             {
                 "device": param_or_attr(t, "device", "device.name"),
                 "model": param_or_attr(t, "model", "model.name"),
-                "epochs": figures.get("epochs_run"),
+                "epochs": figures.get(EPOCHS_RUN),
                 "batch_size": param_or_attr(t, "train.batch_size", "batch_size"),
-                "duration_s": figures.get("train_time_s"),
-                "time_per_epoch_s": figures.get("time_per_epoch_s"),
-                "samples_per_s": figures.get("samples_per_s"),
-                "cpu_util_percent": figures.get("cpu_percent_mean"),
-                "gpu_util_percent": figures.get("gpu_util_percent_mean", ABSENT),
-                "test_accuracy": figures.get("test_accuracy"),
-                "test_auc": figures.get("test_auc"),
+                "duration_s": figures.get(TRAIN_TIME_S),
+                TIME_PER_EPOCH_S: figures.get(TIME_PER_EPOCH_S),
+                SAMPLES_PER_S: figures.get(SAMPLES_PER_S),
+                "cpu_util_percent": figures.get(CPU_PERCENT_MEAN),
+                "gpu_util_percent": figures.get(GPU_UTIL_PERCENT_MEAN, ABSENT),
+                TEST_ACCURACY: figures.get(TEST_ACCURACY),
+                TEST_AUC: figures.get(TEST_AUC),
             }
         )
     frame = pd.DataFrame(rows)

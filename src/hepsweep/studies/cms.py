@@ -8,11 +8,14 @@ import numpy as np
 import optuna
 import pandas as pd
 
+from hepsweep.metrics import TEST_ACCURACY, TEST_AUC, TEST_BALANCED_EFFICIENCY, TRAIN_TIME_S, recorded, working_point_name
 from hepsweep.studies._view import StudyView, best_on_objective, confusion_of, param_or_attr, trial_rows
 from hepsweep.sweep.records import TrialRecord
 
 # the paper's "signal-vs-background efficiency with 50/50 weights" is our test_balanced_efficiency
-PAPER = {"resnet": {"ttbar_correct": 0.94, "test_balanced_efficiency": 0.954}, "ffn": {"test_balanced_efficiency": 0.946}}
+PAPER = {"resnet": {"ttbar_correct": 0.94, TEST_BALANCED_EFFICIENCY: 0.954}, "ffn": {TEST_BALANCED_EFFICIENCY: 0.946}}
+# the trials' figures this view reads, in its table's order (checked against the metrics table on import)
+FIGURES = recorded(TEST_ACCURACY, TEST_AUC, TEST_BALANCED_EFFICIENCY, working_point_name(0.5), TRAIN_TIME_S)
 
 
 def _approach(trial: optuna.trial.FrozenTrial) -> str:
@@ -29,9 +32,8 @@ def cms_view(study: optuna.Study, folder: Path) -> StudyView:
     rows, view = [], StudyView(pd.DataFrame(), title="CMS ttbar / W+jets / Drell-Yan: ResNet on images vs FFN on features")
     for approach, t in sorted(best.items()):
         figures = TrialRecord.figures(t)
-        shown = ("test_accuracy", "test_auc", "test_balanced_efficiency", "test_bkg_rejection_at_50pct_sig", "train_time_s")
         row = {"approach": approach, "trial": t.number, "model": TrialRecord.of(t).model}
-        row.update({key: figures.get(key) for key in shown})
+        row.update({key: figures.get(key) for key in FIGURES})
         confusion = confusion_of(t)
         if confusion is not None:
             names, counts = confusion
@@ -48,10 +50,10 @@ def cms_view(study: optuna.Study, folder: Path) -> StudyView:
         rows.append(row)
         paper_key = "resnet" if row["model"] == "resnet" else "ffn"
         paper = PAPER[paper_key]
-        ours = row.get("test_balanced_efficiency")
+        ours = row.get(TEST_BALANCED_EFFICIENCY)
         if ours is not None:
             view.headlines.append(
-                f"{approach}: signal-vs-background efficiency {ours:.3f} (paper {paper['test_balanced_efficiency']:.3f})"
+                f"{approach}: signal-vs-background efficiency {ours:.3f} (paper {paper[TEST_BALANCED_EFFICIENCY]:.3f})"
                 + (f", ttbar correctly classified {row['ttbar_correct']:.3f} (paper 0.94)" if "ttbar_correct" in row and paper_key == "resnet" else "")
             )
     view.table = pd.DataFrame(rows)

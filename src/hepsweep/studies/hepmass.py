@@ -8,11 +8,14 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
+from hepsweep.metrics import EPOCHS_RUN, TEST_ACCURACY, TEST_AUC, TIME_PER_EPOCH_S, recorded
 from hepsweep.studies._view import StudyView, trial_rows
 from hepsweep.sweep.records import StudyRecord, TrialRecord
 from hepsweep.sweep.report import Column, study_table
 
 PAPER_TEST_ACCURACY = 0.881
+# the trials' figures this view reads (checked against the metrics table on import)
+FIGURES = recorded(TEST_ACCURACY, TEST_AUC, EPOCHS_RUN, TIME_PER_EPOCH_S)
 
 
 # study_table's columns this view shows, under the article's names
@@ -22,10 +25,10 @@ COLUMNS = {
     "model.units": "units",
     "optimizer.lr": "learning_rate",
     "objective": "objective",
-    "test_accuracy": "test_accuracy",
-    "test_auc": "test_auc",
-    "epochs_run": "epochs",
-    "time_per_epoch_s": "time_per_epoch_s",
+    TEST_ACCURACY: TEST_ACCURACY,
+    TEST_AUC: TEST_AUC,
+    EPOCHS_RUN: "epochs",
+    TIME_PER_EPOCH_S: TIME_PER_EPOCH_S,
 }
 
 
@@ -41,19 +44,19 @@ def hepmass_view(study: optuna.Study, folder: Path) -> StudyView:
     view = StudyView(table, title="HEPMASS MLP search (3 hidden layers, pruned epoch by epoch)")
     retrained = StudyRecord.of(study).retrained
     complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
-    if complete and not (retrained and "test_accuracy" in retrained):
+    if complete and not (retrained and TEST_ACCURACY in retrained):
         best = study.best_trial
         figures = TrialRecord.figures(best)
         view.headlines.append(
             f"best (units={best.params.get('model.units')}, lr={best.params.get('optimizer.lr')}): test accuracy "
-            f"{figures.get('test_accuracy', float('nan')):.4f}, AUC {figures.get('test_auc', float('nan')):.4f} "
+            f"{figures.get(TEST_ACCURACY, float('nan')):.4f}, AUC {figures.get(TEST_AUC, float('nan')):.4f} "
             f"(article: {PAPER_TEST_ACCURACY:.3f} on the real 7M-event file)"
         )
-    if retrained and "test_accuracy" in retrained:
+    if retrained and TEST_ACCURACY in retrained:
         params = retrained.get("params", {})
         view.headlines.append(
             f"best (units={params.get('model.units')}, lr={params.get('optimizer.lr')}) retrained: test accuracy "
-            f"{retrained['test_accuracy']:.4f}, AUC {retrained.get('test_auc', float('nan')):.4f} "
+            f"{retrained[TEST_ACCURACY]:.4f}, AUC {retrained.get(TEST_AUC, float('nan')):.4f} "
             f"(article: {PAPER_TEST_ACCURACY:.3f} on the real 7M-event file)"
         )
     if not table.empty:

@@ -8,10 +8,13 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
+from hepsweep.metrics import EARLY_STOPPED, TEST_ACCURACY, TEST_AUC, TRAIN_TIME_S, recorded
 from hepsweep.studies._view import StudyView, best_on_objective, trial_rows
 from hepsweep.sweep.records import TrialRecord
 
 PAPER_ACCURACY = 0.80
+# the trials' figures this view reads (checked against the metrics table on import)
+FIGURES = recorded(TEST_ACCURACY, TEST_AUC, TRAIN_TIME_S, EARLY_STOPPED)
 
 
 def hipster_view(study: optuna.Study, folder: Path) -> StudyView:
@@ -22,10 +25,10 @@ def hipster_view(study: optuna.Study, folder: Path) -> StudyView:
         figures = TrialRecord.figures(t)
         row.update(
             {
-                "test_accuracy": figures.get("test_accuracy"),
-                "test_auc": figures.get("test_auc"),
-                "time_to_train_s": figures.get("train_time_s"),
-                "early_termination": figures.get("early_stopped"),
+                TEST_ACCURACY: figures.get(TEST_ACCURACY),
+                TEST_AUC: figures.get(TEST_AUC),
+                "time_to_train_s": figures.get(TRAIN_TIME_S),
+                "early_termination": figures.get(EARLY_STOPPED),
             }
         )
         if t.state == TrialState.FAIL:  # the problem, without the suggested fix
@@ -41,7 +44,7 @@ def hipster_view(study: optuna.Study, folder: Path) -> StudyView:
         if best is not None:
             view.headlines.append(
                 f"best CNN (on the study's objective): trial {best.number}, test accuracy "
-                f"{float(TrialRecord.figures(best).get('test_accuracy', float('nan'))):.3f} (HIPSTER paper: about {PAPER_ACCURACY:.2f})"
+                f"{float(TrialRecord.figures(best).get(TEST_ACCURACY, float('nan'))):.3f} (HIPSTER paper: about {PAPER_ACCURACY:.2f})"
             )
         if invalid:
             view.headlines.append(f"{invalid} architecture(s) refused by the options check, recorded as failed-by-config")

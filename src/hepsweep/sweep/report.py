@@ -16,7 +16,10 @@ import pandas as pd
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-from hepsweep.metrics import Shown, shown_in
+from hepsweep.metrics import (
+    CPU_PERCENT_MEAN, EARLY_STOPPED, EPOCHS_RUN, GPU_UTIL_PERCENT_MEAN, SAMPLES_PER_S, TEST_ACCURACY, TEST_BALANCED_EFFICIENCY,
+    TEST_MAX_SIGNIFICANCE_IMPROVEMENT, TIME_PER_EPOCH_S, TRAIN_TIME_S, Shown, shown_in,
+)
 from hepsweep.sweep.records import StudyRecord, TrialRecord, pruned_after_epoch
 
 log = logging.getLogger(__name__)
@@ -63,9 +66,9 @@ def study_table(study: optuna.Study, objective_names: Sequence[str] | None = Non
     frame = frame.rename(columns={c: c.removeprefix("params_") for c in params})
     frame = frame.astype(object).where(frame.notna(), None)
     if gpu.eq(False).any():
-        if "gpu_util_percent_mean" not in frame.columns:
-            frame["gpu_util_percent_mean"] = None
-        frame.loc[gpu.eq(False).to_numpy(), "gpu_util_percent_mean"] = ABSENT
+        if GPU_UTIL_PERCENT_MEAN not in frame.columns:
+            frame[GPU_UTIL_PERCENT_MEAN] = None
+        frame.loc[gpu.eq(False).to_numpy(), GPU_UTIL_PERCENT_MEAN] = ABSENT
     pruned = {t.number: pruned_after_epoch(t) for t in trials if t.state == TrialState.PRUNED}
     if pruned:
         frame[Column.PRUNED_AFTER_EPOCH] = frame[Column.TRIAL].map(pruned)
@@ -138,9 +141,9 @@ def format_view(view: StudyView, width: int | None = None) -> str:
 # what a terminal table gives up first when it is too wide: speed and utilisation, then the
 # secondary figures; the objective, the parameters, test AUC and working points stay longest
 _DROP_FIRST = (
-    "samples_per_s", "cpu_percent_mean", "gpu_util_percent_mean", "time_per_epoch_s", "early_stopped",
-    "epochs_run", "test_balanced_efficiency", "test_max_significance_improvement", "train_time_s",
-    "test_accuracy", "pruned_after_epoch",
+    SAMPLES_PER_S, CPU_PERCENT_MEAN, GPU_UTIL_PERCENT_MEAN, TIME_PER_EPOCH_S, EARLY_STOPPED,
+    EPOCHS_RUN, TEST_BALANCED_EFFICIENCY, TEST_MAX_SIGNIFICANCE_IMPROVEMENT, TRAIN_TIME_S,
+    TEST_ACCURACY, Column.PRUNED_AFTER_EPOCH,
 )
 
 

@@ -20,6 +20,8 @@ from typing import Any
 
 import psutil
 
+from hepsweep.metrics import GPU_UTIL_PERCENT_MEAN
+
 log = logging.getLogger(__name__)
 
 
@@ -63,7 +65,7 @@ class UtilisationSummary:
         if self.gpu_indices:
             utils = [out[f"gpu{i}_util_percent_mean"] for i in self.gpu_indices if f"gpu{i}_util_percent_mean" in out]
             if utils:
-                out["gpu_util_percent_mean"] = sum(utils) / len(utils)
+                out[GPU_UTIL_PERCENT_MEAN] = sum(utils) / len(utils)
         return out
 
     def as_dict(self) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hepsweep.metrics import Shown, shown_in
+from hepsweep.metrics import EARLY_STOPPED, Shown, shown_in
 
 SUMMARY_JSON = "summary.json"
 SUMMARY_TXT = "summary.txt"
@@ -55,7 +55,7 @@ class RunSummary:
             "status": self.status,
             **{name: self.metrics[name] for name in shown_in(Shown.LINE, self.metrics)},
             "epochs": self.epochs_run,
-            "early_stopped": self.early_stopped,
+            EARLY_STOPPED: self.early_stopped,
             "pruned": self.pruned,
             "dataset": self.dataset,
             "model": self.model,

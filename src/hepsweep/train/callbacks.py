@@ -19,9 +19,13 @@ from typing import Any, Callable, Mapping, Protocol
 import h5py
 import keras
 
+from hepsweep.metrics import EPOCH_FIGURES, LOSS, TRAINING, VALIDATION
 from hepsweep.train.evaluate import scores
 
 log = logging.getLogger(__name__)
+
+EPOCH_TIME = "epoch_time_s"  # seconds of the epoch, in its logs (from EpochTimer)
+LEARNING_RATE = "learning_rate"  # Keras' own key, in the logs of a run with a schedule
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -39,7 +43,7 @@ class EpochTimer(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.durations.append(time.perf_counter() - self._start)
         if logs is not None:
-            logs["epoch_time_s"] = self.durations[-1]
+            logs[EPOCH_TIME] = self.durations[-1]
 
 
 class EpochHistory(keras.callbacks.CSVLogger):
@@ -60,9 +64,9 @@ class EpochLine(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}
-        shown = ("loss", "accuracy", "auc", "val_loss", "val_accuracy", "val_auc")
+        shown = (*EPOCH_FIGURES, *(VALIDATION + name for name in EPOCH_FIGURES))
         # the split prefixes MLflow, summary.json and the reports use (Keras' training keys have none)
-        values = "  ".join(f"{k if k.startswith('val_') else 'train_' + k} {float(logs[k]):.4f}" for k in shown if k in logs)
+        values = "  ".join(f"{k if k.startswith(VALIDATION) else TRAINING + k} {float(logs[k]):.4f}" for k in shown if k in logs)
         seconds = self.timer.durations[-1] if self.timer.durations else 0.0
         self.emit(f"epoch {epoch + 1}/{self.epochs}  {values}  {seconds:.1f}s")
 
@@ -85,7 +89,7 @@ class DivergenceGuard(keras.callbacks.TerminateOnNaN):
         self._epoch = epoch
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        loss = (logs or {}).get("loss")
+        loss = (logs or {}).get(LOSS)
         if loss is None or self.bad_epoch is not None:
             return
         loss = float(loss)
@@ -118,7 +122,7 @@ class ValidationScores(keras.callbacks.Callback):
         self.history: list[dict[str, float]] = []
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        figures = {f"val_{k}": v for k, v in scores(self.predict(), self.labels, self.n_classes, self.weights).items()}
+        figures = {VALIDATION + k: v for k, v in scores(self.predict(), self.labels, self.n_classes, self.weights).items()}
         self.history.append(figures)
         if logs is not None:
             logs.update(figures)
@@ -187,7 +191,7 @@ def epoch_metrics(logs: Mapping[str, Any]) -> dict[str, float]:
     for key, value in logs.items():
         if key == "epoch":
             continue
-        name = key if key.startswith("val_") or key in ("learning_rate", "epoch_time_s") else f"train_{key}"
+        name = key if key.startswith(VALIDATION) or key in (LEARNING_RATE, EPOCH_TIME) else TRAINING + key
         try:
             metrics[name] = float(value)
         except (TypeError, ValueError):

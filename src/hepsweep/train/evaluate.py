@@ -10,7 +10,9 @@ from typing import Callable, Sequence
 import numpy as np
 from sklearn.metrics import confusion_matrix
 
-from hepsweep.metrics import Metric, Scored, accuracy, compute, log_loss, roc_auc
+from hepsweep.metrics import (
+    ACCURACY, AUC, INFERENCE_US_PER_EVENT, LOSS, Metric, Scored, accuracy, compute, log_loss, roc_auc,
+)
 
 
 @dataclass
@@ -40,13 +42,13 @@ def scores(raw: np.ndarray, labels: np.ndarray, n_classes: int, weights: np.ndar
     and early stopping watch) and at the end."""
     probabilities = class_probabilities(raw)
     if not np.isfinite(probabilities).all():  # a diverged model: the NaN guard reports it
-        return {"accuracy": float("nan"), "auc": float("nan"), "loss": float("nan")}
+        return {ACCURACY: float("nan"), AUC: float("nan"), LOSS: float("nan")}
     if probabilities.shape[1] < n_classes:
         probabilities = np.pad(probabilities, ((0, 0), (0, n_classes - probabilities.shape[1])))
     return {
-        "accuracy": accuracy(labels, probabilities, weights),
-        "auc": roc_auc(labels, probabilities, weights),
-        "loss": log_loss(labels, probabilities, weights),
+        ACCURACY: accuracy(labels, probabilities, weights),
+        AUC: roc_auc(labels, probabilities, weights),
+        LOSS: log_loss(labels, probabilities, weights),
     }
 
 
@@ -67,7 +69,7 @@ def evaluate(
     predicted = probabilities.argmax(axis=1)
     figures = compute(metrics, Scored(labels, probabilities, weights, signal_class))
     speed = 1e6 * elapsed / max(len(labels), 1)
-    figures["inference_us_per_event"] = speed
+    figures[INFERENCE_US_PER_EVENT] = speed
     return Evaluation(
         figures=figures,
         confusion=confusion_matrix(labels, predicted, labels=list(range(n_classes))),

@@ -9,7 +9,7 @@ from typing import Any, Mapping
 from omegaconf import ListConfig
 
 from hepsweep.errors import ConfigError
-from hepsweep.metrics import metric
+from hepsweep.metrics import MIN, metric
 
 
 def prunable(n_objectives: int) -> bool:
@@ -43,7 +43,7 @@ class Objective:
 
     @property
     def monitor_mode(self) -> str:
-        return "min" if self.monitor.endswith("loss") else "max"
+        return "min" if metric(self.monitor).direction == MIN else "max"
 
     @property
     def directions(self) -> list[str]:

@@ -25,7 +25,9 @@ from hepsweep.data import load_dataset, source_identity
 from hepsweep.data.pipeline import make_dataset
 from hepsweep.config import check_known_keys
 from hepsweep.errors import ConfigError, TrainingError
-from hepsweep.metrics import figures_of_merit
+from hepsweep.metrics import (
+    ACCURACY, EPOCHS_RUN, N_PARAMS, SAMPLES_PER_S, TIME_PER_EPOCH_S, TRAIN_TIME_S, figures_of_merit,
+)
 from hepsweep.models import build_model, validate_model
 from hepsweep.plots import plot_confusion, plot_roc
 from hepsweep.redaction import mask
@@ -206,7 +208,7 @@ def _compiled_model(cfg: DictConfig, data: Any, device: Any) -> Any:
         model.compile(
             optimizer=make_optimizer(cfg.optimizer),
             loss="binary_crossentropy" if binary else "categorical_crossentropy",
-            metrics=[keras.metrics.BinaryAccuracy(name="accuracy") if binary else keras.metrics.CategoricalAccuracy(name="accuracy")],
+            metrics=[keras.metrics.BinaryAccuracy(name=ACCURACY) if binary else keras.metrics.CategoricalAccuracy(name=ACCURACY)],
             steps_per_execution=int(cfg.train.steps_per_execution),
         )
         return model
@@ -287,13 +289,13 @@ def _fit(cfg: DictConfig, model: Any, data: Any, device: Any, watchers: _Watcher
     summary.utilisation = utilisation.as_dict()
     summary.epochs_run = watchers.resume.resumed_epochs + len(durations)
     summary.early_stopped = bool(watchers.stopper is not None and watchers.stopper.stopped_epoch > 0)
-    summary.metrics.update(
-        train_time_s=train_time,
-        time_per_epoch_s=float(np.mean(durations)) if durations else float("nan"),
-        n_params=float(model.count_params()),
-        epochs_run=float(summary.epochs_run),
-        samples_per_s=len(data.train) * len(durations) / train_time if train_time > 0 else 0.0,
-    )
+    summary.metrics.update({
+        TRAIN_TIME_S: train_time,
+        TIME_PER_EPOCH_S: float(np.mean(durations)) if durations else float("nan"),
+        N_PARAMS: float(model.count_params()),
+        EPOCHS_RUN: float(summary.epochs_run),
+        SAMPLES_PER_S: len(data.train) * len(durations) / train_time if train_time > 0 else 0.0,
+    })
     for step, reading in enumerate(utilisation.series):
         tracker.log_metrics({f"system/{k}": v for k, v in reading.items() if k != "t_s"}, step=step)
     tracker.log_metrics(utilisation.metrics())
