@@ -61,21 +61,24 @@ def _validate_overrides(overrides: list[str]) -> None:
     # line in every run's hydra.yaml), skip --cfg, and run inside run_and_report, which under
     # HYDRA_FULL_ERROR=0 prints its own traceback instead of the one line.
     parser = OverridesParser.create()
-    plain = []
+    plain, swept = [], []
     for text in overrides:
         try:
             parsed = parser.parse_override(text)
         except Exception as exc:  # OverrideParseException
             raise ConfigError(explain_hydra_error(exc)) from None
-        if not parsed.is_sweep_override():
+        if parsed.is_sweep_override():
+            swept.append(parsed.key_or_group)
+        else:
             plain.append(text)
-    check_composed(compose_config(plain, with_hydra=True))
+    check_composed(compose_config(plain, with_hydra=True), swept)
 
 
-def check_composed(cfg: DictConfig) -> None:
-    """Refuse, in one line, a value out of its range, an unknown objective and, when the
-    sweeper and launcher are hepsweep's, a bad setting of theirs: before Hydra starts a
-    launcher or a trial."""
+def check_composed(cfg: DictConfig, swept: list[str] | None = None) -> None:
+    """Refuse, in one line, a value out of its range, an unknown objective, a network the
+    dataset cannot feed and, when the sweeper and launcher are hepsweep's, a bad setting of
+    theirs: before Hydra starts a launcher or a trial. ``swept``: the keys the command line
+    sweeps; with the sweeper's ``params``, what a trial may change of the fixed config."""
     hydra_node = cfg.get("hydra")
     sweeper = hydra_node.get("sweeper") if hydra_node is not None else None
     if sweeper is not None and str(sweeper.get("_target_", "")).startswith("hydra_plugins.hepsweep_sweeper."):
@@ -87,11 +90,13 @@ def check_composed(cfg: DictConfig) -> None:
     if launcher is not None and str(launcher.get("_target_", "")).startswith("hydra_plugins.hepsweep_sweeper."):
         # after the sweeper's: the launcher's workers follow hydra.sweeper.n_jobs
         check_values(OmegaConf.create({"hydra": {"launcher": OmegaConf.to_container(launcher, resolve=True)}}), LAUNCHER_RULES)
+    params = sweeper.get("params") if sweeper is not None else None
+    swept = [*(swept or ()), *(str(key) for key in (params or {}))]
     with open_dict(cfg):
         cfg.pop("hydra", None)
     from hepsweep.train.preflight import check_config  # heavy: the data readers (a third of a second)
 
-    check_config(cfg)
+    check_config(cfg, swept)
 
 
 def compose_config(overrides: list[str], with_hydra: bool = False) -> DictConfig:

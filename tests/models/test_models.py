@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from omegaconf import OmegaConf
 
@@ -86,3 +89,28 @@ def test_small_resnet_and_resnet50(compose) -> None:
 def test_bad_mlp_values_name_the_key(compose, override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         validate_model(model_cfg(compose, override), (10,))
+
+
+def test_the_checks_import_no_keras() -> None:
+    """Every family's check runs before TensorFlow starts (the preflight): importing it and
+    refusing with it load neither Keras nor TensorFlow; only building does."""
+    code = """
+import sys
+from omegaconf import OmegaConf
+from hepsweep.errors import InvalidArchitectureError
+from hepsweep.models import validate_model
+from hepsweep.train.preflight import check_config
+for name, shape in (("mlp", (28,)), ("cnn", (40, 40, 1)), ("resnet", (32, 32, 3))):
+    cfg = OmegaConf.create({"name": name, "hidden_units": None, "n_layers": 2, "units": 8, "activation": "relu",
+                            "dropout": 0.1, "conv_blocks": 2, "filters": 4, "kernel_size": 3, "pool_size": 2,
+                            "padding": "same", "dense_units": [8], "variant": "small", "stages": [1]})
+    validate_model(cfg, shape)
+try:
+    validate_model(cfg, (28,))
+except InvalidArchitectureError:
+    pass
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("keras", "tensorflow"))
+assert not heavy, heavy[:5]
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr

@@ -79,6 +79,17 @@ class DatasetFamily(abc.ABC):
         """Names of the input columns of feature-vector data, in order; None for images."""
         return None
 
+    def input_shape(self, cfg: DictConfig) -> tuple[int, ...] | None:
+        """The shape of one event's input, as loading gives it (``SplitData.input_shape``), from
+        the config alone: no event is drawn or read. None when only the data tells; by default a
+        family knows its generator's events (:meth:`generated_shape`) and not a user's files
+        (``dataset.path``). The preflight checks the model against it before TensorFlow starts."""
+        return None if cfg.get("path") else self.generated_shape(cfg)
+
+    def generated_shape(self, cfg: DictConfig) -> tuple[int, ...] | None:
+        """The shape of one generated event's input; None (the default): known once generated."""
+        return None
+
     def signal_class(self, cfg: DictConfig) -> int | None:
         """The class treated as signal in signal-vs-background figures (binary: class 1)."""
         return 1 if len(self.class_names(cfg)) == 2 else None

@@ -123,6 +123,9 @@ class Belle2Pixels(DatasetFamily):
     def feature_names(self, cfg: DictConfig) -> list[str] | None:
         return list(CLUSTER_FEATURES) if cfg.representation == "features" else None
 
+    def generated_shape(self, cfg: DictConfig) -> tuple[int, ...] | None:
+        return (len(CLUSTER_FEATURES),) if cfg.representation == "features" else (SIZE, SIZE, 1)
+
     def generate(self, cfg: DictConfig, rng: np.random.Generator) -> Arrays:
         clusters = generate_clusters(int(cfg.n_events), self._classes(cfg), rng)
         return self._represent(clusters, cfg)

@@ -193,6 +193,11 @@ class CmsEvents(DatasetFamily):
     def feature_names(self, cfg: DictConfig) -> list[str] | None:
         return event_feature_names() if cfg.representation == "features" else None
 
+    def generated_shape(self, cfg: DictConfig) -> tuple[int, ...] | None:
+        if cfg.representation == "image":
+            return (int(cfg.image_size), int(cfg.image_size), 3)
+        return (len(event_feature_names()),)
+
     def generate(self, cfg: DictConfig, rng: np.random.Generator) -> Arrays:
         self.class_names(cfg)
         events, labels = generate_events(int(cfg.n_events), rng)

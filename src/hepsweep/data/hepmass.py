@@ -102,6 +102,9 @@ class Hepmass(DatasetFamily):
     def feature_names(self, cfg: DictConfig) -> list[str] | None:
         return [f"f{i}" for i in range(N_FEATURES)] + ["mass"]
 
+    def generated_shape(self, cfg: DictConfig) -> tuple[int, ...] | None:
+        return (N_FEATURES + 1,)
+
     def generate(self, cfg: DictConfig, rng: np.random.Generator) -> Arrays:
         return generate_hepmass(int(cfg.n_events), list(cfg.masses), rng)
 

@@ -82,5 +82,8 @@ class NtdPits(DatasetFamily):
     def class_names(self, cfg: DictConfig) -> list[str]:
         return ["no_pit", "pit"]
 
+    def generated_shape(self, cfg: DictConfig) -> tuple[int, ...] | None:
+        return (int(cfg.image_size), int(cfg.image_size), 1)
+
     def generate(self, cfg: DictConfig, rng: np.random.Generator) -> Arrays:
         return generate_pits(int(cfg.n_events), int(cfg.image_size), rng)

@@ -182,6 +182,11 @@ class Ntuple(DatasetFamily):
             key.pop(unused, None)
         return key
 
+    def input_shape(self, cfg: DictConfig) -> tuple[int, ...] | None:
+        """With ``dataset.per_object`` each feature is one column; otherwise a feature is one
+        column or, when the files hold a collection, ``dataset.objects`` columns: the files tell."""
+        return (len(cfg.features),) if cfg.per_object is not None and cfg.features else None
+
     def generate(self, cfg: DictConfig, rng: np.random.Generator) -> Arrays:
         self.class_names(cfg)  # says what to give
         raise AssertionError("an ntuple dataset always has files")  # pragma: no cover

@@ -1,10 +1,14 @@
-"""Model builders (MLP, CNN, ResNet) with a check that the config builds a valid network."""
+"""Model families (MLP, CNN, ResNet): a check that the config builds a valid network, and the builder.
+
+Each family's validator is light (no Keras): :func:`validate_model` runs before TensorFlow
+starts, on the input shape a dataset declares from its config (``train/preflight.py``), and
+again on the loaded data's shape; only the builders import Keras, when they build.
+"""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import keras
 from omegaconf import DictConfig
 
 from hepsweep.errors import ConfigError
@@ -12,7 +16,10 @@ from hepsweep.models.cnn import build_cnn, validate_cnn
 from hepsweep.models.mlp import build_mlp, validate_mlp
 from hepsweep.models.resnet import build_resnet, validate_resnet
 
-Builder = Callable[[DictConfig, tuple[int, ...], int], keras.Model]
+if TYPE_CHECKING:
+    import keras
+
+Builder = Callable[[DictConfig, tuple[int, ...], int], "keras.Model"]
 Validator = Callable[[DictConfig, tuple[int, ...]], None]
 
 FAMILIES: dict[str, tuple[Validator, Builder]] = {

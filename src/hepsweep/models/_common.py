@@ -1,10 +1,9 @@
-"""Pieces shared by the model builders: the classification head and the dense stack."""
+"""Pieces shared by the model families: the checks of their common keys (light: no Keras), and
+the classification head and dense stack of their builders."""
 
 from __future__ import annotations
 
 from typing import Any, Sequence
-
-import keras
 
 from hepsweep.config_checks import ACTIVATIONS
 from hepsweep.errors import ConfigError
@@ -33,6 +32,8 @@ def dense_stack(
     x: Any, units: Sequence[int], activation: str, dropout: float, batch_norm: bool = False
 ) -> Any:
     """Dense layers (optionally batch-normalised) each followed by dropout when ``dropout > 0``."""
+    import keras  # heavy: TensorFlow, for the builders only
+
     for width in units:
         x = keras.layers.Dense(width, activation=None if batch_norm else activation)(x)
         if batch_norm:
@@ -45,6 +46,8 @@ def dense_stack(
 
 def classification_head(x: Any, n_classes: int) -> Any:
     """One sigmoid unit for two classes, else a softmax; float32 even under mixed precision."""
+    import keras  # heavy: TensorFlow, for the builders only
+
     if n_classes == 2:
         return keras.layers.Dense(1, activation="sigmoid", dtype="float32", name="output")(x)
     return keras.layers.Dense(n_classes, activation="softmax", dtype="float32", name="output")(x)

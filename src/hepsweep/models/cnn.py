@@ -1,12 +1,14 @@
 """HIPSTER-style CNN: conv blocks each followed by pooling, then a dense head.
 
 Like HIPSTER's options class, :func:`validate_cnn` checks before anything is built that every
-pooling step still has an image to pool, and names the key to change when it does not.
+pooling step still has an image to pool, and names the key to change when it does not; it needs
+no Keras (only :func:`build_cnn` imports it), so the check runs before TensorFlow starts.
 """
 
 from __future__ import annotations
 
-import keras
+from typing import TYPE_CHECKING
+
 from omegaconf import DictConfig
 
 from hepsweep.errors import ConfigError, InvalidArchitectureError
@@ -17,6 +19,9 @@ from hepsweep.models._common import (
     classification_head,
     dense_stack,
 )
+
+if TYPE_CHECKING:
+    import keras
 
 
 def block_filters(cfg: DictConfig) -> list[int]:
@@ -65,6 +70,8 @@ def validate_cnn(cfg: DictConfig, input_shape: tuple[int, ...]) -> None:
 
 
 def build_cnn(cfg: DictConfig, input_shape: tuple[int, ...], n_classes: int) -> keras.Model:
+    import keras  # heavy: TensorFlow, for the builder only
+
     inputs = keras.Input(shape=input_shape, name="inputs")
     x = inputs
     for filters in block_filters(cfg):

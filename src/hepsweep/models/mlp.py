@@ -1,8 +1,12 @@
-"""Multilayer perceptron, HIPSTER's DNN(): hidden layers of chosen widths, activation, dropout."""
+"""Multilayer perceptron, HIPSTER's DNN(): hidden layers of chosen widths, activation, dropout.
+
+:func:`validate_mlp` needs no Keras (only :func:`build_mlp` imports it).
+"""
 
 from __future__ import annotations
 
-import keras
+from typing import TYPE_CHECKING
+
 from omegaconf import DictConfig
 
 from hepsweep.errors import ConfigError
@@ -13,6 +17,9 @@ from hepsweep.models._common import (
     classification_head,
     dense_stack,
 )
+
+if TYPE_CHECKING:
+    import keras
 
 
 def hidden_units(cfg: DictConfig) -> list[int]:
@@ -32,6 +39,8 @@ def validate_mlp(cfg: DictConfig, input_shape: tuple[int, ...]) -> None:
 
 def build_mlp(cfg: DictConfig, input_shape: tuple[int, ...], n_classes: int) -> keras.Model:
     """Images are flattened first, so an MLP also runs on the 9x9 pixel clusters."""
+    import keras  # heavy: TensorFlow, for the builder only
+
     inputs = keras.Input(shape=input_shape, name="inputs")
     x = keras.layers.Flatten()(inputs) if len(input_shape) > 1 else inputs
     units = hidden_units(cfg)

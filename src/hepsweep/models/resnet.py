@@ -1,8 +1,12 @@
-"""Residual networks: a small configurable ResNet, or Keras' ResNet50 with ``weights=None``."""
+"""Residual networks: a small configurable ResNet, or Keras' ResNet50 with ``weights=None``.
+
+:func:`validate_resnet` needs no Keras (only the builders import it): it runs before TensorFlow starts.
+"""
 
 from __future__ import annotations
 
-import keras
+from typing import TYPE_CHECKING
+
 from omegaconf import DictConfig
 
 from hepsweep.errors import ConfigError, InvalidArchitectureError
@@ -13,6 +17,9 @@ from hepsweep.models._common import (
     classification_head,
     dense_stack,
 )
+
+if TYPE_CHECKING:
+    import keras
 
 RESNET50_MIN_SIZE = 32
 # Fast-moving batch-norm statistics: small CPU-sized datasets give few steps per epoch, and
@@ -48,6 +55,8 @@ def validate_resnet(cfg: DictConfig, input_shape: tuple[int, ...]) -> None:
 
 
 def _residual_block(x: keras.KerasTensor, filters: int, stride: int, activation: str) -> keras.KerasTensor:
+    import keras  # heavy: TensorFlow, for the builder only
+
     shortcut = x
     y = keras.layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False)(x)
     y = keras.layers.BatchNormalization(momentum=BN_MOMENTUM)(y)
@@ -61,6 +70,8 @@ def _residual_block(x: keras.KerasTensor, filters: int, stride: int, activation:
 
 
 def build_resnet(cfg: DictConfig, input_shape: tuple[int, ...], n_classes: int) -> keras.Model:
+    import keras  # heavy: TensorFlow, for the builder only
+
     inputs = keras.Input(shape=input_shape, name="inputs")
     if cfg.variant == "resnet50":
         backbone = keras.applications.ResNet50(

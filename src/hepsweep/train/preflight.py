@@ -1,26 +1,59 @@
 """The checks a run's config passes before anything heavy starts: no TensorFlow, no data read.
 
 A mistake the config alone shows (an unknown objective, a working point that is no whole
-percent, a dataset without files, an expression that does not parse, negative epochs) is
-refused here in one line, before TensorFlow's seconds of start-up; the command line runs it
-first, and :func:`hepsweep.train.training.run` again for callers from Python.
+percent, a dataset without files, an expression that does not parse, negative epochs, a network
+the dataset's declared input shape cannot feed) is refused here in one line, before
+TensorFlow's seconds of start-up; the command line runs it first, and
+:func:`hepsweep.train.training.run` again for callers from Python.
 """
 
 from __future__ import annotations
 
-from omegaconf import DictConfig
+from typing import Iterable
+
+from omegaconf import DictConfig, OmegaConf
 
 from hepsweep.config_checks import check_values
-from hepsweep.data import check_dataset
+from hepsweep.data import check_dataset, family_of
 from hepsweep.metrics import figures_of_merit
+from hepsweep.models import validate_model
 from hepsweep.train.objective import Objective
 
 
-def check_config(cfg: DictConfig) -> None:
+def check_config(cfg: DictConfig, swept: Iterable[str] = ()) -> None:
     """Refuse, in one line, what ``cfg`` (a composed config without Hydra's node) gets wrong
     on its own: a value out of its range (:mod:`hepsweep.config_checks`), the objective, the
-    working points, the dataset's own keys."""
+    working points, the dataset's own keys, and the model for the input shape the dataset
+    declares (:func:`check_model`; ``swept``: the keys a sweep's search space sets)."""
     check_values(cfg)
     objective = Objective.parse(cfg.objective)
     figures_of_merit(cfg.metrics.signal_efficiencies, also=objective.names)
     check_dataset(cfg.dataset)
+    check_model(cfg, swept)
+
+
+def check_model(cfg: DictConfig, swept: Iterable[str] = ()) -> None:
+    """Refuse a network that cannot be built for the input shape the dataset declares from its
+    config (``DatasetFamily.input_shape``; a user's files declare none: the run checks the
+    model on the loaded shape). In a sweep whose search space sets a key that may change the
+    network or the shape (a ``model`` or ``dataset`` key, a config group), each trial's values
+    replace the fixed config's: a trial that cannot build fails alone, as a config failure."""
+    if any(_may_change_the_network(cfg, key) for key in swept):
+        return
+    shape = family_of(cfg.dataset).input_shape(cfg.dataset)
+    if shape is not None:
+        validate_model(cfg.model, shape)
+
+
+def _may_change_the_network(cfg: DictConfig, key: str) -> bool:
+    """Whether a sweep's key (``model.conv_blocks``, ``approach``, ``optimizer.lr``) may change
+    the model or the input shape: any key of ``model`` or ``dataset``, and anything that is not
+    one of the config's plain values (a config group, a key the trial adds)."""
+    name = key.lstrip("+~").split("@", 1)[0]
+    root = name.split(".", 1)[0]
+    if root == "hydra":
+        return False
+    if root in ("model", "dataset"):
+        return True
+    value = OmegaConf.select(cfg, name, default=None, throw_on_missing=False)
+    return value is None or OmegaConf.is_config(value)
