@@ -161,3 +161,26 @@ def test_a_time_limit_signal_wrapped_by_tensorflow_still_reaches_the_sweeper_as_
     other = JobReturn(overrides=["x=1"], status=JobStatus.FAILED)
     other.return_value = ValueError("bad input")
     assert isinstance(_hydra_private.job_value(_masked_return(other)), ValueError)
+
+
+def test_a_submitit_job_s_record_comes_back_through_its_masked_result_file() -> None:
+    """The TrialResult a job returns, and the one a pruned run raises (its message masked when
+    it names a password), survive the masked, pickled result of a submitit job."""
+    import pickle
+
+    from hydra.core.utils import JobReturn, JobStatus
+
+    from hepsweep.sweep.outcome import JobOutcome, PrunedRun, TrialResult, classify
+    from hydra_plugins.hepsweep_sweeper._submitit_jobs import _masked_return
+
+    record = TrialResult(0.7, {"train_time_s": 2.0}, {"device": "cpu", "dataset": "hepmass"})
+    complete = JobReturn(overrides=["x=1"], status=JobStatus.COMPLETED)
+    complete.return_value = record
+    assert pickle.loads(pickle.dumps(_masked_return(complete))).return_value == record
+
+    pruned = JobReturn(overrides=["x=1"], status=JobStatus.FAILED)
+    pruned.return_value = PrunedRun("pruned; postgresql://user:hunter2@db/optuna", TrialResult(figures={"epochs_run": 2.0}))
+    error = _hydra_private.job_value(pickle.loads(pickle.dumps(_masked_return(pruned))))
+    assert isinstance(error, PrunedRun) and "hunter2" not in str(error)
+    assert JobOutcome(error=error).result == TrialResult(figures={"epochs_run": 2.0})
+    assert classify(JobOutcome(error=error), 1)[0].name == "PRUNED"
