@@ -61,6 +61,9 @@ def test_study_prunes_and_every_trial_is_a_nested_mlflow_run(tmp_path: Path) -> 
         assert steps == sorted(trial.intermediate_values)  # MLflow's steps are Optuna's
         if trial.state == TrialState.PRUNED:
             assert f"trial {trial.number} PRUNED after epoch {steps[-1]}" in result.stderr
+        # the record the job handed back (on its PrunedRun when pruned), written by the sweeper
+        assert {"train_time_s", "epochs_run", "cpu_percent_mean"} <= set(trial.user_attrs), trial.user_attrs
+        assert trial.user_attrs["model"] == "mlp" and trial.user_attrs["dataset"] == "hepmass"
         assert {"train_loss", "val_loss", "train_accuracy", "val_auc", "train_time_s", "cpu_percent_mean", "memory_rss_mb_max"} <= set(run.data.metrics)
         assert client.get_metric_history(run.info.run_id, "system/cpu_percent")
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "benchmark")}
