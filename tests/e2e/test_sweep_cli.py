@@ -90,6 +90,24 @@ def test_study_prunes_and_every_trial_is_a_nested_mlflow_run(tmp_path: Path) -> 
     assert top.stdout.splitlines()[2].split()[0] == str(study.best_trial.number)
 
 
+def test_hydra_s_basic_launcher_brings_each_trial_s_record_back_in_process(tmp_path: Path) -> None:
+    """The task's record, a pruned run's on its exception too, comes back through Hydra's basic
+    launcher (the jobs run in the sweeper's own process)."""
+    result = run_hepsweep(
+        "-m", *SMALL, "train.epochs=3", "hydra/launcher=basic",
+        "hydra.sweeper.study_name=basic", "hydra.sweeper.n_trials=3", "hydra.sweeper.n_jobs=1",
+        "hydra.sweeper.sampler={name: grid, seed: 4}", "optimizer.lr=choice(0.02,0.000001,0.000002)",
+        "hydra.sweeper.pruner={name: median, n_startup_trials: 1, n_warmup_steps: 0}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    study = load(tmp_path, "basic")
+    assert {TrialState.COMPLETE, TrialState.PRUNED} <= {t.state for t in study.trials}, [(t.params, t.state) for t in study.trials]
+    for trial in study.trials:
+        assert {"train_time_s", "epochs_run"} <= set(trial.user_attrs) and trial.user_attrs["model"] == "mlp", trial.user_attrs
+        assert ("test_auc" in trial.user_attrs) is (trial.state == TrialState.COMPLETE)
+
+
 def test_parallel_workers_finish_exactly_n_trials(tmp_path: Path) -> None:
     result = run_hepsweep(
         "-m", "sweep=quickstart", *SMALL, "train.epochs=2",
