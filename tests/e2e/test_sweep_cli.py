@@ -108,6 +108,18 @@ def test_hydra_s_basic_launcher_brings_each_trial_s_record_back_in_process(tmp_p
         assert ("test_auc" in trial.user_attrs) is (trial.state == TrialState.COMPLETE)
 
 
+def test_a_diverged_trial_keeps_the_figures_its_error_brought_back(tmp_path: Path) -> None:
+    result = run_hepsweep(
+        "-m", *SMALL, "train.epochs=2", "optimizer=sgd", "optimizer.lr=1e12",
+        "hydra.sweeper.study_name=diverged", "hydra.sweeper.n_trials=1", "hydra.sweeper.pruner=none",
+        cwd=tmp_path,
+    )
+    assert "loss became NaN in epoch 1" in result.stderr, result.stderr[-3000:]
+    (trial,) = load(tmp_path, "diverged").trials
+    assert trial.state == TrialState.FAIL and trial.user_attrs["fail_kind"] == "error"
+    assert trial.user_attrs["epochs_run"] == 1.0 and "train_time_s" in trial.user_attrs and trial.user_attrs["model"] == "mlp"
+
+
 def test_parallel_workers_finish_exactly_n_trials(tmp_path: Path) -> None:
     result = run_hepsweep(
         "-m", "sweep=quickstart", *SMALL, "train.epochs=2",
