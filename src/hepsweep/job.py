@@ -194,7 +194,7 @@ def trial_result(summary: RunSummary, value: float | list[float] | None = None) 
     from): the objective ``value`` (None for a pruned or diverged run), the headline figures for
     ``hepsweep report`` and the views, and the facts of the run."""
     return TrialResult(
-        value=tuple(float(v) for v in value) if isinstance(value, (list, tuple)) else value,
+        value=tuple(float(v) for v in value) if isinstance(value, (list, tuple)) else None if value is None else float(value),
         figures={**summary.metrics, **summary.utilisation, "early_stopped": summary.early_stopped},
         facts={
             "gpu_present": bool(summary.utilisation.get("gpu_present")),

@@ -20,9 +20,9 @@ same jobs through submitit's public API instead, with the launcher's own setting
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import logging
-import dataclasses
 import os
 import subprocess
 import sys
