@@ -25,10 +25,12 @@ from hepsweep.config import check_known_keys, register_configs
 from hepsweep.config_checks import LAUNCHER_RULES, check_values
 from hepsweep.errors import ConfigError, HepsweepError, filesystem_error_line, out_of_space
 from hepsweep.hydra_errors import explain_hydra_error, unknown_key
-from hepsweep.job import TrialJob
+from hepsweep.job import TrialJob, trial_result
 from hepsweep.quiet import quiet_libraries
 from hepsweep.redaction import mask_logs, scrub_hydra_files
+from hepsweep.sweep.outcome import carry
 from hepsweep.sweep.settings import SweepSettings
+from hepsweep.train.benchmark import RunSummary
 from hepsweep.train.warm import import_tensorflow, warm_up
 from hydra_plugins.hepsweep_sweeper import _app_hooks as hooks
 from hydra_plugins.hepsweep_sweeper._hydra_private import command_line_flags
@@ -156,12 +158,15 @@ def task(cfg: DictConfig) -> Any:
         objective = cfg.get("objective")
         single = isinstance(objective, str)  # pruning reports only a single objective
         job.continue_lost_trial(output_dir, tracker, Objective.parse(objective).monitor if single else None)
+        handed: list[RunSummary] = []  # the run's final summary (complete, pruned or diverged)
         try:
-            result = run(
-                cfg, trial=job.trial(), tracker=tracker, output_dir=output_dir, defer_outputs=sweep, on_summary=job.record_summary
-            )
-        except (HepsweepError, optuna.TrialPruned):
-            raise
+            result = run(cfg, trial=job.trial(), tracker=tracker, output_dir=output_dir, defer_outputs=sweep, on_summary=handed.append)
+        except (HepsweepError, optuna.TrialPruned) as exc:
+            # a pruned or diverged run's figures go back to the sweeper on its exception
+            error = carry(exc, trial_result(handed[-1]) if handed else None)
+            if error is exc:
+                raise
+            raise error from None
         except Exception as exc:
             # a folder that cannot be written, a full disk (h5py's too): the one line says it
             quiet = out_of_space(exc) or (isinstance(exc, OSError) and filesystem_error_line(exc) is not None)
@@ -172,6 +177,8 @@ def task(cfg: DictConfig) -> Any:
             job.log_model(cfg, output_dir, result.value)
     if not sweep:
         print(f"run folder: {output_dir}", flush=True)
+    if sweep and job.hands_back_record:  # the one route of the trial's result to hepsweep's sweeper
+        return trial_result(result.summary, result.value)
     return result.value
 
 

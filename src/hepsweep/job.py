@@ -1,7 +1,8 @@
 """The job side of a trial: what a launched job does with the link the sweeper sent it.
 
 hepsweep's Hydra task (:func:`hepsweep.app.task`) opens the job's :class:`TrialJob`, trains with
-its live trial and tracker, and records the run's summary on the trial as training hands it over.
+its live trial and tracker, and hands the run's :class:`~hepsweep.sweep.outcome.TrialResult`
+(:func:`trial_result`) back to the sweeper, which records it on the trial.
 Any other Hydra app gets its trial with :func:`current_trial`; what it reports reaches the
 trial's MLflow run by the route hepsweep's own training takes (:meth:`TrialJob.trial_tracker`),
 and :func:`log_metrics` sends it more figures::
@@ -38,6 +39,7 @@ from optuna.trial import TrialState
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from hepsweep.sweep.outcome import TrialResult
 from hepsweep.sweep.records import StudyRecord, TrialRecord
 from hepsweep.sweep.storage import open_trial
 from hepsweep.sweep.trial_link import ENV_VAR, TrialLink, job_link
@@ -86,23 +88,12 @@ class TrialJob:
             if os.environ.get("SLURM_JOB_ID"):  # a sweeper that finds the trial dead cancels this job
                 TrialRecord.write(trial, cluster_job=os.environ["SLURM_JOB_ID"])
 
-    def record_summary(self, summary: RunSummary) -> None:
-        """Copy the run's headline figures onto the trial, for ``hepsweep report`` and the views."""
-        trial = self.trial()
-        if trial is None:
-            return
-        try:
-            TrialRecord.write_figures(trial, {**summary.metrics, **summary.utilisation, "early_stopped": summary.early_stopped})
-            TrialRecord.write(
-                trial,
-                gpu_present=bool(summary.utilisation.get("gpu_present")),
-                device=summary.device,
-                model=summary.model,
-                dataset=summary.dataset,
-                batch_size=summary.hyperparameters.get("train.batch_size"),
-            )
-        except Exception as exc:  # the figures are a convenience; the trial's value is what counts
-            log.warning("could not record the run's figures on its trial: %s", exc)
+    @property
+    def hands_back_record(self) -> bool:
+        """Whether the job's sweeper is hepsweep's, which takes a :class:`TrialResult` back
+        (any other sweeper gets the plain value)."""
+        target = self.sweeper.get("_target_") if self.sweeper is not None else None
+        return str(target or "").startswith("hydra_plugins.hepsweep_sweeper.")
 
     def log_model(self, cfg: DictConfig, output_dir: str | Path, value: Any) -> None:
         """Log the complete trial's MLflow model from the job, where TensorFlow and the model are
@@ -196,6 +187,23 @@ class TrialJob:
             return
         with single_run_tracker(cfg) as tracker:
             yield tracker
+
+
+def trial_result(summary: RunSummary, value: float | list[float] | None = None) -> TrialResult:
+    """The record a job hands back from its run's summary (the one ``summary.json`` is written
+    from): the objective ``value`` (None for a pruned or diverged run), the headline figures for
+    ``hepsweep report`` and the views, and the facts of the run."""
+    return TrialResult(
+        value=tuple(float(v) for v in value) if isinstance(value, (list, tuple)) else None if value is None else float(value),
+        figures={**summary.metrics, **summary.utilisation, "early_stopped": summary.early_stopped},
+        facts={
+            "gpu_present": bool(summary.utilisation.get("gpu_present")),
+            "device": summary.device,
+            "model": summary.model,
+            "dataset": summary.dataset,
+            "batch_size": summary.hyperparameters.get("train.batch_size"),
+        },
+    )
 
 
 class TrackedTrial(optuna.trial.Trial):

@@ -196,3 +196,26 @@ def _private_uses(path: Path) -> list[str]:
 def test_only_the_adapters_touch_optuna_s_and_hydra_s_private_names() -> None:
     uses = [use for path in sorted(SOURCE.rglob("*.py")) if path.name not in ADAPTERS for use in _private_uses(path)]
     assert not uses, "private Optuna/Hydra names outside the adapters (move them into one): " + "; ".join(uses)
+
+
+def test_a_submitit_job_s_record_comes_back_through_its_masked_result_file() -> None:
+    """The TrialResult a job returns, and the one a pruned run raises (its message masked when
+    it names a password), survive the masked, pickled result of a submitit job."""
+    import pickle
+
+    from hydra.core.utils import JobReturn, JobStatus
+
+    from hepsweep.sweep.outcome import JobOutcome, PrunedRun, TrialResult, classify
+    from hydra_plugins.hepsweep_sweeper._submitit_jobs import _masked_return
+
+    record = TrialResult(0.7, {"train_time_s": 2.0}, {"device": "cpu", "dataset": "hepmass"})
+    complete = JobReturn(overrides=["x=1"], status=JobStatus.COMPLETED)
+    complete.return_value = record
+    assert pickle.loads(pickle.dumps(_masked_return(complete))).return_value == record
+
+    pruned = JobReturn(overrides=["x=1"], status=JobStatus.FAILED)
+    pruned.return_value = PrunedRun("pruned; postgresql://user:hunter2@db/optuna", TrialResult(figures={"epochs_run": 2.0}))
+    error = _hydra_private.job_value(pickle.loads(pickle.dumps(_masked_return(pruned))))
+    assert isinstance(error, PrunedRun) and "hunter2" not in str(error)
+    assert JobOutcome(error=error).result == TrialResult(figures={"epochs_run": 2.0})
+    assert classify(JobOutcome(error=error), 1)[0].name == "PRUNED"

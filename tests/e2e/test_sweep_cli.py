@@ -62,6 +62,9 @@ def test_study_prunes_and_every_trial_is_a_nested_mlflow_run(tmp_path: Path) -> 
         assert steps == sorted(trial.intermediate_values)  # MLflow's steps are Optuna's
         if trial.state == TrialState.PRUNED:
             assert f"trial {trial.number} PRUNED after epoch {steps[-1]}" in result.stderr
+        # the record the job handed back (on its PrunedRun when pruned), written by the sweeper
+        assert {"train_time_s", "epochs_run", "cpu_percent_mean"} <= set(trial.user_attrs), trial.user_attrs
+        assert trial.user_attrs["model"] == "mlp" and trial.user_attrs["dataset"] == "hepmass"
         assert {"train_loss", "val_loss", "train_accuracy", "val_auc", "train_time_s", "cpu_percent_mean", "memory_rss_mb_max"} <= set(run.data.metrics)
         assert client.get_metric_history(run.info.run_id, "system/cpu_percent")
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "benchmark")}
@@ -87,6 +90,36 @@ def test_study_prunes_and_every_trial_is_a_nested_mlflow_run(tmp_path: Path) -> 
     top = run_hepsweep("report", "pruning", "--top", "1", cwd=elsewhere)
     assert top.returncode == 0, top.stderr
     assert top.stdout.splitlines()[2].split()[0] == str(study.best_trial.number)
+
+
+def test_hydra_s_basic_launcher_brings_each_trial_s_record_back_in_process(tmp_path: Path) -> None:
+    """The task's record, a pruned run's on its exception too, comes back through Hydra's basic
+    launcher (the jobs run in the sweeper's own process)."""
+    result = run_hepsweep(
+        "-m", *SMALL, "train.epochs=3", "hydra/launcher=basic",
+        "hydra.sweeper.study_name=basic", "hydra.sweeper.n_trials=3", "hydra.sweeper.n_jobs=1",
+        "hydra.sweeper.sampler={name: grid, seed: 4}", "optimizer.lr=choice(0.02,0.000001,0.000002)",
+        "hydra.sweeper.pruner={name: median, n_startup_trials: 1, n_warmup_steps: 0}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    study = load(tmp_path, "basic")
+    assert {TrialState.COMPLETE, TrialState.PRUNED} <= {t.state for t in study.trials}, [(t.params, t.state) for t in study.trials]
+    for trial in study.trials:
+        assert {"train_time_s", "epochs_run"} <= set(trial.user_attrs) and trial.user_attrs["model"] == "mlp", trial.user_attrs
+        assert ("test_auc" in trial.user_attrs) is (trial.state == TrialState.COMPLETE)
+
+
+def test_a_diverged_trial_keeps_the_figures_its_error_brought_back(tmp_path: Path) -> None:
+    result = run_hepsweep(
+        "-m", *SMALL, "train.epochs=2", "optimizer=sgd", "optimizer.lr=1e12",
+        "hydra.sweeper.study_name=diverged", "hydra.sweeper.n_trials=1", "hydra.sweeper.pruner=none",
+        cwd=tmp_path,
+    )
+    assert "loss became NaN in epoch 1" in result.stderr, result.stderr[-3000:]
+    (trial,) = load(tmp_path, "diverged").trials
+    assert trial.state == TrialState.FAIL and trial.user_attrs["fail_kind"] == "error"
+    assert trial.user_attrs["epochs_run"] == 1.0 and "train_time_s" in trial.user_attrs and trial.user_attrs["model"] == "mlp"
 
 
 def test_parallel_workers_finish_exactly_n_trials(tmp_path: Path) -> None:

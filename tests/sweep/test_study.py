@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 import threading
 from pathlib import Path
 
@@ -10,11 +11,12 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from hepsweep.errors import ConfigError, DataError, JobLostError, StudyError
+from hepsweep.errors import ConfigError, DataError, JobLostError, StudyError, TrainingError
 from hepsweep.sweep.search_space import parse_search_space
 from hepsweep.sweep.settings import SweepSettings
 from hepsweep.sweep.observers import StudyEnd, StudyObserver
-from hepsweep.sweep.outcome import JobOutcome, JobRequest, budget_used
+from hepsweep.sweep.outcome import JobOutcome, JobRequest, PrunedRun, TrialResult, budget_used, carry, classify
+from hepsweep.sweep.records import StudyRecord, TrialRecord
 from hepsweep.sweep.study import StudyOptions, StudyRunner
 
 from .helpers import PythonLauncher, age_heartbeats
@@ -451,3 +453,50 @@ def test_a_trial_lost_more_often_than_max_retry_stops_the_study(tmp_path: Path) 
     assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.FAIL]  # no new trial after the stop
     assert "trial 1 not retried (max_retry=1)" in lines
     assert any("0/3 done" in line for line in lines)  # lost trials cost no budget
+
+
+def _facts(**more) -> dict:
+    return {"device": "cpu", "model": "mlp", "dataset": "hepmass", "batch_size": 64, "gpu_present": False, **more}
+
+
+def test_each_trial_s_record_comes_back_on_its_value_or_exception_and_is_written_on_it(tmp_path: Path) -> None:
+    """One route: a complete job returns its TrialResult, a pruned one raises it on a PrunedRun,
+    a diverged one on its TrainingError, all through a pickle (a worker's or submitit's); the
+    sweeper writes the figures and facts on the trial and retrain_best reads the retrained job's."""
+    pruned_record = TrialResult(figures={"train_time_s": 1.5, "epochs_run": 2.0, "cpu_percent_mean": 40.0, "val_auc": math.nan}, facts=_facts())
+    sent = pickle.loads(pickle.dumps(PrunedRun("pruned after epoch 2", pruned_record)))
+    assert isinstance(sent, optuna.TrialPruned) and str(sent) == "pruned after epoch 2" and sent.trial_result.facts == pruned_record.facts
+    assert math.isnan(sent.trial_result.figures.pop("val_auc")) and sent.trial_result.figures == {"train_time_s": 1.5, "epochs_run": 2.0, "cpu_percent_mean": 40.0}
+    assert classify(JobOutcome(error=sent), 1)[0] == TrialState.PRUNED
+
+    def launch(job: JobRequest) -> JobOutcome:
+        if job.retrain:
+            return JobOutcome(value=pickle.loads(pickle.dumps(TrialResult(0.9, {"test_auc": 0.88, "val_auc": 0.9}, _facts()))))
+        if job.index == 0:
+            return JobOutcome(value=pickle.loads(pickle.dumps(TrialResult(0.8, {"val_auc": 0.8, "train_time_s": 3.0, "early_stopped": True}, _facts(batch_size=128)))))
+        if job.index == 1:
+            return JobOutcome(error=pickle.loads(pickle.dumps(PrunedRun("pruned after epoch 2", pruned_record))))
+        diverged = carry(TrainingError("NaN loss in epoch 1; lower optimizer.lr"), TrialResult(figures={"epochs_run": 1.0}, facts=_facts()))
+        return JobOutcome(error=pickle.loads(pickle.dumps(diverged)))
+
+    study = StudyRunner(
+        settings(tmp_path, n_trials=3, n_jobs=1, retrain_best=True), parse_search_space({"x": "interval(0.0, 1.0)"}), launch,
+        tmp_path / "studies" / "unit", state_root=tmp_path, options=StudyOptions(emit=lambda _: None),
+    ).run()
+    complete, pruned, diverged = study.trials
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL]
+    assert complete.value == 0.8 and TrialRecord.figures(complete) == {"train_time_s": 3.0, "early_stopped": True}
+    assert TrialRecord.of(complete).batch_size == 128 and TrialRecord.of(complete).model == "mlp"
+    assert TrialRecord.figures(pruned) == {"train_time_s": 1.5, "cpu_percent_mean": 40.0, "epochs_run": 2.0}  # NaN left out
+    assert TrialRecord.of(pruned).device == "cpu" and TrialRecord.of(pruned).gpu_present is False
+    assert TrialRecord.figures(diverged) == {"epochs_run": 1.0} and "NaN loss" in TrialRecord.of(diverged).fail_reason
+    assert StudyRecord.of(study).retrained["test_auc"] == 0.88
+
+
+def test_a_plain_value_from_a_user_s_own_app_still_completes_its_trial_without_figures(tmp_path: Path) -> None:
+    study = StudyRunner(
+        settings(tmp_path, n_trials=2), parse_search_space({"x": "interval(0.0, 1.0)"}), lambda job: JobOutcome(value=(0.5,)),
+        tmp_path / "studies" / "unit", state_root=tmp_path, options=StudyOptions(emit=lambda _: None),
+    ).run()
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
+    assert [TrialRecord.figures(t) for t in study.trials] == [{}, {}]

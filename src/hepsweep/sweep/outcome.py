@@ -1,4 +1,10 @@
-"""What a launched job's outcome means for its trial: state, values, and why it failed."""
+"""What a launched job's outcome means for its trial: state, values, figures, and why it failed.
+
+A trial's result travels one route: the job hands back a :class:`TrialResult` (its value(s),
+headline figures and facts) as its return value, or, for a pruned or diverged run, on the
+exception it raises (:class:`PrunedRun`, :func:`carry`). The sweeper writes the figures and facts
+on the trial before it tells Optuna (:meth:`TrialResult.write`); a user's own Hydra app returns a
+plain value and brings no figures."""
 
 from __future__ import annotations
 
@@ -15,12 +21,66 @@ from hepsweep.sweep.records import FREE_FAILURES, FailKind, TrialRecord
 from hepsweep.sweep.trial_link import TrialLink
 
 
+@dataclass(frozen=True)
+class TrialResult:
+    """One trial's result as its job hands it back (picklable, nothing heavy): the objective
+    value(s) (None for a pruned or diverged run), the headline figures (metrics, utilisation,
+    ``early_stopped``) and the facts (``device``, ``model``, ``dataset``, ``batch_size``,
+    ``gpu_present``: fields of :class:`TrialRecord`)."""
+
+    value: float | tuple[float, ...] | None = None
+    figures: dict[str, Any] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def write(self, trial: Any) -> None:
+        """Record the figures shown in reports and the facts on the live ``trial``."""
+        TrialRecord.write_figures(trial, self.figures)
+        TrialRecord.write(trial, **{k: v for k, v in self.facts.items() if v is not None})
+
+
+class PrunedRun(optuna.TrialPruned):
+    """A pruned run's ``optuna.TrialPruned``, carrying its :class:`TrialResult` (training time,
+    epochs, utilisation) back to the sweeper; it pickles with the record."""
+
+    def __init__(self, message: str = "", result: TrialResult | None = None) -> None:
+        super().__init__(message)
+        self.trial_result = result
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (str(self), self.trial_result)
+
+
+def carry(error: BaseException, result: TrialResult | None) -> BaseException:
+    """``error`` with ``result`` on it (a diverged run's figures on its ``TrainingError``; it
+    pickles with the exception's attributes); a pruned run's becomes a :class:`PrunedRun`."""
+    if result is None:
+        return error
+    if isinstance(error, optuna.TrialPruned) and not isinstance(error, PrunedRun):
+        return PrunedRun(str(error), result)
+    error.trial_result = result  # type: ignore[attr-defined]
+    return error
+
+
+def carried(error: BaseException | None) -> TrialResult | None:
+    """The :class:`TrialResult` that ``error`` carries, if any."""
+    result = getattr(error, "trial_result", None)
+    return result if isinstance(result, TrialResult) else None
+
+
 @dataclass
 class JobOutcome:
-    """What a launched job gave back: its return value, or the exception that ended it."""
+    """What a launched job gave back: its return value (a :class:`TrialResult` from hepsweep's
+    task, a plain value from any other app), or the exception that ended it."""
 
     value: Any = None
     error: BaseException | None = None
+
+    @property
+    def result(self) -> TrialResult | None:
+        """The job's :class:`TrialResult`, returned or carried on its exception; None for a plain value."""
+        if self.error is not None:
+            return carried(self.error)
+        return self.value if isinstance(self.value, TrialResult) else None
 
 
 @dataclass(frozen=True)
@@ -56,7 +116,7 @@ def classify(outcome: JobOutcome, n_objectives: int) -> tuple[TrialState, list[f
         else:
             kind = FailKind.ERROR
         return TrialState.FAIL, None, first_line(error), kind
-    value = outcome.value
+    value = outcome.value.value if isinstance(outcome.value, TrialResult) else outcome.value
     values = list(value) if isinstance(value, (list, tuple)) else [value]
     try:
         numbers = [float(v) for v in values]

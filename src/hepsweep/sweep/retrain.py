@@ -1,8 +1,8 @@
 """``hydra.sweeper.retrain_best``: train the best trial's parameters once more, outside the budget.
 
 The retrained run gets the sweep's ``retrain_overrides`` (more epochs, the full training set,
-...), its own MLflow run under the study's, and its test figures in ``optimization_results.yaml``
-and on the study (``StudyRecord.retrained``)."""
+...), its own MLflow run under the study's, and its test figures (from the record its job hands
+back) in ``optimization_results.yaml`` and on the study (``StudyRecord.retrained``)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from hepsweep.sweep.outcome import JobOutcome, JobRequest, Launch, classify
 from hepsweep.sweep.records import RunRole, RunTag, StudyRecord
 from hepsweep.sweep.study_tracking import StudyTracking
 from hepsweep.sweep.trial_link import TrialLink
-from hepsweep.train.benchmark import SUMMARY_JSON, RunSummary
 
 RETRAINED_DIR = "best_retrained"
 
@@ -56,10 +55,9 @@ def retrain_best(
         emit(f"retraining the best trial failed: {reason}")
         return figures
     figures["value"] = values[0] if values else None
-    folder = study_dir / RETRAINED_DIR
-    if (folder / SUMMARY_JSON).is_file():  # written by the job, in its own process
-        metrics = RunSummary.read(folder).metrics
-        figures.update({k: v for k, v in metrics.items() if k.startswith("test_")})
+    result = outcome.result  # the figures the job handed back (none from a plain value)
+    if result is not None:
+        figures.update({k: v for k, v in result.figures.items() if k.startswith("test_")})
     shown = ", ".join(f"{k}={v:.4g}" for k, v in figures.items() if isinstance(v, float))
     emit(f"best trial {best.number} retrained: {shown}")
     StudyRecord.write(study, retrained=figures)

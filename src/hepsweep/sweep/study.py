@@ -245,6 +245,7 @@ class StudyRunner:
             except Exception as exc:  # the launcher itself failed (e.g. the overrides do not compose)
                 outcome = JobOutcome(error=exc)
             state, values, reason, kind = classify(outcome, len(self.settings.directions))
+            self._record_result(trial, outcome)
             if reason:
                 TrialRecord.write(trial, fail_reason=reason, fail_kind=kind)
             retry_line = None
@@ -271,6 +272,20 @@ class StudyRunner:
             self.emit(f"trial {trial.number} FAIL: {first_line(exc)}")
         finally:
             heartbeat.remove(trial_id(trial))
+
+    @staticmethod
+    def _record_result(trial: optuna.Trial, outcome: JobOutcome) -> None:
+        """Write the figures and facts the job handed back on its trial (none from a user's own
+        app's plain value), before Optuna is told."""
+        result = outcome.result
+        if result is None:
+            return
+        try:
+            result.write(trial)
+        except Exception as exc:  # the figures are a convenience; the trial's value is what counts
+            if out_of_space(exc):
+                raise
+            log.warning("trial %d: could not record the run's figures: %s", trial.number, first_line(exc))
 
     def _extended(self, study: optuna.Study, trial: optuna.Trial) -> bool:
         """Let the custom search space suggest its parameters; a trial it fails on is FAIL."""

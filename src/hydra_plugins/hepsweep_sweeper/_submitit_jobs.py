@@ -20,6 +20,7 @@ same jobs through submitit's public API instead, with the launcher's own setting
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import logging
 import os
@@ -43,6 +44,7 @@ from optuna.trial import FrozenTrial
 from hepsweep.errors import JobLostError, message_line
 from hepsweep.redaction import has_secret, mask, mask_data, restore
 from hepsweep.sweep.observers import StudyObserver
+from hepsweep.sweep.outcome import TrialResult, carried, carry
 from hepsweep.sweep.records import TrialRecord
 from hydra_plugins.hepsweep_sweeper._hydra_private import failed_job, job_value, submitit_cluster
 
@@ -175,10 +177,15 @@ def _masked_return(result: JobReturn) -> JobReturn:
     if isinstance(value, BaseException):
         value = _signal_answer(value)
     if isinstance(value, BaseException) and has_secret(str(value)):
+        record = masked_record(carried(value))  # a pruned or diverged run's figures stay with its error
         try:
-            value = type(value)(mask(str(value)))
+            value = carry(type(value)(mask(str(value))), record)
         except Exception:
-            value = RuntimeError(f"{type(value).__name__}: {mask(str(value))}")
+            value = carry(RuntimeError(f"{type(value).__name__}: {mask(str(value))}"), record)
+    elif isinstance(value, BaseException) and carried(value) is not None:
+        value = carry(value, masked_record(carried(value)))
+    elif isinstance(value, TrialResult):  # hepsweep's task: the trial's record
+        value = masked_record(value)
     elif isinstance(value, str):
         value = mask(value)
     masked = JobReturn(
@@ -191,6 +198,11 @@ def _masked_return(result: JobReturn) -> JobReturn:
     )
     masked.return_value = value
     return masked
+
+
+def masked_record(record: Optional[TrialResult]) -> Optional[TrialResult]:
+    """``record`` with every string of its facts masked (its value and figures are numbers)."""
+    return dataclasses.replace(record, facts=mask_data(dict(record.facts))) if record is not None else None
 
 
 def _not_requeued(error: Any) -> Optional[str]:
