@@ -139,10 +139,6 @@ SPELLED_ELSEWHERE = {
     ("hepsweep/export/dense_json.py", "n_params"),
     ("hepsweep/drone/network.py", "n_params"),
     ("hepsweep/drone/command.py", "n_params"),
-    # for now: how a trial's result travels back (job.py, train/training.py's _finish) is being
-    # reworked on another branch; these move to the table's names when it lands
-    ("hepsweep/job.py", "early_stopped"),
-    ("hepsweep/train/training.py", "early_stopped"),
 }
 
 

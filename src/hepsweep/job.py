@@ -39,6 +39,7 @@ from optuna.trial import TrialState
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from hepsweep.metrics import EARLY_STOPPED
 from hepsweep.sweep.outcome import TrialResult
 from hepsweep.sweep.records import StudyRecord, TrialRecord
 from hepsweep.sweep.storage import open_trial
@@ -195,7 +196,7 @@ def trial_result(summary: RunSummary, value: float | list[float] | None = None) 
     ``hepsweep report`` and the views, and the facts of the run."""
     return TrialResult(
         value=tuple(float(v) for v in value) if isinstance(value, (list, tuple)) else None if value is None else float(value),
-        figures={**summary.metrics, **summary.utilisation, "early_stopped": summary.early_stopped},
+        figures={**summary.metrics, **summary.utilisation, EARLY_STOPPED: summary.early_stopped},
         facts={
             "gpu_present": bool(summary.utilisation.get("gpu_present")),
             "device": summary.device,

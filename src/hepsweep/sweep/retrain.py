@@ -12,6 +12,7 @@ from typing import Any, Callable
 import optuna
 from optuna.trial import TrialState
 
+from hepsweep.metrics import TEST
 from hepsweep.sweep.outcome import JobOutcome, JobRequest, Launch, classify
 from hepsweep.sweep.records import RunRole, RunTag, StudyRecord
 from hepsweep.sweep.study_tracking import StudyTracking
@@ -57,7 +58,7 @@ def retrain_best(
     figures["value"] = values[0] if values else None
     result = outcome.result  # the figures the job handed back (none from a plain value)
     if result is not None:
-        figures.update({k: v for k, v in result.figures.items() if k.startswith("test_")})
+        figures.update({k: v for k, v in result.figures.items() if k.startswith(TEST)})
     shown = ", ".join(f"{k}={v:.4g}" for k, v in figures.items() if isinstance(v, float))
     emit(f"best trial {best.number} retrained: {shown}")
     StudyRecord.write(study, retrained=figures)

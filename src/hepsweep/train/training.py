@@ -26,7 +26,8 @@ from hepsweep.data.pipeline import make_dataset
 from hepsweep.config import check_known_keys
 from hepsweep.errors import ConfigError, TrainingError
 from hepsweep.metrics import (
-    ACCURACY, EPOCHS_RUN, N_PARAMS, SAMPLES_PER_S, TIME_PER_EPOCH_S, TRAIN_TIME_S, figures_of_merit,
+    ACCURACY, EARLY_STOPPED, EPOCHS_RUN, N_PARAMS, SAMPLES_PER_S, TIME_PER_EPOCH_S, TRAIN_TIME_S, VALIDATION,
+    figures_of_merit,
 )
 from hepsweep.models import build_model, validate_model
 from hepsweep.plots import plot_confusion, plot_roc
@@ -321,9 +322,9 @@ def _finish(
     # epoch's, when early stopping restored it) are logged again at the last epoch, so that
     # MLflow's value of val_auc is the trial's value in Optuna; the rest carry no step.
     finite = {k: v for k, v in summary.metrics.items() if not math.isnan(v)}
-    tracker.log_metrics({k: v for k, v in finite.items() if not k.startswith("val_")})
-    tracker.log_metrics({k: v for k, v in finite.items() if k.startswith("val_")}, step=summary.epochs_run)
-    tracker.set_tags({"early_stopped": summary.early_stopped, "pruned": summary.pruned, "run_status": status})
+    tracker.log_metrics({k: v for k, v in finite.items() if not k.startswith(VALIDATION)})
+    tracker.log_metrics({k: v for k, v in finite.items() if k.startswith(VALIDATION)}, step=summary.epochs_run)
+    tracker.set_tags({EARLY_STOPPED: summary.early_stopped, "pruned": summary.pruned, "run_status": status})
 
     def outputs() -> None:  # nothing here decides the next trial: written in the background
         if deferred is not None:
