@@ -28,5 +28,14 @@ def test_a_sweep_that_may_change_the_network_leaves_it_to_the_trials(compose, ke
     check_config(compose("model=cnn", "dataset=belle2_pixels", "model.conv_blocks=4"), swept=[key])
 
 
+@pytest.mark.parametrize("key", ["model.conv_blocks", "model.filters", "+model.extra"])
+def test_a_sweep_of_the_family_s_own_keys_still_needs_its_kind_of_input(compose, key: str) -> None:
+    """Whatever values a CNN's own keys take, it cannot take vectors; a trial's pooling depth is
+    the trial's to fail on."""
+    with pytest.raises(InvalidArchitectureError, match="model=cnn needs images"):
+        check_config(compose("model=cnn", "dataset=hepmass"), swept=[key])
+    check_config(compose("model=cnn", "dataset=belle2_pixels", "model.conv_blocks=4"), swept=[key])
+
+
 def test_a_users_files_leave_the_check_to_the_run(compose, tmp_path) -> None:
     check_config(compose("model=cnn", "dataset=hepmass", f"dataset.path={tmp_path / 'train.csv'}"))

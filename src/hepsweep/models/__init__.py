@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Callable
 from omegaconf import DictConfig
 
 from hepsweep.errors import ConfigError
+from hepsweep.models import cnn, resnet
 from hepsweep.models.cnn import build_cnn, validate_cnn
 from hepsweep.models.mlp import build_mlp, validate_mlp
 from hepsweep.models.resnet import build_resnet, validate_resnet
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 Builder = Callable[[DictConfig, tuple[int, ...], int], "keras.Model"]
 Validator = Callable[[DictConfig, tuple[int, ...]], None]
+InputCheck = Callable[[tuple[int, ...]], None]
 
 FAMILIES: dict[str, tuple[Validator, Builder]] = {
     "mlp": (validate_mlp, build_mlp),
@@ -28,7 +30,10 @@ FAMILIES: dict[str, tuple[Validator, Builder]] = {
     "resnet": (validate_resnet, build_resnet),
 }
 
-__all__ = ["FAMILIES", "build_model", "validate_model"]
+# what kind of input a family takes, whatever its other keys (an MLP flattens images: any)
+INPUTS: dict[str, InputCheck] = {"cnn": cnn.require_images, "resnet": resnet.require_images}
+
+__all__ = ["FAMILIES", "INPUTS", "build_model", "validate_input", "validate_model"]
 
 
 def _family(cfg: DictConfig) -> tuple[Validator, Builder]:
@@ -41,6 +46,15 @@ def _family(cfg: DictConfig) -> tuple[Validator, Builder]:
 def validate_model(cfg: DictConfig, input_shape: tuple[int, ...]) -> None:
     """Refuse, with the key to change, a config that cannot build a network for ``input_shape``."""
     _family(cfg)[0](cfg, input_shape)
+
+
+def validate_input(cfg: DictConfig, input_shape: tuple[int, ...]) -> None:
+    """Refuse an input the model family cannot take at all (vectors for a CNN), whatever its
+    other keys: what a sweep over the family's own keys can already be told."""
+    _family(cfg)
+    check = INPUTS.get(cfg.name)
+    if check is not None:
+        check(input_shape)
 
 
 def build_model(cfg: DictConfig, input_shape: tuple[int, ...], n_classes: int) -> keras.Model:

@@ -40,12 +40,17 @@ def feature_map_sizes(cfg: DictConfig, height: int, width: int) -> list[tuple[in
     return sizes
 
 
-def validate_cnn(cfg: DictConfig, input_shape: tuple[int, ...]) -> None:
+def require_images(input_shape: tuple[int, ...]) -> None:
+    """A CNN takes images (height, width, channels)."""
     if len(input_shape) != 3:
         raise InvalidArchitectureError(
             f"model=cnn needs images but this dataset gives vectors of shape {input_shape}; "
             "use model=mlp, or an image dataset/representation"
         )
+
+
+def validate_cnn(cfg: DictConfig, input_shape: tuple[int, ...]) -> None:
+    require_images(input_shape)
     for key in ("conv_blocks", "filters", "kernel_size", "pool_size"):
         if cfg[key] < 1:
             raise ConfigError(f"model.{key}={cfg[key]} must be at least 1")

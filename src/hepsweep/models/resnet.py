@@ -27,12 +27,17 @@ RESNET50_MIN_SIZE = 32
 BN_MOMENTUM = 0.9
 
 
-def validate_resnet(cfg: DictConfig, input_shape: tuple[int, ...]) -> None:
+def require_images(input_shape: tuple[int, ...]) -> None:
+    """A ResNet takes images (height, width, channels)."""
     if len(input_shape) != 3:
         raise InvalidArchitectureError(
             f"model=resnet needs images but this dataset gives vectors of shape {input_shape}; "
             "use model=mlp, or an image representation (e.g. dataset=cms_images)"
         )
+
+
+def validate_resnet(cfg: DictConfig, input_shape: tuple[int, ...]) -> None:
+    require_images(input_shape)
     if cfg.variant not in ("small", "resnet50"):
         raise ConfigError(f"model.variant={cfg.variant!r} is unknown; use small or resnet50")
     check_activation(cfg.activation)

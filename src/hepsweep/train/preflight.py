@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from hepsweep.config_checks import check_values
 from hepsweep.data import check_dataset, family_of
 from hepsweep.metrics import figures_of_merit
-from hepsweep.models import validate_model
+from hepsweep.models import validate_input, validate_model
 from hepsweep.train.objective import Objective
 
 
@@ -37,23 +37,33 @@ def check_model(cfg: DictConfig, swept: Iterable[str] = ()) -> None:
     config (``DatasetFamily.input_shape``; a user's files declare none: the run checks the
     model on the loaded shape). In a sweep whose search space sets a key that may change the
     network or the shape (a ``model`` or ``dataset`` key, a config group), each trial's values
-    replace the fixed config's: a trial that cannot build fails alone, as a config failure."""
-    if any(_may_change_the_network(cfg, key) for key in swept):
+    replace the fixed config's: a trial that cannot build fails alone, as a config failure;
+    when it sets only the family's own keys (``model.units``), the family still has to take the
+    dataset's kind of input (no CNN on vectors)."""
+    changes = [_may_change_the_network(cfg, key) for key in swept]
+    if any(change == "shape" for change in changes):
         return
     shape = family_of(cfg.dataset).input_shape(cfg.dataset)
-    if shape is not None:
+    if shape is None:
+        return
+    if any(change == "model" for change in changes):
+        validate_input(cfg.model, shape)
+    else:
         validate_model(cfg.model, shape)
 
 
-def _may_change_the_network(cfg: DictConfig, key: str) -> bool:
-    """Whether a sweep's key (``model.conv_blocks``, ``approach``, ``optimizer.lr``) may change
-    the model or the input shape: any key of ``model`` or ``dataset``, and anything that is not
-    one of the config's plain values (a config group, a key the trial adds)."""
+def _may_change_the_network(cfg: DictConfig, key: str) -> str | None:
+    """What a sweep's key (``model.conv_blocks``, ``approach``, ``optimizer.lr``) may change:
+    ``"model"`` for a key of the model family (``model.units``), ``"shape"`` for the model
+    family, a ``dataset`` key or anything that is not one of the config's plain values (a
+    config group, a key the trial adds), None for the rest."""
     name = key.lstrip("+~").split("@", 1)[0]
-    root = name.split(".", 1)[0]
+    root, _, leaf = name.partition(".")
     if root == "hydra":
-        return False
+        return None
+    if root == "model" and leaf and leaf != "name":
+        return "model"
     if root in ("model", "dataset"):
-        return True
+        return "shape"
     value = OmegaConf.select(cfg, name, default=None, throw_on_missing=False)
-    return value is None or OmegaConf.is_config(value)
+    return "shape" if value is None or OmegaConf.is_config(value) else None
