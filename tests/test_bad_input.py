@@ -215,6 +215,7 @@ def _one_error(code: int, err: str, *fragments: str) -> None:
         (["-m", "sweep=quickstart", "tracking.uri=garbage://x"], "tracking.uri=garbage://x has an unknown scheme"),
         (["-m", "sweep=quickstart", "hydra.sweeper.tracking.uri=garbage://x"], "hydra.sweeper.tracking.uri=garbage://x has an unknown"),
         (["-m", "sweep=quickstart", "report=nosuch"], "report=nosuch is unknown"),
+        (["-m", "sweep=hepmass_mlp", "model=cnn"], "sweep/hepmass_mlp sets model.n_layers, which the chosen model does not have"),
         (["dataset.n_events=-10", "train.epochs=1", "tracking=off"], "dataset.n_events=-10 must be at least 1"),
         (["report", "quickstart", "--top", "-1"], "--top -1: give the number of best trials"),
         (["resume", "quickstart", "--n-trials", "0"], "--n-trials 0: give a total budget of at least 1"),

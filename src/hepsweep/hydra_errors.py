@@ -33,6 +33,14 @@ def explain_hydra_error(exc: BaseException) -> str:
         return f"cannot parse the override ({message_line(exc)}); write overrides as key=value"
     key = re.search(r"full_key: (\S+)", text)
     first = message_line(exc)
+    source = re.match(r"In '([^']+)': ConfigKeyError", first)
+    if source and key and re.search(r"Key '[^']+' not in", text):  # a config file sets a key the chosen group lacks
+        file, full_key = source.group(1), key.group(1)
+        group = full_key.split(".", 1)[0]
+        return (
+            f"{file} sets {full_key}, which the chosen {group} does not have; keep the {group} "
+            f"{file} is written for, or write a sweep file of your own for this {group}"
+        )
     bad = unknown_key(exc)
     if bad is not None:
         return f"'{bad}' is not a config key; check its spelling (hepsweep --cfg job lists every key)"
