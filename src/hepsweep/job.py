@@ -91,10 +91,9 @@ class TrialJob:
 
     @property
     def hands_back_record(self) -> bool:
-        """Whether the job's sweeper is hepsweep's, which takes a :class:`TrialResult` back
-        (any other sweeper gets the plain value)."""
-        target = self.sweeper.get("_target_") if self.sweeper is not None else None
-        return str(target or "").startswith("hydra_plugins.hepsweep_sweeper.")
+        """Whether hepsweep's sweeper launched this job (only it sends a trial link), and so
+        takes a :class:`TrialResult` back; any other sweeper gets the plain value."""
+        return self.link != TrialLink()
 
     def log_model(self, cfg: DictConfig, output_dir: str | Path, value: Any) -> None:
         """Log the complete trial's MLflow model from the job, where TensorFlow and the model are
