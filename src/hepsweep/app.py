@@ -33,6 +33,7 @@ from hepsweep.sweep.settings import SweepSettings
 from hepsweep.train.benchmark import RunSummary
 from hepsweep.train.warm import import_tensorflow, warm_up
 from hydra_plugins.hepsweep_sweeper import _app_hooks as hooks
+from hydra_plugins.hepsweep_sweeper._config_nodes import HepsweepLauncherConf, HepsweepSweeperConf
 from hydra_plugins.hepsweep_sweeper._hydra_private import command_line_flags
 
 log = logging.getLogger("hepsweep")
@@ -83,13 +84,13 @@ def check_composed(cfg: DictConfig, swept: list[str] | None = None) -> None:
     sweeps; with the sweeper's ``params``, what a trial may change of the fixed config."""
     hydra_node = cfg.get("hydra")
     sweeper = hydra_node.get("sweeper") if hydra_node is not None else None
-    if sweeper is not None and str(sweeper.get("_target_", "")).startswith("hydra_plugins.hepsweep_sweeper."):
+    if sweeper is not None and sweeper.get("_target_") == HepsweepSweeperConf._target_:
         try:
             SweepSettings.from_config(sweeper)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"hydra.sweeper: {exc}") from None
     launcher = hydra_node.get("launcher") if hydra_node is not None else None
-    if launcher is not None and str(launcher.get("_target_", "")).startswith("hydra_plugins.hepsweep_sweeper."):
+    if launcher is not None and launcher.get("_target_") == HepsweepLauncherConf._target_:
         # after the sweeper's: the launcher's workers follow hydra.sweeper.n_jobs
         check_values(OmegaConf.create({"hydra": {"launcher": OmegaConf.to_container(launcher, resolve=True)}}), LAUNCHER_RULES)
     params = sweeper.get("params") if sweeper is not None else None
