@@ -94,12 +94,14 @@ def check_composed(cfg: DictConfig, swept: list[str] | None = None) -> None:
         # after the sweeper's: the launcher's workers follow hydra.sweeper.n_jobs
         check_values(OmegaConf.create({"hydra": {"launcher": OmegaConf.to_container(launcher, resolve=True)}}), LAUNCHER_RULES)
     params = sweeper.get("params") if sweeper is not None else None
-    swept = [*(swept or ()), *(str(key) for key in (params or {}))]
+    searched: list[str] | None = [*(swept or ()), *(str(key) for key in (params or {}))]
+    if sweeper is not None and sweeper.get("custom_search_space"):
+        searched = None  # a function of the user's suggests keys the config cannot tell
     with open_dict(cfg):
         cfg.pop("hydra", None)
     from hepsweep.train.preflight import check_config  # heavy: the data readers (a third of a second)
 
-    check_config(cfg, swept)
+    check_config(cfg, searched)
 
 
 def compose_config(overrides: list[str], with_hydra: bool = False) -> DictConfig:

@@ -57,10 +57,15 @@ class TrialJob:
     live trial it reports to (None outside a study)."""
 
     def __init__(
-        self, link: TrialLink, sweeper: Any = None, trial_type: Callable[[optuna.Study, int], optuna.Trial] = optuna.trial.Trial
+        self,
+        link: TrialLink,
+        sweeper: Any = None,
+        trial_type: Callable[[optuna.Study, int], optuna.Trial] = optuna.trial.Trial,
+        linked: bool = False,
     ) -> None:
-        """``trial_type``: what the live trial is built as (a subclass of ``optuna.Trial``)."""
-        self.link, self.sweeper, self.trial_type = link, sweeper, trial_type
+        """``trial_type``: what the live trial is built as (a subclass of ``optuna.Trial``);
+        ``linked``: hepsweep's sweeper launched the job (it sent a link, even an empty one)."""
+        self.link, self.sweeper, self.trial_type, self.linked = link, sweeper, trial_type, linked
         self._trial: optuna.Trial | None = None
 
     @classmethod
@@ -71,7 +76,8 @@ class TrialJob:
         (:func:`~hepsweep.sweep.trial_link.job_link`)."""
         sweeper = HydraConfig.get().get("sweeper") if HydraConfig.initialized() else None
         task_tracking = task_config.get("tracking") if task_config is not None else None
-        return cls(job_link(os.environ.get(ENV_VAR), sweeper, task_tracking), sweeper, trial_type)
+        text = os.environ.get(ENV_VAR)
+        return cls(job_link(text, sweeper, task_tracking), sweeper, trial_type, linked=text is not None)
 
     def trial(self) -> optuna.Trial | None:
         """The live trial, pruned by the job's own ``hydra.sweeper.pruner``; None outside a study."""
@@ -91,9 +97,10 @@ class TrialJob:
 
     @property
     def hands_back_record(self) -> bool:
-        """Whether hepsweep's sweeper launched this job (only it sends a trial link), and so
-        takes a :class:`TrialResult` back; any other sweeper gets the plain value."""
-        return self.link != TrialLink()
+        """Whether hepsweep's sweeper launched this job (only it sends a trial link; the
+        retrained best's is empty without MLflow), and so takes a :class:`TrialResult` back;
+        any other sweeper gets the plain value."""
+        return self.linked
 
     def log_model(self, cfg: DictConfig, output_dir: str | Path, value: Any) -> None:
         """Log the complete trial's MLflow model from the job, where TensorFlow and the model are

@@ -89,9 +89,10 @@ def test_batch_size_study_runs_the_cpu_half_and_draws_the_figure(tmp_path: Path)
     assert report.returncode == 0 and ("gpu_util_percent" in report.stdout) == bool(tf.config.list_physical_devices("GPU"))
 
 
-def test_hepmass_mlp_retrains_the_best_on_the_test_split(tmp_path: Path) -> None:
+@pytest.mark.parametrize("tracking", ["default", "off"])  # off: the retrained job's link names no MLflow run
+def test_hepmass_mlp_retrains_the_best_on_the_test_split(tmp_path: Path, tracking: str) -> None:
     study, stdout = sweep(
-        tmp_path, "hepmass_mlp",
+        tmp_path, "hepmass_mlp", f"tracking={tracking}",
         "hydra.sweeper.retrain_best=true", "hydra.sweeper.retrain_overrides=['train.epochs=2']",
     )
     assert len(study.trials) == 3
