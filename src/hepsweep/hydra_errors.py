@@ -33,8 +33,9 @@ def explain_hydra_error(exc: BaseException) -> str:
         return f"cannot parse the override ({message_line(exc)}); write overrides as key=value"
     key = re.search(r"full_key: (\S+)", text)
     first = message_line(exc)
-    source = re.match(r"In '([^']+)': ConfigKeyError", first)
-    if source and key and re.search(r"Key '[^']+' not in", text):  # a config file sets a key the chosen group lacks
+    source = re.match(r"In '(sweep/[^']+)': ConfigKeyError", first)
+    if source and key and "." in key.group(1) and re.search(r"Key '[^']+' not in", text):
+        # a sweep file sets a key of a group the command line chose another option of
         file, full_key = source.group(1), key.group(1)
         group = full_key.split(".", 1)[0]
         return (

@@ -116,17 +116,20 @@ class TrialJob:
         study = trial.study
         if len(study.directions) > 1 or value is None:
             return
-        if policy == "best":
-            done = [t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
-            maximize = study.direction == StudyDirection.MAXIMIZE
-            if done and not (float(value) > max(done) if maximize else float(value) < min(done)):
-                return
-        frozen = next(t for t in study.get_trials(deepcopy=False) if t.number == trial.number)
-        if not TrialRecord.of(frozen).run_id:
-            return  # no MLflow run yet (MLflow was away): the sweeper logs it once the run exists
+        # the trial has trained: a storage or MLflow that fails here leaves the model to the sweeper,
+        # which tries again and says so in one line if it fails too
         try:
+            trials = study.get_trials(deepcopy=False)
+            if policy == "best":
+                done = [t.value for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+                maximize = study.direction == StudyDirection.MAXIMIZE
+                if done and not (float(value) > max(done) if maximize else float(value) < min(done)):
+                    return
+            frozen = next(t for t in trials if t.number == trial.number)
+            if not TrialRecord.of(frozen).run_id:
+                return  # no MLflow run yet (MLflow was away): the sweeper logs it once the run exists
             trial_model(study, frozen, uri)
-        except Exception:  # the sweeper tries again, and says so in one line if it fails too
+        except Exception:
             log.debug("the job could not log its MLflow model", exc_info=True)
 
     def continue_lost_trial(self, output_dir: str | Path, tracker: Tracker, monitor: str | None) -> int:

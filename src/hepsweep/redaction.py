@@ -79,26 +79,31 @@ def scrub_hydra_files(job_dir: str | Path) -> None:
     scrub_files([*sorted((folder / ".hydra").glob("*.yaml")), folder / "multirun.yaml"])
 
 
-def _masked_record_factory(factory: Callable[..., logging.LogRecord]) -> Callable[..., logging.LogRecord]:
+def rewrite_log_records(name: str, rewrite: Callable[[str], str]) -> None:
+    """Pass the message of every log record this process creates through ``rewrite``, whichever
+    logger or handler (Hydra's logging set-up per job replaces handlers, not the record
+    factory). Installed once per ``name``, however often it is asked for."""
+    factory = logging.getLogRecordFactory()
+    installed: tuple[str, ...] = getattr(factory, "rewrites", ())
+    if name in installed:
+        return
+
     def make(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = factory(*args, **kwargs)
         try:
             message = record.getMessage()
         except Exception:  # a malformed record is logging's to report, not ours
             return record
-        masked = mask(message)
-        if masked != message:
-            record.msg, record.args = masked, None
+        rewritten = rewrite(message)
+        if rewritten != message:
+            record.msg, record.args = rewritten, None
         return record
 
-    make.masks_secrets = True  # type: ignore[attr-defined]
-    return make
+    make.rewrites = (*installed, name)  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(make)
 
 
 def mask_logs() -> None:
-    """Mask secrets in every log record this process creates, whichever logger or handler
-    (Hydra's launch lines, MLflow's warnings, job log files); Hydra's logging set-up per job
-    replaces handlers but not the record factory."""
-    factory = logging.getLogRecordFactory()
-    if not getattr(factory, "masks_secrets", False):
-        logging.setLogRecordFactory(_masked_record_factory(factory))
+    """Mask secrets in every log record this process creates (Hydra's launch lines, MLflow's
+    warnings, job log files)."""
+    rewrite_log_records("mask secrets", mask)

@@ -14,7 +14,7 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Any, List, Optional, Protocol, Sequence, runtime_checkable
+from typing import List, Optional, Protocol, Sequence, runtime_checkable
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
@@ -22,6 +22,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
+from hepsweep.redaction import rewrite_log_records
 from hepsweep.sweep.trial_link import ENV_VAR
 import hydra_plugins.hepsweep_sweeper.config  # noqa: F401  (registers the config nodes)
 from hydra_plugins.hepsweep_sweeper._app_hooks import installed
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 TRIAL_LINK_OVERRIDE = f"++hydra.job.env_set.{ENV_VAR}="
 
 
-_LINK_IN_TEXT = re.compile(r" ?" + re.escape(TRIAL_LINK_OVERRIDE) + r"\S*")
+_LINK_IN_TEXT = re.compile(r" ?" + re.escape(TRIAL_LINK_OVERRIDE) + r"[A-Za-z0-9_=-]*")  # the link is URL-safe base64
 
 
 def shown_overrides(overrides: Sequence[str]) -> str:
@@ -48,22 +49,7 @@ def hide_trial_links_in_logs() -> None:
     """Leave the trial link out of every log line of this process: the launch lines of Hydra's
     other launchers (joblib, submitit) print each job's overrides, the link's long base64 text
     among them, which buries the trial's values."""
-    factory = logging.getLogRecordFactory()
-    if getattr(factory, "hides_trial_links", False):
-        return
-
-    def make(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = factory(*args, **kwargs)
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed record is logging's to report
-            return record
-        if TRIAL_LINK_OVERRIDE in message:
-            record.msg, record.args = _LINK_IN_TEXT.sub("", message), None
-        return record
-
-    make.hides_trial_links = True  # type: ignore[attr-defined]
-    logging.setLogRecordFactory(make)
+    rewrite_log_records("hide trial links", lambda text: _LINK_IN_TEXT.sub("", text) if TRIAL_LINK_OVERRIDE in text else text)
 
 
 @runtime_checkable
