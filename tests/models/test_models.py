@@ -109,6 +109,13 @@ try:
     validate_model(cfg, (28,))
 except InvalidArchitectureError:
     pass
+from hepsweep.app import compose_config
+too_deep = compose_config(["model=cnn", "dataset=belle2_pixels", "model.conv_blocks=4", "tracking=off"])
+try:
+    check_config(too_deep)
+    raise SystemExit("the preflight let a CNN pool 9x9 pixels below 1x1")
+except InvalidArchitectureError:
+    pass
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("keras", "tensorflow"))
 assert not heavy, heavy[:5]
 """

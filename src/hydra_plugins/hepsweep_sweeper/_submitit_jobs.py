@@ -201,8 +201,11 @@ def _masked_return(result: JobReturn) -> JobReturn:
 
 
 def masked_record(record: Optional[TrialResult]) -> Optional[TrialResult]:
-    """``record`` with every string of its facts masked (its value and figures are numbers)."""
-    return dataclasses.replace(record, facts=mask_data(dict(record.facts))) if record is not None else None
+    """``record`` with every string of its facts and figures masked (its figures are numbers but
+    for the GPU's name and indices)."""
+    if record is None:
+        return None
+    return dataclasses.replace(record, facts=mask_data(dict(record.facts)), figures=mask_data(dict(record.figures)))
 
 
 def _not_requeued(error: Any) -> Optional[str]:
