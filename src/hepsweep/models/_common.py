@@ -6,7 +6,15 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from hepsweep.config_checks import ACTIVATIONS
-from hepsweep.errors import ConfigError
+from hepsweep.errors import ConfigError, InvalidArchitectureError
+
+
+def check_images(family: str, input_shape: tuple[int, ...], instead: str) -> None:
+    """An image family takes images (height, width, channels); ``instead``: what to use."""
+    if len(input_shape) != 3:
+        raise InvalidArchitectureError(
+            f"model={family} needs images but this dataset gives vectors of shape {input_shape}; {instead}"
+        )
 
 
 def check_activation(name: str, key: str = "model.activation") -> str:

@@ -15,6 +15,7 @@ from hepsweep.errors import ConfigError, InvalidArchitectureError
 from hepsweep.models._common import (
     check_activation,
     check_dropout,
+    check_images,
     check_units,
     classification_head,
     dense_stack,
@@ -41,12 +42,7 @@ def feature_map_sizes(cfg: DictConfig, height: int, width: int) -> list[tuple[in
 
 
 def require_images(input_shape: tuple[int, ...]) -> None:
-    """A CNN takes images (height, width, channels)."""
-    if len(input_shape) != 3:
-        raise InvalidArchitectureError(
-            f"model=cnn needs images but this dataset gives vectors of shape {input_shape}; "
-            "use model=mlp, or an image dataset/representation"
-        )
+    check_images("cnn", input_shape, "use model=mlp, or an image dataset/representation")
 
 
 def validate_cnn(cfg: DictConfig, input_shape: tuple[int, ...]) -> None:

@@ -13,6 +13,7 @@ from hepsweep.errors import ConfigError, InvalidArchitectureError
 from hepsweep.models._common import (
     check_activation,
     check_dropout,
+    check_images,
     check_units,
     classification_head,
     dense_stack,
@@ -28,12 +29,7 @@ BN_MOMENTUM = 0.9
 
 
 def require_images(input_shape: tuple[int, ...]) -> None:
-    """A ResNet takes images (height, width, channels)."""
-    if len(input_shape) != 3:
-        raise InvalidArchitectureError(
-            f"model=resnet needs images but this dataset gives vectors of shape {input_shape}; "
-            "use model=mlp, or an image representation (e.g. dataset=cms_images)"
-        )
+    check_images("resnet", input_shape, "use model=mlp, or an image representation (e.g. dataset=cms_images)")
 
 
 def validate_resnet(cfg: DictConfig, input_shape: tuple[int, ...]) -> None:
